@@ -1,0 +1,202 @@
+//! Which adapter a bus uses, in the JSON shape `{"type": "...", ...}`.
+//!
+//! Every variant exists in every build so a config file means the same everywhere; a bus built
+//! without the feature a variant needs refuses it with a `ConfigError` that says which feature.
+
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Where batches go.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdapterConfig {
+    /// Discards every batch (the default).
+    #[default]
+    Noop,
+    /// In-process retained log per shard: ingest then poll with no server.
+    Memory(MemoryAdapterConfig),
+    /// Mesh transport between buses.
+    Net(NetAdapterConfig),
+    /// Redis Streams, one stream per shard (feature `redis`).
+    Redis(RedisAdapterConfig),
+    /// NATS JetStream, one subject per shard (feature `jetstream`).
+    #[serde(rename = "jetstream")]
+    JetStream(JetStreamAdapterConfig),
+}
+
+impl AdapterConfig {
+    /// An in-memory adapter config with default bounds.
+    pub fn memory() -> MemoryAdapterConfig {
+        MemoryAdapterConfig::default()
+    }
+
+    /// A Net adapter config to fill with `listen` and `peer`.
+    pub fn net() -> NetAdapterConfig {
+        NetAdapterConfig::default()
+    }
+
+    /// A Redis adapter config for `url`.
+    pub fn redis(url: impl Into<String>) -> RedisAdapterConfig {
+        RedisAdapterConfig { url: url.into(), ..RedisAdapterConfig::default() }
+    }
+
+    /// A JetStream adapter config for `url`.
+    pub fn jetstream(url: impl Into<String>) -> JetStreamAdapterConfig {
+        JetStreamAdapterConfig { url: url.into(), ..JetStreamAdapterConfig::default() }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::Noop => Ok(()),
+            Self::Memory(c) => c.validate(),
+            Self::Net(c) => c.validate(),
+            Self::Redis(c) => validate_broker("adapter", &c.url, &c.stream_prefix, "redis://"),
+            Self::JetStream(c) => validate_broker("adapter", &c.url, &c.stream_prefix, "nats://"),
+        }
+    }
+}
+
+fn validate_broker(at: &str, url: &str, prefix: &str, scheme: &str) -> Result<(), ConfigError> {
+    if !url.starts_with(scheme) && !(scheme == "redis://" && url.starts_with("rediss://")) {
+        return Err(ConfigError::invalid(&format!("{at}.url"), format!("must start with {scheme}, got {url:?}")));
+    }
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ConfigError::invalid(
+            &format!("{at}.stream_prefix"),
+            "must be non-empty and use only ASCII letters, digits, '-' and '_'",
+        ));
+    }
+    Ok(())
+}
+
+/// Bounds of the in-memory log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryAdapterConfig {
+    /// Events kept per shard; the oldest are trimmed first.
+    pub max_events_per_shard: usize,
+    /// Payload bytes kept per shard, if bounded.
+    pub max_bytes_per_shard: Option<usize>,
+}
+
+impl Default for MemoryAdapterConfig {
+    fn default() -> Self {
+        Self { max_events_per_shard: 1_000_000, max_bytes_per_shard: None }
+    }
+}
+
+impl MemoryAdapterConfig {
+    /// Events kept per shard.
+    pub fn max_events_per_shard(mut self, n: usize) -> Self {
+        self.max_events_per_shard = n;
+        self
+    }
+    /// Payload bytes kept per shard.
+    pub fn max_bytes_per_shard(mut self, n: usize) -> Self {
+        self.max_bytes_per_shard = Some(n);
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_events_per_shard == 0 {
+            return Err(ConfigError::invalid("adapter.max_events_per_shard", "must be at least 1"));
+        }
+        if self.max_bytes_per_shard == Some(0) {
+            return Err(ConfigError::invalid("adapter.max_bytes_per_shard", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl From<MemoryAdapterConfig> for AdapterConfig {
+    fn from(c: MemoryAdapterConfig) -> Self {
+        Self::Memory(c)
+    }
+}
+
+/// Mesh transport endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetAdapterConfig {
+    /// Address to listen on, e.g. `0.0.0.0:7777`.
+    pub listen: Option<String>,
+    /// Peers to connect to.
+    pub peers: Vec<String>,
+}
+
+impl NetAdapterConfig {
+    /// Sets the listen address.
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = Some(addr.into());
+        self
+    }
+    /// Adds a peer.
+    pub fn peer(mut self, addr: impl Into<String>) -> Self {
+        self.peers.push(addr.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let check = |field: &str, addr: &str| match addr.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+            _ => Err(ConfigError::invalid(field, format!("{addr:?} is not host:port"))),
+        };
+        if let Some(listen) = &self.listen {
+            check("adapter.listen", listen)?;
+        }
+        for (i, peer) in self.peers.iter().enumerate() {
+            check(&format!("adapter.peers[{i}]"), peer)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<NetAdapterConfig> for AdapterConfig {
+    fn from(c: NetAdapterConfig) -> Self {
+        Self::Net(c)
+    }
+}
+
+/// Redis Streams bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisAdapterConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Streams are named `{stream_prefix}:{shard}`.
+    pub stream_prefix: String,
+}
+
+impl Default for RedisAdapterConfig {
+    fn default() -> Self {
+        Self { url: "redis://127.0.0.1:6379".into(), stream_prefix: "purple".into() }
+    }
+}
+
+impl From<RedisAdapterConfig> for AdapterConfig {
+    fn from(c: RedisAdapterConfig) -> Self {
+        Self::Redis(c)
+    }
+}
+
+/// NATS JetStream bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JetStreamAdapterConfig {
+    /// `nats://host:port`.
+    pub url: String,
+    /// Stream and subject prefix.
+    pub stream_prefix: String,
+}
+
+impl Default for JetStreamAdapterConfig {
+    fn default() -> Self {
+        Self { url: "nats://127.0.0.1:4222".into(), stream_prefix: "purple".into() }
+    }
+}
+
+impl From<JetStreamAdapterConfig> for AdapterConfig {
+    fn from(c: JetStreamAdapterConfig) -> Self {
+        Self::JetStream(c)
+    }
+}

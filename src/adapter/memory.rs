@@ -1,0 +1,232 @@
+//! The in-memory adapter: a bounded, retained log per shard, so ingest → poll works in one
+//! process with no server.
+//!
+//! Payloads are copied once, on append, into a per-shard arena of large shared buffers, and each
+//! entry keeps a `Bytes` slice of it: no allocation per event, and polls hand out slices (a
+//! reference-count increment), never copies. An entry costs 40 bytes beyond its payload. Memory
+//! is returned when every entry of an arena buffer has been trimmed and every polled slice of it
+//! dropped.
+//!
+//! Each shard has its own lock. Appends hold it for one batch; reads hold it for at most
+//! `READ_SLICE` examined entries at a time, so a long filtered scan never stalls the shard's
+//! worker for more than one slice.
+
+use super::{Adapter, ShardPage, ShardRead};
+use crate::adapter::MemoryAdapterConfig;
+use crate::consume::StoredEvent;
+use crate::dispatch::Batch;
+use crate::error::AdapterError;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Entries examined per read-lock hold.
+const READ_SLICE: usize = 4096;
+/// Size of one arena buffer.
+const ARENA_CHUNK: usize = 1 << 20;
+/// Payloads at least this large are kept as they are instead of copied into the arena.
+const COPY_LIMIT: usize = 16 << 10;
+
+/// Retains events per shard up to the configured bounds; oldest are trimmed first.
+#[derive(Debug)]
+pub struct MemoryAdapter {
+    config: MemoryAdapterConfig,
+    shards: RwLock<BTreeMap<u16, Arc<RwLock<ShardLog>>>>,
+    trimmed: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    timestamp_ns: u64,
+    payload: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct ShardLog {
+    /// Sequence of `entries[0]`.
+    first_sequence: u64,
+    entries: VecDeque<Entry>,
+    payload_bytes: usize,
+    arena: BytesMut,
+}
+
+impl ShardLog {
+    fn next_sequence(&self) -> u64 {
+        self.first_sequence + self.entries.len() as u64
+    }
+
+    fn store(&mut self, payload: &Bytes) -> Bytes {
+        if payload.len() >= COPY_LIMIT {
+            return payload.clone();
+        }
+        if self.arena.capacity() - self.arena.len() < payload.len() {
+            self.arena = BytesMut::with_capacity(ARENA_CHUNK);
+        }
+        self.arena.extend_from_slice(payload);
+        self.arena.split().freeze()
+    }
+
+    /// Drops the oldest entries beyond the bounds; returns how many.
+    fn trim(&mut self, max_events: usize, max_bytes: Option<usize>) -> u64 {
+        let mut trimmed = 0;
+        while self.entries.len() > max_events
+            || max_bytes.is_some_and(|m| self.payload_bytes > m && self.entries.len() > 1)
+        {
+            let Some(entry) = self.entries.pop_front() else { break };
+            self.payload_bytes -= entry.payload.len();
+            self.first_sequence += 1;
+            trimmed += 1;
+        }
+        trimmed
+    }
+}
+
+impl MemoryAdapter {
+    /// An empty log with the given bounds.
+    pub fn new(config: MemoryAdapterConfig) -> Self {
+        Self { config, shards: RwLock::new(BTreeMap::new()), trimmed: AtomicU64::new(0) }
+    }
+
+    /// Events trimmed so far to respect the bounds.
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed.load(Ordering::Relaxed)
+    }
+
+    /// Events retained now, all shards.
+    pub fn retained(&self) -> u64 {
+        self.logs().iter().map(|(_, log)| log.read().map_or(0, |l| l.entries.len() as u64)).sum()
+    }
+
+    fn logs(&self) -> Vec<(u16, Arc<RwLock<ShardLog>>)> {
+        self.shards.read().map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect()).unwrap_or_default()
+    }
+
+    fn log(&self, shard: u16) -> Option<Arc<RwLock<ShardLog>>> {
+        self.shards.read().ok()?.get(&shard).cloned()
+    }
+
+    fn log_or_create(&self, shard: u16) -> Result<Arc<RwLock<ShardLog>>, AdapterError> {
+        if let Some(log) = self.log(shard) {
+            return Ok(log);
+        }
+        let mut shards = self.shards.write().map_err(|_| poisoned())?;
+        Ok(shards.entry(shard).or_default().clone())
+    }
+}
+
+fn poisoned() -> AdapterError {
+    AdapterError::Fatal("memory adapter lock poisoned".into())
+}
+
+#[async_trait]
+impl Adapter for MemoryAdapter {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
+        Ok(self.log(shard).and_then(|l| l.read().ok().map(|l| l.next_sequence())).unwrap_or(0))
+    }
+
+    async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
+        let log = self.log_or_create(batch.shard())?;
+        let mut log = log.write().map_err(|_| poisoned())?;
+        if log.entries.is_empty() {
+            log.first_sequence = batch.first_sequence();
+        } else if log.next_sequence() != batch.first_sequence() {
+            // Sequences only move forward; a gap means batches were dropped, which is fine, but
+            // the log is indexed by sequence, so restart it at the batch.
+            if batch.first_sequence() < log.next_sequence() {
+                return Err(AdapterError::Fatal(format!(
+                    "shard {}: batch sequence {} is behind the log ({})",
+                    batch.shard(),
+                    batch.first_sequence(),
+                    log.next_sequence()
+                )));
+            }
+            let gap = log.entries.len() as u64;
+            log.entries.clear();
+            log.payload_bytes = 0;
+            log.first_sequence = batch.first_sequence();
+            self.trimmed.fetch_add(gap, Ordering::Relaxed);
+        }
+        log.entries.reserve(batch.len());
+        for entry in batch.iter() {
+            let payload = log.store(entry.payload());
+            log.payload_bytes += payload.len();
+            log.entries.push_back(Entry { timestamp_ns: entry.timestamp_ns, payload });
+        }
+        let trimmed = log.trim(self.config.max_events_per_shard, self.config.max_bytes_per_shard);
+        if trimmed > 0 {
+            self.trimmed.fetch_add(trimmed, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
+        let mut page = ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false };
+        let Some(log) = self.log(read.shard) else { return Ok(page) };
+        // (sequence, timestamp, payload) of matches; ids are formatted after the lock is gone.
+        let mut found: Vec<(u64, u64, Bytes)> = Vec::with_capacity(read.max_events.min(READ_SLICE));
+        loop {
+            let log = log.read().map_err(|_| poisoned())?;
+            if page.next < log.first_sequence {
+                page.missed += log.first_sequence - page.next;
+                page.next = log.first_sequence;
+            }
+            let start = (page.next - log.first_sequence) as usize;
+            let end = log.entries.len().min(start + READ_SLICE);
+            for (offset, entry) in log.entries.range(start..end).enumerate() {
+                if found.len() == read.max_events {
+                    break;
+                }
+                let sequence = page.next + offset as u64;
+                if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
+                    found.push((sequence, entry.timestamp_ns, entry.payload.clone()));
+                }
+            }
+            let examined_to = match found.last() {
+                Some(&(seq, _, _)) if found.len() == read.max_events => seq + 1,
+                _ => log.first_sequence + end as u64,
+            };
+            page.next = examined_to;
+            page.more = page.next < log.next_sequence();
+            if found.len() == read.max_events || !page.more {
+                break;
+            }
+        }
+        page.events = found
+            .into_iter()
+            .map(|(sequence, timestamp_ns, payload)| StoredEvent {
+                id: event_id(read.shard, sequence),
+                shard: read.shard,
+                sequence,
+                timestamp_ns,
+                payload,
+            })
+            .collect();
+        Ok(page)
+    }
+
+    fn stored_shards(&self) -> Vec<u16> {
+        self.logs()
+            .into_iter()
+            .filter(|(_, l)| l.read().is_ok_and(|l| !l.entries.is_empty()))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn trimmed_events(&self) -> u64 {
+        self.trimmed()
+    }
+}
+
+/// `"{shard}-{sequence}"`: the position of an event in the in-memory log.
+fn event_id(shard: u16, sequence: u64) -> String {
+    let mut id = String::with_capacity(24);
+    let _ = write!(id, "{shard}-{sequence}");
+    id
+}

@@ -1,0 +1,308 @@
+//! `EventBus`: the one handle for ingest, poll, flush, scaling and shutdown.
+
+mod lifecycle;
+
+use crate::adapter::{self, Adapter};
+use crate::config::EventBusConfig;
+use crate::consume::{poll, ConsumeRequest, ConsumeResponse};
+use crate::dispatch::worker::{self, DispatchContext};
+use crate::dispatch::ProducerIdentity;
+use crate::error::{AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult};
+use crate::ingest::routing::RouteTable;
+use crate::ingest::{Event, RawEvent, Shard, ShardPushError};
+use crate::runtime;
+use crate::scaling::{LoadTracker, ScalingState};
+use crate::stats::{EventBusStats, ShardRegistry};
+use arc_swap::ArcSwap;
+use lifecycle::Lifecycle;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A sharded event bus.
+///
+/// # Examples
+/// ```
+/// use purple_rain::{AdapterConfig, ConsumeRequest, Event, EventBus, EventBusConfig};
+/// # purple_rain::runtime::wait(async {
+/// let config = EventBusConfig::builder().shards(2).adapter(AdapterConfig::memory()).build()?;
+/// let bus = EventBus::new(config).await?;
+/// bus.ingest(Event::from_str(r#"{"kind":"click"}"#)?)?;
+/// bus.flush().await?;
+/// let page = bus.poll(ConsumeRequest::new(10)).await?;
+/// assert_eq!(page.events.len(), 1);
+/// bus.shutdown().await?;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// # }).unwrap();
+/// ```
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+/// The live shard set as producers see it: swapped whole on scaling.
+pub(crate) struct Routes {
+    pub(crate) shards: Vec<Arc<Shard>>,
+    pub(crate) table: RouteTable,
+}
+
+impl Routes {
+    pub(crate) fn new(shards: Vec<Arc<Shard>>) -> Self {
+        let ids: Vec<u16> = shards.iter().map(|s| s.id).collect();
+        let table = RouteTable::new(&ids);
+        Self { shards, table }
+    }
+}
+
+pub(crate) struct BusInner {
+    pub(crate) config: EventBusConfig,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    pub(crate) routes: ArcSwap<Routes>,
+    pub(crate) registry: Arc<ShardRegistry>,
+    pub(crate) stats: Arc<EventBusStats>,
+    pub(crate) dispatch: Arc<DispatchContext>,
+    pub(crate) workers: Mutex<Vec<(u16, JoinHandle<()>)>>,
+    /// Every shard id this bus ever had (poll may name retired ones).
+    pub(crate) known_shards: Mutex<BTreeSet<u16>>,
+    pub(crate) scaling: tokio::sync::Mutex<ScalingState>,
+    pub(crate) load: Mutex<LoadTracker>,
+    pub(crate) lifecycle: Lifecycle,
+}
+
+impl EventBus {
+    /// Starts a bus with the adapter its config names.
+    pub async fn new(config: EventBusConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let adapter = adapter::from_config(&config.adapter)?;
+        Self::with_adapter(config, adapter).await
+    }
+
+    /// Starts a bus with a caller-supplied adapter (`config.adapter` is ignored).
+    pub async fn with_adapter(config: EventBusConfig, adapter: Arc<dyn Adapter>) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let inner = runtime::run(BusInner::start(config, adapter)).await?;
+        crate::scaling::start_monitor(&inner);
+        Ok(Self { inner })
+    }
+
+    /// Accepts a JSON event (stored as compact JSON). Never blocks, except in `Block` mode.
+    pub fn ingest(&self, event: Event) -> IngestionResult<()> {
+        let bytes = serde_json::to_vec(event.as_value()).map_err(IngestionError::Serialization)?;
+        self.ingest_raw(RawEvent::from_bytes(bytes))
+    }
+
+    /// Accepts pre-serialised bytes; routes by the cached hash. Never blocks, except in `Block`
+    /// mode. On `Ok` the event is counted ingested and will be dispatched or counted dropped.
+    #[inline]
+    pub fn ingest_raw(&self, mut event: RawEvent) -> IngestionResult<()> {
+        loop {
+            let routes = self.inner.routes.load();
+            if routes.shards.is_empty() {
+                return Err(IngestionError::Unrouted);
+            }
+            let shard = &routes.shards[routes.table.route(event.hash())];
+            match shard.push(event) {
+                Ok(()) => return Ok(()),
+                Err(ShardPushError::Full) => return Err(IngestionError::Backpressure),
+                Err(ShardPushError::Closed(back)) => {
+                    if self.inner.lifecycle.is_shutting_down() {
+                        return Err(IngestionError::ShuttingDown);
+                    }
+                    // The shard is being removed; the route table without it is already
+                    // published, so the next load routes to a live shard.
+                    event = back;
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Reads a page of events (see [`ConsumeRequest`]).
+    pub async fn poll(&self, request: ConsumeRequest) -> ConsumerResult<ConsumeResponse> {
+        if self.inner.lifecycle.is_shutting_down() {
+            return Err(ConsumerError::Adapter(AdapterError::Shutdown));
+        }
+        let shards = self.inner.select_shards(request.shards.as_deref())?;
+        let delivered = self.inner.dispatch.delivered.clone();
+        runtime::run(poll::poll(self.inner.adapter.clone(), request, shards, delivered)).await
+    }
+
+    /// Returns once every event accepted before the call has been handed to the adapter (or
+    /// counted dropped) and the adapter has flushed.
+    pub async fn flush(&self) -> Result<(), AdapterError> {
+        if self.inner.lifecycle.is_shutting_down() {
+            return Err(AdapterError::Shutdown);
+        }
+        let inner = self.inner.clone();
+        runtime::run(async move { inner.flush().await }).await
+    }
+
+    /// Drains, flushes and stops the bus, consuming it.
+    pub async fn shutdown(self) -> Result<(), AdapterError> {
+        self.shutdown_via_ref().await
+    }
+
+    /// Drains, flushes and stops the bus. Idempotent; concurrent callers all return when the
+    /// one shutdown completes, with its result.
+    pub async fn shutdown_via_ref(&self) -> Result<(), AdapterError> {
+        BusInner::shutdown(&self.inner).await
+    }
+
+    /// The bus counters.
+    pub fn stats(&self) -> &EventBusStats {
+        &self.inner.stats
+    }
+
+    /// Ids of the live shards, ascending.
+    pub fn shard_ids(&self) -> Vec<u16> {
+        let mut ids: Vec<u16> = self.inner.routes.load().shards.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.lifecycle.is_shutting_down()
+    }
+
+    /// The producer identity used in dedup ids.
+    pub fn producer(&self) -> ProducerIdentity {
+        self.inner.dispatch.producer
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<BusInner> {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("adapter", &self.inner.adapter.name())
+            .field("shards", &self.shard_ids())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish()
+    }
+}
+
+impl BusInner {
+    async fn start(config: EventBusConfig, adapter: Arc<dyn Adapter>) -> Result<Arc<Self>, ConfigError> {
+        let producer = match &config.producer_nonce_path {
+            Some(path) => ProducerIdentity::load_and_advance(path).map_err(ConfigError::ProducerIdentity)?,
+            None => ProducerIdentity::ephemeral(),
+        };
+        adapter.init().await?;
+        let registry = Arc::new(ShardRegistry::default());
+        let stats = Arc::new(EventBusStats::new(registry.clone(), adapter.clone()));
+        let dispatch = Arc::new(DispatchContext {
+            adapter: adapter.clone(),
+            retry: config.batch.retry.clone(),
+            max_events: config.batch.max_events,
+            producer,
+            stats: stats.clone(),
+            delivered: Arc::new(Notify::new()),
+        });
+        let inner = Arc::new(Self {
+            routes: ArcSwap::from_pointee(Routes { shards: Vec::new(), table: RouteTable::new(&[0]) }),
+            registry,
+            stats,
+            dispatch,
+            workers: Mutex::new(Vec::new()),
+            known_shards: Mutex::new(BTreeSet::new()),
+            scaling: tokio::sync::Mutex::new(ScalingState::new(config.shards)),
+            load: Mutex::new(LoadTracker::default()),
+            lifecycle: Lifecycle::new(),
+            config,
+            adapter,
+        });
+        let mut shards = Vec::with_capacity(inner.config.shards as usize);
+        for id in 0..inner.config.shards {
+            match inner.start_shard(id).await {
+                Ok(shard) => shards.push(shard),
+                Err(e) => {
+                    inner.stop_shards(&shards).await;
+                    return Err(ConfigError::Adapter(e));
+                }
+            }
+        }
+        inner.registry.set_active(shards.clone());
+        inner.routes.store(Arc::new(Routes::new(shards)));
+        Ok(inner)
+    }
+
+    /// Creates a shard and starts its worker; the shard is not routed to yet.
+    pub(crate) async fn start_shard(&self, id: u16) -> Result<Arc<Shard>, AdapterError> {
+        let next_sequence = self.adapter.next_sequence(id).await?;
+        let shard = Arc::new(Shard::new(id, self.config.ring_capacity, self.config.backpressure));
+        let handle = runtime::spawn(worker::run(shard.clone(), self.dispatch.clone(), next_sequence, 0));
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).push((id, handle));
+        self.known_shards.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        Ok(shard)
+    }
+
+    /// Closes shards, waits for their workers to drain everything to the adapter, and counts
+    /// what a dead worker left behind as lost. Returns the ids whose worker died.
+    pub(crate) async fn stop_shards(&self, shards: &[Arc<Shard>]) -> Vec<u16> {
+        for shard in shards {
+            shard.close();
+        }
+        let handles: Vec<_> = {
+            let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+            let (stop, keep): (Vec<_>, Vec<_>) =
+                workers.drain(..).partition(|(id, _)| shards.iter().any(|s| s.id == *id));
+            *workers = keep;
+            stop
+        };
+        let mut died = Vec::new();
+        for (id, handle) in handles {
+            if handle.await.is_err() {
+                died.push(id);
+                if let Some(shard) = shards.iter().find(|s| s.id == id) {
+                    let mut rest = Vec::new();
+                    while let (crate::ingest::ring::PopStatus::Took(_), _) = shard.ring.pop_batch(usize::MAX, &mut rest)
+                    {
+                    }
+                    shard.counters.dropped_lost.fetch_add(rest.len() as u64, Ordering::AcqRel);
+                    shard.worker_exited();
+                }
+            }
+        }
+        died
+    }
+
+    async fn flush(&self) -> Result<(), AdapterError> {
+        let barriers: Vec<_> = self.registry.active().iter().map(|s| s.barrier()).collect();
+        for barrier in barriers {
+            // A dropped sender means the worker is gone, which only happens after it drained.
+            let _ = barrier.await;
+        }
+        self.adapter.flush().await
+    }
+
+    /// The shards a poll reads: the requested ones (each must exist or hold data), or every
+    /// live shard and every shard the adapter still holds data for.
+    fn select_shards(&self, requested: Option<&[u16]>) -> ConsumerResult<Vec<u16>> {
+        let mut known = self.known_shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        known.extend(self.adapter.stored_shards());
+        match requested {
+            Some(ids) => {
+                let mut selected = BTreeSet::new();
+                for &id in ids {
+                    if !known.contains(&id) {
+                        return Err(ConsumerError::InvalidRequest(format!(
+                            "shard {id} does not exist (known shards: {known:?})"
+                        )));
+                    }
+                    selected.insert(id);
+                }
+                Ok(selected.into_iter().collect())
+            }
+            None => {
+                let live = self.routes.load().shards.iter().map(|s| s.id).collect::<Vec<_>>();
+                let stored = self.adapter.stored_shards();
+                Ok(live.into_iter().chain(stored).collect::<BTreeSet<_>>().into_iter().collect())
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Bus configuration: the Rust builder and the JSON shape shared by C, Node and Go.
+//!
+//! Everything is validated in one place (`EventBusConfig::validate`), so a config built in Rust
+//! and one parsed from JSON are held to the same rules, and every error names its field.
+
+use crate::adapter::AdapterConfig;
+use crate::error::ConfigError;
+use crate::scaling::ScalingPolicy;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Largest number of shards a bus may have at once.
+pub const MAX_SHARDS: u16 = 1024;
+/// Largest ring capacity (slots per shard).
+pub const MAX_RING_CAPACITY: usize = 1 << 24;
+
+/// Configuration of an [`EventBus`](crate::EventBus).
+///
+/// # Examples
+/// ```
+/// use purple_rain::{AdapterConfig, BackpressureMode, BatchConfig, EventBusConfig, ScalingPolicy};
+/// let config = EventBusConfig::builder()
+///     .shards(16)
+///     .ring_capacity(4096)
+///     .batch(BatchConfig::default().max_events(1024).max_delay_ms(5))
+///     .backpressure(BackpressureMode::DropOldest)
+///     .adapter(AdapterConfig::net().listen("0.0.0.0:7777").peer("10.0.0.2:7777"))
+///     .scaling(ScalingPolicy::default())
+///     .build()?;
+/// assert_eq!(config.shards, 16);
+/// # Ok::<(), purple_rain::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventBusConfig {
+    /// Shards at start.
+    pub shards: u16,
+    /// Slots in each shard's ring; a power of two.
+    pub ring_capacity: usize,
+    /// How workers batch and retry.
+    pub batch: BatchConfig,
+    /// What `ingest` does when a ring is full.
+    pub backpressure: BackpressureMode,
+    /// Where batches go.
+    pub adapter: AdapterConfig,
+    /// Scaling bounds and thresholds; `None` keeps the shard count where the caller puts it.
+    pub scaling: Option<ScalingPolicy>,
+    /// File that persists the producer id and start epoch for dedup ids.
+    pub producer_nonce_path: Option<PathBuf>,
+}
+
+impl Default for EventBusConfig {
+    /// Four shards of 4096 slots, `DropNewest`, the Noop adapter.
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            ring_capacity: 4096,
+            batch: BatchConfig::default(),
+            backpressure: BackpressureMode::default(),
+            adapter: AdapterConfig::Noop,
+            scaling: None,
+            producer_nonce_path: None,
+        }
+    }
+}
+
+impl EventBusConfig {
+    /// Starts a builder from the defaults.
+    pub fn builder() -> EventBusConfigBuilder {
+        EventBusConfigBuilder { config: Self::default() }
+    }
+
+    /// Parses and validates the JSON shape; `null` or empty text gives the defaults.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() || text.trim() == "null" {
+            return Ok(Self::default());
+        }
+        let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Serialises to the JSON shape.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks every field; the error names the first invalid one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.shards == 0 {
+            return Err(ConfigError::invalid("shards", "must be at least 1"));
+        }
+        if self.shards > MAX_SHARDS {
+            return Err(ConfigError::invalid("shards", format!("must be at most {MAX_SHARDS}")));
+        }
+        if self.ring_capacity < 2 || !self.ring_capacity.is_power_of_two() || self.ring_capacity > MAX_RING_CAPACITY {
+            return Err(ConfigError::invalid(
+                "ring_capacity",
+                format!("must be a power of two between 2 and {MAX_RING_CAPACITY}, got {}", self.ring_capacity),
+            ));
+        }
+        self.batch.validate()?;
+        self.adapter.validate()?;
+        if let Some(policy) = &self.scaling {
+            policy.validate()?;
+            if self.shards < policy.min_shards || self.shards > policy.max_shards {
+                return Err(ConfigError::invalid(
+                    "shards",
+                    format!("{} is outside scaling bounds [{}, {}]", self.shards, policy.min_shards, policy.max_shards),
+                ));
+            }
+        }
+        if let Some(path) = &self.producer_nonce_path {
+            if path.as_os_str().is_empty() {
+                return Err(ConfigError::invalid("producer_nonce_path", "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds an [`EventBusConfig`]; `build` validates.
+#[derive(Debug, Clone)]
+pub struct EventBusConfigBuilder {
+    config: EventBusConfig,
+}
+
+impl EventBusConfigBuilder {
+    /// Shards at start.
+    pub fn shards(mut self, shards: u16) -> Self {
+        self.config.shards = shards;
+        self
+    }
+    /// Slots per ring (power of two).
+    pub fn ring_capacity(mut self, capacity: usize) -> Self {
+        self.config.ring_capacity = capacity;
+        self
+    }
+    /// Batching and retry.
+    pub fn batch(mut self, batch: BatchConfig) -> Self {
+        self.config.batch = batch;
+        self
+    }
+    /// Full-ring behaviour.
+    pub fn backpressure(mut self, mode: BackpressureMode) -> Self {
+        self.config.backpressure = mode;
+        self
+    }
+    /// The adapter; accepts `AdapterConfig` or a backend config such as `AdapterConfig::memory()`.
+    pub fn adapter(mut self, adapter: impl Into<AdapterConfig>) -> Self {
+        self.config.adapter = adapter.into();
+        self
+    }
+    /// Scaling policy.
+    pub fn scaling(mut self, policy: ScalingPolicy) -> Self {
+        self.config.scaling = Some(policy);
+        self
+    }
+    /// Persist the producer identity at `path`.
+    pub fn producer_nonce_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.producer_nonce_path = Some(path.into());
+        self
+    }
+    /// Validates and returns the config.
+    pub fn build(self) -> Result<EventBusConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+/// How shard workers form batches and retry failed ones.
+///
+/// A worker dispatches as soon as it wakes with events, so an idle bus adds no batching delay;
+/// under load, events that arrive while a batch is in flight form the next, larger batch,
+/// capped at `max_events`. No event waits for a batch to fill: `max_delay_ms` is the bound on
+/// such lingering, and this dispatcher never lingers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Largest batch handed to the adapter.
+    pub max_events: usize,
+    /// Longest an event may wait for its batch to form.
+    pub max_delay_ms: u64,
+    /// Retry of retryable adapter errors.
+    pub retry: RetryPolicy,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self { max_events: 1024, max_delay_ms: 5, retry: RetryPolicy::default() }
+    }
+}
+
+impl BatchConfig {
+    /// Largest batch.
+    pub fn max_events(mut self, n: usize) -> Self {
+        self.max_events = n;
+        self
+    }
+    /// Longest linger.
+    pub fn max_delay_ms(mut self, ms: u64) -> Self {
+        self.max_delay_ms = ms;
+        self
+    }
+    /// Retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_events == 0 {
+            return Err(ConfigError::invalid("batch.max_events", "must be at least 1"));
+        }
+        if self.max_events > MAX_RING_CAPACITY {
+            return Err(ConfigError::invalid("batch.max_events", format!("must be at most {MAX_RING_CAPACITY}")));
+        }
+        self.retry.validate()
+    }
+}
+
+/// Exponential backoff with full jitter for retryable adapter errors.
+///
+/// Attempt `k` (from 1) that fails with a retryable error waits a random time in
+/// `[d/2, d]` with `d = min(initial_backoff_ms * 2^(k-1), max_backoff_ms)`, then tries again,
+/// up to `max_attempts` attempts in all; the batch is then dropped and counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts per batch including the first (1 = no retry).
+    pub max_attempts: u32,
+    /// First backoff.
+    pub initial_backoff_ms: u64,
+    /// Backoff cap.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 8, initial_backoff_ms: 10, max_backoff_ms: 2_000 }
+    }
+}
+
+impl RetryPolicy {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::invalid("batch.retry.max_attempts", "must be at least 1"));
+        }
+        if self.initial_backoff_ms == 0 {
+            return Err(ConfigError::invalid("batch.retry.initial_backoff_ms", "must be at least 1"));
+        }
+        if self.max_backoff_ms < self.initial_backoff_ms {
+            return Err(ConfigError::invalid("batch.retry.max_backoff_ms", "must be at least initial_backoff_ms"));
+        }
+        Ok(())
+    }
+}
+
+/// What `ingest` does when the shard's ring is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackpressureMode {
+    /// Park the producer until the worker frees a slot (no spinning).
+    Block,
+    /// Evict the oldest queued event (counted in `dropped_evicted`) and accept the new one.
+    DropOldest,
+    /// Reject the new event with `IngestionError::Backpressure`.
+    #[default]
+    DropNewest,
+}

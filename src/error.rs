@@ -1,0 +1,261 @@
+//! Error types of the public API, one enum per concern.
+//!
+//! Every error names what went wrong precisely enough to act on: the config key, the cursor
+//! defect, the shard. The same kinds surface as C status codes, Node `code` strings and Go
+//! sentinels, so a kind added here is added to every binding.
+
+use std::fmt;
+
+/// Result of `ingest` / `ingest_raw`.
+pub type IngestionResult<T> = Result<T, IngestionError>;
+/// Result of `poll`.
+pub type ConsumerResult<T> = Result<T, ConsumerError>;
+
+/// Why an event was not accepted. An event for which `ingest` returned an error was never
+/// counted as ingested: the caller still owns the decision about it.
+#[derive(Debug)]
+pub enum IngestionError {
+    /// The shard's ring is full and the back-pressure mode is `DropNewest`.
+    Backpressure,
+    /// Dropped by a sampling policy. No sampling policy exists in this version, so it is never
+    /// returned; the variant is kept because the API reference declares it.
+    Sampled,
+    /// No live shard can take the event (only possible while every shard is being removed).
+    Unrouted,
+    /// The bus is shutting down or has shut down.
+    ShuttingDown,
+    /// `ingest(Event)` could not serialise the value.
+    Serialization(serde_json::Error),
+}
+
+impl fmt::Display for IngestionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Backpressure => f.write_str("shard ring buffer is full (back-pressure mode drop_newest)"),
+            Self::Sampled => f.write_str("event dropped by the sampling policy"),
+            Self::Unrouted => f.write_str("no live shard can take the event"),
+            Self::ShuttingDown => f.write_str("the bus is shutting down"),
+            Self::Serialization(e) => write!(f, "event is not serialisable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IngestionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Serialization(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a poll failed.
+#[derive(Debug)]
+pub enum ConsumerError {
+    /// The adapter could not read (a shard that fails fails the whole poll: results are never
+    /// silently partial). After shutdown this is `Adapter(AdapterError::Shutdown)`.
+    Adapter(AdapterError),
+    /// The cursor is not one this library produced, or is damaged. Never a silent rewind.
+    InvalidCursor(String),
+    /// The filter is malformed (unknown operator, empty `$and`/`$or`, too deep, ...).
+    InvalidFilter(String),
+    /// The request itself is invalid, e.g. it names a shard that never existed.
+    InvalidRequest(String),
+}
+
+impl fmt::Display for ConsumerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Adapter(e) => write!(f, "adapter error: {e}"),
+            Self::InvalidCursor(r) => write!(f, "invalid cursor: {r}"),
+            Self::InvalidFilter(r) => write!(f, "invalid filter: {r}"),
+            Self::InvalidRequest(r) => write!(f, "invalid poll request: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for ConsumerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Adapter(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<AdapterError> for ConsumerError {
+    fn from(e: AdapterError) -> Self {
+        Self::Adapter(e)
+    }
+}
+
+/// An adapter failure, classified so the dispatcher knows whether a retry can help.
+#[derive(Debug)]
+pub enum AdapterError {
+    /// A temporary failure; retrying may succeed.
+    Transient(String),
+    /// A permanent failure; retrying cannot succeed.
+    Fatal(String),
+    /// The backend is full; retry later.
+    Backpressure,
+    /// The transport to the backend failed or could not be established.
+    Connection(String),
+    /// The adapter (or the bus) was asked to stop.
+    Shutdown,
+    /// Data could not be (de)serialised.
+    Serialization(serde_json::Error),
+}
+
+impl AdapterError {
+    /// `true` for `Transient` and `Backpressure`: the dispatcher retries these within its budget
+    /// and drops every other kind of failure at once.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::Backpressure)
+    }
+}
+
+impl Clone for AdapterError {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Transient(s) => Self::Transient(s.clone()),
+            Self::Fatal(s) => Self::Fatal(s.clone()),
+            Self::Backpressure => Self::Backpressure,
+            Self::Connection(s) => Self::Connection(s.clone()),
+            Self::Shutdown => Self::Shutdown,
+            // serde_json::Error is not Clone; its message is what callers can use.
+            Self::Serialization(e) => {
+                Self::Serialization(<serde_json::Error as serde::de::Error>::custom(e.to_string()))
+            }
+        }
+    }
+}
+
+impl fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transient(s) => write!(f, "transient adapter failure: {s}"),
+            Self::Fatal(s) => write!(f, "fatal adapter failure: {s}"),
+            Self::Backpressure => f.write_str("adapter backend is full"),
+            Self::Connection(s) => write!(f, "adapter connection failure: {s}"),
+            Self::Shutdown => f.write_str("adapter is shut down"),
+            Self::Serialization(e) => write!(f, "adapter serialisation failure: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdapterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Serialization(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A configuration the bus cannot run with.
+#[derive(Debug, Clone)]
+pub enum ConfigError {
+    /// A field holds an invalid value; `field` is its JSON path, e.g. `batch.max_events`.
+    Invalid {
+        /// Dotted path of the offending key.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The JSON could not be parsed (unknown key, wrong type, syntax); the message names the key
+    /// and the position.
+    Json(String),
+    /// The configured adapter is not available in this build or not implemented.
+    Unsupported(String),
+    /// The adapter failed to start (e.g. the broker is unreachable).
+    Adapter(AdapterError),
+    /// The producer identity file could not be read or written.
+    ProducerIdentity(String),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid { field: field.to_owned(), reason: reason.into() }
+    }
+
+    /// The offending field, when the error is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { field, reason } => write!(f, "invalid config `{field}`: {reason}"),
+            Self::Json(m) => write!(f, "invalid config JSON: {m}"),
+            Self::Unsupported(m) => write!(f, "unsupported config: {m}"),
+            Self::Adapter(e) => write!(f, "adapter failed to start: {e}"),
+            Self::ProducerIdentity(m) => write!(f, "producer identity: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<AdapterError> for ConfigError {
+    fn from(e: AdapterError) -> Self {
+        Self::Adapter(e)
+    }
+}
+
+/// Why a scaling operation failed. Partial results are never reported as success.
+#[derive(Debug, Clone)]
+pub enum ScalingError {
+    /// The request is invalid (zero count, empty id list, duplicate ids).
+    InvalidRequest(String),
+    /// A shard id is not a live shard of this bus.
+    UnknownShard(u16),
+    /// The operation would leave the shard count outside `[min, max]` (or remove the last shard).
+    OutOfBounds {
+        /// Shard count the operation would produce.
+        requested: usize,
+        /// Smallest allowed count.
+        min: u16,
+        /// Largest allowed count.
+        max: u16,
+    },
+    /// The bus is shutting down.
+    ShuttingDown,
+    /// Some shards could not be processed; `done` lists those that were.
+    Partial {
+        /// Shards that were added or removed.
+        done: Vec<u16>,
+        /// Shards that were not, with the reason.
+        failed: Vec<(u16, String)>,
+    },
+    /// The adapter refused the change.
+    Adapter(AdapterError),
+}
+
+impl fmt::Display for ScalingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidRequest(m) => write!(f, "invalid scaling request: {m}"),
+            Self::UnknownShard(id) => write!(f, "shard {id} is not a live shard"),
+            Self::OutOfBounds { requested, min, max } => {
+                write!(f, "{requested} shards is outside the allowed range [{min}, {max}]")
+            }
+            Self::ShuttingDown => f.write_str("the bus is shutting down"),
+            Self::Partial { done, failed } => {
+                write!(f, "scaling partly failed: done {done:?}, failed ")?;
+                for (i, (id, why)) in failed.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "; " };
+                    write!(f, "{sep}shard {id}: {why}")?;
+                }
+                Ok(())
+            }
+            Self::Adapter(e) => write!(f, "adapter refused scaling: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ScalingError {}

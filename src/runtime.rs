@@ -1,0 +1,71 @@
+//! The library's own process-wide tokio runtime.
+//!
+//! Shard workers, adapter I/O and timers all run here, whatever runtime (if any) the caller
+//! uses: a bus works the same from `#[tokio::main]`, from a current-thread runtime, from a
+//! plain thread and from C or Go. One runtime serves every bus in the process, sized to the
+//! machine, so many buses do not mean many thread pools. It lives for the whole process and is
+//! never dropped, so it can never be dropped from inside an async context.
+
+use once_cell::sync::Lazy;
+use std::future::Future;
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::task::JoinHandle;
+
+static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("purple-rain")
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("purple-rain: cannot start its runtime: {e}"))
+});
+
+/// The library runtime's handle.
+pub fn handle() -> &'static Handle {
+    RUNTIME.handle()
+}
+
+/// Spawns a task on the library runtime.
+pub(crate) fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    RUNTIME.spawn(future)
+}
+
+/// Runs `future` on the library runtime and awaits it from any executor. A panic inside is
+/// resumed in the caller.
+pub(crate) async fn run<F>(future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match spawn(future).await {
+        Ok(output) => output,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("purple-rain task cancelled: {e}"),
+    }
+}
+
+/// Runs `future` on the library runtime and blocks this thread until it completes, without
+/// `block_on` (which panics inside another runtime): the calling thread only waits on a
+/// channel. For the C ABI and for `Drop`. Must not be called from a library runtime thread.
+pub fn wait<F>(future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use futures_util::FutureExt;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    spawn(async move {
+        let output = std::panic::AssertUnwindSafe(future).catch_unwind().await;
+        let _ = tx.send(output);
+    });
+    match rx.recv() {
+        Ok(Ok(output)) => output,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("purple-rain runtime stopped"),
+    }
+}
