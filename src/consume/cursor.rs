@@ -13,13 +13,13 @@
 //! The text is URL-safe base64 (RFC 4648 §5, alphabet `A-Z a-z 0-9 - _`) without padding of
 //! these bytes:
 //!
-//! | field    | size                     | content                                                     |
-//! |----------|--------------------------|-------------------------------------------------------------|
-//! | magic    | 2                        | `b"PR"`                                                     |
-//! | version  | 1                        | [`CURSOR_VERSION`] (`1`)                                    |
-//! | count    | varint                   | number of entries, at most 65 536                           |
-//! | entries  | `count` × (varint, varint) | shard id (≤ 65 535), then its position (≥ 1)              |
-//! | checksum | 4                        | low 32 bits of XXH3-64 of every byte before it, little-endian |
+//! | field    | size                         | content                                                       |
+//! |----------|------------------------------|---------------------------------------------------------------|
+//! | magic    | 2                            | `b"PR"`                                                       |
+//! | version  | 1                            | [`CURSOR_VERSION`] (`1`)                                      |
+//! | count    | varint                       | number of entries, at most 65 536                             |
+//! | entries  | `count` × (varint, varint)   | shard id (at most 65 535), then its position (at least 1)     |
+//! | checksum | 4                            | low 32 bits of XXH3-64 of every byte before it, little-endian |
 //!
 //! Varints are unsigned LEB128: seven bits per byte, least significant group first, the high
 //! bit set on every byte but the last. A varint is at most 10 bytes, must fit in a `u64`, and
@@ -57,7 +57,7 @@ use base64::{DecodeError, Engine as _};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Version of the cursor wire format that [`Cursor::encode`] writes and [`Cursor::decode`]
-/// reads. The format is documented at the top of `src/consume/cursor.rs`.
+/// reads. See the [module documentation](self) for the format.
 pub const CURSOR_VERSION: u8 = 1;
 
 const MAGIC: [u8; 2] = *b"PR";
@@ -204,7 +204,7 @@ impl Cursor {
     }
 
     /// The cursor as URL-safe base64 without padding, in the current format version (see
-    /// `src/consume/cursor.rs`). Never empty, even for the start cursor.
+    /// the [module documentation](self)). Never empty, even for the start cursor.
     ///
     /// # Examples
     ///
