@@ -28,7 +28,7 @@ pub const MAX_LIMIT: usize = 1_000_000;
 /// ```
 /// use purple_rain::{ConsumeRequest, Filter, Ordering};
 /// let request = ConsumeRequest::new(100)
-///     .filter(Filter::eq("kind", "click"))
+///     .filter(Filter::eq("kind", "click").unwrap())
 ///     .ordering(Ordering::Timestamp)
 ///     .wait(std::time::Duration::from_millis(500));
 /// assert_eq!(request.limit, 100);

@@ -1,0 +1,289 @@
+//! Consumption through the Memory adapter: exactly-once paging with cursors in both orderings,
+//! filters across shards, long poll, trimming and bad input.
+
+use proptest::prelude::*;
+use purple_rain::{
+    AdapterConfig, ConsumeRequest, ConsumerError, EventBus, EventBusConfig, Filter, Ordering, RawEvent, StoredEvent,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn memory_bus(shards: u16, retained: usize) -> EventBus {
+    let config = EventBusConfig::builder()
+        .shards(shards)
+        .ring_capacity(1 << 14)
+        .adapter(AdapterConfig::memory().max_events_per_shard(retained))
+        .build()
+        .unwrap();
+    EventBus::new(config).await.unwrap()
+}
+
+/// Polls from the start until `has_more` is false, collecting every event.
+async fn drain(bus: &EventBus, limit: usize, ordering: Ordering, filter: Option<Filter>) -> (Vec<StoredEvent>, String) {
+    let mut cursor: Option<String> = None;
+    let mut all = Vec::new();
+    for _ in 0..1_000_000 {
+        let mut request = ConsumeRequest::new(limit).ordering(ordering);
+        if let Some(c) = &cursor {
+            request = request.from(c.clone());
+        }
+        if let Some(f) = &filter {
+            request = request.filter(f.clone());
+        }
+        let page = bus.poll(request).await.unwrap();
+        assert!(page.events.len() <= limit);
+        all.extend(page.events);
+        cursor = Some(page.cursor);
+        if !page.has_more {
+            return (all, cursor.unwrap());
+        }
+    }
+    panic!("poll loop never ended");
+}
+
+fn check_exactly_once(events: &[StoredEvent], expected: usize) {
+    let ids: HashSet<(u16, u64)> = events.iter().map(|e| (e.shard, e.sequence)).collect();
+    assert_eq!(ids.len(), events.len(), "an event was returned twice");
+    assert_eq!(events.len(), expected, "events missing");
+    let mut last: HashMap<u16, u64> = HashMap::new();
+    for e in events {
+        if let Some(prev) = last.insert(e.shard, e.sequence) {
+            assert!(e.sequence > prev, "shard {} out of sequence order", e.shard);
+        }
+    }
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    format!(r#"{{"i":{i},"kind":"{}","user":{{"id":{}}}}}"#, if i % 10 == 0 { "buy" } else { "view" }, i % 100)
+        .into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn paging_with_cursors_is_exactly_once_in_both_orderings(
+        shards in 1u16..=8, events in 0usize..600, limit in 1usize..97, keyed in any::<bool>()
+    ) {
+        purple_rain::runtime::wait(async move {
+            let bus = memory_bus(shards, 1 << 20).await;
+            for i in 0..events {
+                let event = if keyed { RawEvent::with_key(payload(i), (i % 7).to_string()) } else { RawEvent::from_bytes(payload(i)) };
+                bus.ingest_raw(event).unwrap();
+            }
+            bus.flush().await.unwrap();
+            let (seq, _) = drain(&bus, limit, Ordering::Sequence, None).await;
+            check_exactly_once(&seq, events);
+            let (ts, _) = drain(&bus, limit, Ordering::Timestamp, None).await;
+            check_exactly_once(&ts, events);
+            let keys: Vec<_> = ts.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            assert_eq!(keys, sorted, "timestamp ordering is not a global merge");
+            bus.shutdown().await.unwrap();
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_polling_during_ingest_sees_every_event_once() {
+    let bus = Arc::new(memory_bus(4, 1 << 22).await);
+    const PRODUCERS: usize = 4;
+    const EACH: usize = 50_000;
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let mut event = RawEvent::from_bytes(payload(p * EACH + i));
+                    loop {
+                        match bus.ingest_raw(event.clone()) {
+                            Ok(()) => break,
+                            Err(purple_rain::IngestionError::Backpressure) => {
+                                event = RawEvent::from_bytes(payload(p * EACH + i));
+                                std::thread::yield_now()
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let producing = tokio::task::spawn_blocking(move || producers.into_iter().for_each(|h| h.join().unwrap()));
+    tokio::pin!(producing);
+    let mut done = false;
+    loop {
+        let page = bus.poll(ConsumeRequest::new(997).from(cursor.clone())).await.unwrap();
+        seen.extend(page.events);
+        cursor = page.cursor;
+        if done && !page.has_more {
+            break;
+        }
+        if !done {
+            if let Ok(Some(r)) = tokio::time::timeout(Duration::ZERO, &mut producing).await.map(Some) {
+                r.unwrap();
+                bus.flush().await.unwrap();
+                done = true;
+            }
+        }
+    }
+    let ids: HashSet<Vec<u8>> = seen.iter().map(|e| e.payload.to_vec()).collect();
+    assert_eq!(seen.len(), PRODUCERS * EACH);
+    assert_eq!(ids.len(), PRODUCERS * EACH);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filtered_polls_skip_examined_non_matches_without_losing_matches_on_any_shard() {
+    let bus = memory_bus(8, 1 << 20).await;
+    for i in 0..20_000 {
+        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let filter = Filter::eq("kind", "buy").unwrap();
+    for ordering in [Ordering::Sequence, Ordering::Timestamp] {
+        for limit in [1, 7, 100, 5000] {
+            let (events, cursor) = drain(&bus, limit, ordering, Some(filter.clone())).await;
+            assert_eq!(events.len(), 2_000, "{ordering:?} limit {limit}");
+            assert!(events.iter().all(|e| filter.matches(&e.payload)));
+            check_exactly_once(&events, 2_000);
+            // The final cursor is past every examined event: nothing more, even unfiltered.
+            let rest = bus.poll(ConsumeRequest::new(10).from(cursor)).await.unwrap();
+            assert!(rest.events.is_empty() && !rest.has_more);
+        }
+    }
+    // Non-JSON payloads never match, not even a negation.
+    bus.ingest_raw(RawEvent::from_bytes(&b"not json"[..])).unwrap();
+    bus.flush().await.unwrap();
+    let not_buy = Filter::negate(Filter::eq("kind", "buy").unwrap());
+    let (events, _) = drain(&bus, 1000, Ordering::Sequence, Some(not_buy)).await;
+    assert_eq!(events.len(), 18_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filter_paths_arrays_and_operators_pass_through_poll() {
+    let bus = memory_bus(2, 1000).await;
+    for text in [r#"{"a":{"b":[1,2,3]},"s":"hello"}"#, r#"{"a":{"b":[5]},"s":"help"}"#, r#"{"x":1}"#] {
+        bus.ingest_raw(RawEvent::from_bytes(text.as_bytes().to_vec())).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let count = |filter: &str| {
+        let request = ConsumeRequest::from_json(&format!(r#"{{"limit":10,"filter":{filter}}}"#)).unwrap();
+        let bus = &bus;
+        async move { bus.poll(request).await.unwrap().events.len() }
+    };
+    assert_eq!(count(r#"{"path":"a.b.0","value":1}"#).await, 1);
+    assert_eq!(count(r#"{"$gt":{"path":"a.b.0","value":0}}"#).await, 2);
+    assert_eq!(count(r#"{"$prefix":{"path":"s","value":"hel"}}"#).await, 2);
+    assert_eq!(count(r#"{"$exists":{"path":"a.b.1","value":true}}"#).await, 1);
+    assert_eq!(count(r#"{"$or":[{"path":"x","value":1},{"path":"s","value":"help"}]}"#).await, 2);
+    assert_eq!(count(r#"{"$in":{"path":"a.b.0","value":[5,9]}}"#).await, 1);
+    assert_eq!(count(r#"{"$not":{"$exists":{"path":"a","value":true}}}"#).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_poll_wakes_on_ingest_and_times_out_empty() {
+    let bus = Arc::new(memory_bus(4, 1000).await);
+    let start = Instant::now();
+    let empty = bus.poll(ConsumeRequest::new(10).wait(Duration::from_millis(300))).await.unwrap();
+    assert!(empty.events.is_empty());
+    assert!(start.elapsed() >= Duration::from_millis(290), "returned before the deadline");
+
+    let waiter = {
+        let bus = bus.clone();
+        let cursor = empty.cursor.clone();
+        tokio::spawn(async move {
+            let page = bus.poll(ConsumeRequest::new(10).from(cursor).wait(Duration::from_secs(2))).await.unwrap();
+            (page, Instant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ingested_at = Instant::now();
+    bus.ingest_raw(RawEvent::from_bytes(&b"{\"late\":true}"[..])).unwrap();
+    let (page, woke_at) = waiter.await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    let latency = woke_at.duration_since(ingested_at);
+    assert!(latency < Duration::from_millis(500), "long poll woke {latency:?} after the ingest");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trimmed_positions_resume_at_the_oldest_and_report_missed() {
+    let bus = memory_bus(1, 100).await;
+    for i in 0..50 {
+        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let first = bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    assert_eq!(first.missed, 0);
+    for i in 50..300 {
+        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let next = bus.poll(ConsumeRequest::new(10).from(first.cursor)).await.unwrap();
+    assert_eq!(next.missed, 190, "positions 10..200 were trimmed");
+    assert_eq!(next.events[0].sequence, 200);
+    assert_eq!(bus.stats().events_trimmed(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_events_carry_exact_payloads_ids_and_wall_clock_timestamps() {
+    let bus = memory_bus(1, 1000).await;
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    bus.ingest(purple_rain::Event::from_str(r#"{ "a" : 1 }"#).unwrap()).unwrap();
+    bus.ingest_raw(RawEvent::from_bytes(&b"raw bytes, not json"[..])).unwrap();
+    bus.flush().await.unwrap();
+    let page = bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    assert_eq!(page.events[0].payload.as_ref(), br#"{"a":1}"#);
+    assert_eq!(page.events[1].payload.as_ref(), b"raw bytes, not json");
+    assert_eq!(page.events[0].id, "0-0");
+    assert_eq!(page.events[1].id, "0-1");
+    assert!(page.events[0].timestamp_ns >= before);
+    assert!(page.events[1].timestamp_ns > page.events[0].timestamp_ns);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_a_clear_error() {
+    let bus = memory_bus(2, 1000).await;
+    bus.ingest_raw(RawEvent::from_bytes(&b"{}"[..])).unwrap();
+    bus.flush().await.unwrap();
+    for cursor in ["garbage!", "UFIBAMCLc_", "AAAA", "eyJzaGFyZCI6MH0"] {
+        match bus.poll(ConsumeRequest::new(10).from(cursor)).await {
+            Err(ConsumerError::InvalidCursor(reason)) => assert!(!reason.is_empty()),
+            other => panic!("cursor {cursor:?} gave {other:?}"),
+        }
+    }
+    for filter in
+        [r#"{"$and":[]}"#, r#"{"$or":[]}"#, r#"{"$regex":{"path":"a","value":"x"}}"#, r#"[1]"#, r#"{"path":""}"#]
+    {
+        match ConsumeRequest::from_json(&format!(r#"{{"filter":{filter}}}"#)) {
+            Err(ConsumerError::InvalidFilter(_)) => {}
+            other => panic!("filter {filter} gave {other:?}"),
+        }
+    }
+    let deep = format!("{}{}{}", r#"{"$not":"#.repeat(100), r#"{"path":"a","value":1}"#, "}".repeat(100));
+    assert!(matches!(
+        ConsumeRequest::from_json(&format!(r#"{{"filter":{deep}}}"#)),
+        Err(ConsumerError::InvalidFilter(_))
+    ));
+    assert!(matches!(
+        bus.poll(ConsumeRequest::new(10).shards(vec![0, 9])).await,
+        Err(ConsumerError::InvalidRequest(m)) if m.contains('9')
+    ));
+    assert!(matches!(
+        ConsumeRequest::from_json(r#"{"limit":1,"colour":"red"}"#),
+        Err(ConsumerError::InvalidRequest(_))
+    ));
+    // limit 0: empty, same cursor.
+    let page = bus.poll(ConsumeRequest::new(1)).await.unwrap();
+    let zero = bus.poll(ConsumeRequest::new(0).from(page.cursor.clone())).await.unwrap();
+    assert!(zero.events.is_empty());
+    assert_eq!(zero.cursor, page.cursor);
+    bus.shutdown_via_ref().await.unwrap();
+    assert!(matches!(
+        bus.poll(ConsumeRequest::new(1)).await,
+        Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))
+    ));
+}
