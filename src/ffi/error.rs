@@ -196,7 +196,7 @@ pub(crate) fn null_argument(name: &str) {
 
 #[cold]
 pub(crate) fn invalid_utf8(name: &str, valid_up_to: usize) -> pr_status {
-    fail(pr_status::PR_ERR_INVALID_UTF8, format!("`{name}` is not valid UTF-8: invalid byte at offset {valid_up_to}"))
+    fail(pr_status::PR_ERR_INVALID_UTF8, format!("`{name}` is not valid UTF-8 at byte {valid_up_to}"))
 }
 
 #[cold]

@@ -32,7 +32,7 @@ pub unsafe extern "C" fn pr_ingest(bus: *const pr_bus, json: *const u8, len: usi
         if let Err(e) = std::str::from_utf8(bytes) {
             return fail(
                 pr_status::PR_ERR_INVALID_UTF8,
-                format!("event is not valid UTF-8: invalid byte at offset {}", e.valid_up_to()),
+                format!("event is not valid UTF-8 at byte {}", e.valid_up_to()),
             );
         }
         if let Err(status) = check_json_syntax(bytes, "event") {
