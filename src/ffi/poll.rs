@@ -53,8 +53,13 @@ impl pr_poll_result {
         let mut id_starts = Vec::with_capacity(response.events.len());
         for event in &response.events {
             id_starts.push(ids.len());
-            // An id never holds NUL (adapter positions are ASCII); drop one rather than truncate.
-            ids.extend(event.id.bytes().filter(|&b| b != 0));
+            let id = event.id.as_bytes();
+            if id.contains(&0) {
+                // Adapter positions are ASCII and never hold NUL; drop one rather than truncate.
+                ids.extend(id.iter().filter(|&&b| b != 0));
+            } else {
+                ids.extend_from_slice(id);
+            }
             ids.push(0);
         }
         let cursor = CString::new(response.cursor.into_bytes().into_iter().filter(|&b| b != 0).collect::<Vec<u8>>())
