@@ -1,5 +1,22 @@
 /* The C API as C programs use it: round trips with cursors, batch semantics, every status that
- * bad input can reach, lifecycle, ownership of poll results, and the runtime's footprint. */
+ * bad input can reach, lifecycle, ownership of poll results, and the runtime's footprint.
+ *
+ * Failure modes (shared/spec/FAILURE-MODES.md) pinned here and in test_threads.c:
+ *  37 use-after-free on shutdown ........ test_threads: shutdown_while_threads_ingest_and_poll,
+ *                                         results_outlive_the_bus (run under ASan and valgrind)
+ *  38 busy-wait while blocked ........... long_poll_waits_without_spinning,
+ *                                         test_threads: shutdown_wakes_long_poll
+ *  39 panics across extern "C" .......... src/ffi/tests.rs (panic boundary, calls inside a tokio
+ *                                         runtime); no call here may abort the process
+ *  40 caller-mutable lengths in free .... poll_json (string scribbled before pr_string_free),
+ *                                         results_outlive_the_bus (view scribbled)
+ *  41 overflow reported as too small .... malformed_batches_are_refused_whole (SIZE_MAX count),
+ *                                         every_status_from_bad_input (pr_remove_shards SIZE_MAX)
+ *  42 0 for a NULL handle ............... every_status_from_bad_input (pr_shard_count(NULL))
+ *  43 batches that skip bad entries ..... batch/packed_stops_at_refused_event
+ *  44 error kinds collapsed, no message . every_status_from_bad_input (distinct codes, messages)
+ *  45 stale hand-kept header ............ versions, plus tests/header.rs (regenerated, compared)
+ *  46 one runtime per handle ............ many_buses_share_one_runtime */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <time.h>

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -156,10 +157,53 @@ static void test_concurrent_shutdowns(void) {
   pr_bus_free(shared_bus);
 }
 
+/* pr_shutdown wakes a thread parked in a long poll instead of leaving it to its timer, and the
+ * waiter burns no CPU meanwhile (failure mode 38). */
+typedef struct {
+  const pr_bus *bus;
+  pr_status status;
+  double seconds;
+} long_poll;
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *long_poll_thread(void *arg) {
+  long_poll *lp = arg;
+  double start = mono();
+  pr_poll_result *page = NULL;
+  lp->status = pr_poll(lp->bus, "{\"wait_ms\":5000}", &page);
+  lp->seconds = mono() - start;
+  pr_poll_result_free(page);
+  return NULL;
+}
+
+static void test_shutdown_wakes_long_poll(void) {
+  pr_bus *bus = NULL;
+  CHECK_STATUS(pr_bus_new("{\"adapter\":{\"type\":\"memory\"}}", &bus), PR_OK);
+  long_poll lp = {bus, PR_OK, 0};
+  pthread_t thread;
+  pthread_create(&thread, NULL, long_poll_thread, &lp);
+  usleep(200000);
+  CHECK_STATUS(pr_shutdown(bus), PR_OK);
+  pthread_join(thread, NULL);
+  CHECK(lp.status == PR_OK || lp.status == PR_ERR_SHUTTING_DOWN);
+  if (lp.seconds > 2.0) {
+    fprintf(stderr, "  long poll returned %.2fs after start, not at shutdown (%s)\n", lp.seconds,
+            pr_status_name(lp.status));
+    check_failures_in_test++;
+  }
+  pr_bus_free(bus);
+}
+
 int main(int argc, char **argv) {
   const test_case tests[] = {
       {"shutdown_while_threads_ingest_and_poll", test_shutdown_while_threads_ingest_and_poll},
       {"concurrent_shutdowns", test_concurrent_shutdowns},
+      {"shutdown_wakes_long_poll", test_shutdown_wakes_long_poll},
   };
   return run_tests(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
