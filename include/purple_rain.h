@@ -515,7 +515,8 @@ pr_status pr_ingest_raw_packed(const struct pr_bus *bus,
  * "filter": {..}, "ordering": "sequence"|"timestamp", "shards": [0,1], "wait_ms": 0}`; NULL,
  * `""` or `"null"` reads up to 100 events from the start. Pass the result's cursor as `"from"`
  * to continue: never a repeat, never a skip. With `wait_ms` and nothing to return, waits (no
- * spinning) up to that long for new events.
+ * spinning) up to that long for new events; a `pr_shutdown` meanwhile ends the wait with
+ * `PR_ERR_SHUTTING_DOWN`.
  *
  * Errors: `PR_ERR_INVALID_UTF8`, `PR_ERR_INVALID_JSON`, `PR_ERR_INVALID_REQUEST` (unknown key,
  * wrong type, unknown shard), `PR_ERR_INVALID_CURSOR`, `PR_ERR_INVALID_FILTER`,
