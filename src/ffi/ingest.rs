@@ -2,7 +2,9 @@
 //!
 //! The bytes are copied once (C keeps its buffer). A batch is copied into one allocation that
 //! its events share as `Bytes` slices: one `malloc` per call instead of one per event, which is
-//! what makes the batch forms cheaper per event than single calls. Batches are validated
+//! what makes the batch forms cheaper per event than single calls (the price: an event retained
+//! by the Memory adapter keeps its batch's buffer alive until the batch's last event is trimmed).
+//! Batches are validated
 //! whole before the first event is ingested, then ingested in order, stopping at the first event
 //! the bus refuses; `*out_accepted` says how many went in before it.
 
