@@ -1,12 +1,13 @@
 //! Ingest: one event (validated JSON or raw bytes), a pointer array, or a packed buffer.
 //!
-//! The bytes are copied once (C keeps its buffer). A batch is copied into one allocation that
-//! its events share as `Bytes` slices: one `malloc` per call instead of one per event, which is
-//! what makes the batch forms cheaper per event than single calls (the price: an event retained
-//! by the Memory adapter keeps its batch's buffer alive until the batch's last event is trimmed).
-//! Batches are validated
-//! whole before the first event is ingested, then ingested in order, stopping at the first event
-//! the bus refuses; `*out_accepted` says how many went in before it.
+//! The bytes are copied once (C keeps its buffer). A single event gets an allocation of its own.
+//! Batch events are copied into shared chunks of up to 16 KiB (`CHUNK_BYTES`) that the events reference
+//! as `Bytes` slices: one `malloc` per chunk instead of one per event, which is what makes the
+//! batch forms cheaper per event than single calls. The chunk bound caps what a retained event
+//! can keep alive (an event held by the Memory adapter pins at most its chunk, never a whole
+//! batch). Batches are validated whole before the first event is ingested, then copied and
+//! ingested in order, stopping at the first event the bus refuses; `*out_accepted` says how many
+//! went in before it.
 
 use super::bus::pr_bus;
 use super::error::{check_json_syntax, fail, invalid_argument, map_ingestion_error, pr_status};
@@ -108,7 +109,7 @@ pub unsafe extern "C" fn pr_ingest_raw_with_key(
 /// (0 when nothing was accepted) as long as `out_accepted` itself is not NULL, since a partial
 /// batch is what it reports.
 ///
-/// Ownership: the bytes are copied (into one buffer per call). Threading: any thread,
+/// Ownership: the bytes are copied (into shared chunks of up to 16 KiB). Threading: any thread,
 /// concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -139,16 +140,17 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
                 _ => return invalid_argument(format!("total length of the batch overflows at lens[{i}] = {len}")),
             };
         }
-        let mut buffer = BytesMut::with_capacity(total);
-        for (&ptr, &len) in events.iter().zip(lens) {
-            if len > 0 {
+        let slices = events.iter().zip(lens).map(|(&ptr, &len)| {
+            if len == 0 {
+                &[][..]
+            } else {
                 // SAFETY: `ptr` is non-NULL (checked above for every `len > 0`) and the caller
                 // guarantees it points to `len` readable bytes for the duration of the call; the
                 // total fits in `isize` (checked above).
-                buffer.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+                unsafe { std::slice::from_raw_parts(ptr, len) }
             }
-        }
-        let (accepted, status) = ingest_slices(bus, buffer.freeze(), lens.iter().copied());
+        });
+        let (accepted, status) = ingest_chunked(bus, slices, total);
         out_accepted.write(accepted);
         status
     }
@@ -163,7 +165,7 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
 /// exceed `data_len`, otherwise `PR_ERR_INVALID_ARGUMENT` (naming the index) with 0 accepted.
 /// Bytes after `ends[count-1]` are ignored.
 ///
-/// Ownership: the bytes are copied (once per call). Threading: any thread, concurrently with
+/// Ownership: the bytes are copied (into shared chunks of up to 16 KiB). Threading: any thread, concurrently with
 /// every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -196,27 +198,36 @@ pub unsafe extern "C" fn pr_ingest_raw_packed(
             }
             previous = end;
         }
-        let buffer = Bytes::copy_from_slice(&data[..previous]);
         let mut start = 0usize;
-        let lens = ends.iter().map(|&end| {
-            let len = end as usize - start;
+        let slices = ends.iter().map(|&end| {
+            let slice = &data[start..end as usize];
             start = end as usize;
-            len
+            slice
         });
-        let (accepted, status) = ingest_slices(bus, buffer, lens);
+        let (accepted, status) = ingest_chunked(bus, slices, previous);
         out_accepted.write(accepted);
         status
     }
 }
 
-/// Ingests consecutive slices of `buffer` with the given lengths, stopping at the first refused
-/// event. Returns how many were accepted and the status.
-fn ingest_slices(bus: &EventBus, buffer: Bytes, lens: impl Iterator<Item = usize>) -> (usize, pr_status) {
-    let mut start = 0usize;
+/// Largest shared chunk a batch is copied into (see the module docs).
+const CHUNK_BYTES: usize = 16 * 1024;
+
+/// Copies each slice into a shared chunk and ingests it, in order, stopping at the first refused
+/// event. `total` is the sum of the slice lengths (so the last chunk is not oversized). Returns
+/// how many were accepted and the status.
+fn ingest_chunked<'a>(bus: &EventBus, slices: impl Iterator<Item = &'a [u8]>, total: usize) -> (usize, pr_status) {
+    let mut chunk = BytesMut::new();
+    let mut remaining = total;
     let mut accepted = 0usize;
-    for (i, len) in lens.enumerate() {
-        let event = RawEvent::from_bytes(buffer.slice(start..start + len));
-        start += len;
+    for (i, slice) in slices.enumerate() {
+        if chunk.capacity() < slice.len() {
+            // Events larger than a chunk get a chunk of their own size.
+            chunk = BytesMut::with_capacity(remaining.min(CHUNK_BYTES).max(slice.len()));
+        }
+        chunk.extend_from_slice(slice);
+        remaining -= slice.len();
+        let event = RawEvent::from_bytes(chunk.split().freeze());
         if let Err(e) = bus.ingest_raw(event) {
             let context = format!("event {i} of the batch was not accepted ({i} accepted before it): ");
             return (i, map_ingestion_error(&e, Some(&context)));

@@ -151,3 +151,52 @@ fn version_constants_match_the_crate() {
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
     assert_eq!(pr_abi_version(), super::PR_ABI_VERSION);
 }
+
+/// Batch events are copied into shared chunks: payloads of every size (empty, bigger than a
+/// chunk, straddling a chunk's end) come back byte for byte, in order.
+#[test]
+fn chunked_batch_copies_are_exact() {
+    let sizes = [0usize, 5, 20_000, 3, 16_384, 16_385, 1, 9_000, 9_000, 0, 70_000];
+    let events: Vec<Vec<u8>> =
+        sizes.iter().enumerate().map(|(i, &n)| (0..n).map(|k| (k * 31 + i * 7) as u8).collect()).collect();
+    let mut data = Vec::new();
+    let mut ends = Vec::new();
+    for e in &events {
+        data.extend_from_slice(e);
+        ends.push(data.len() as u32);
+    }
+    for packed in [true, false] {
+        let mut bus = ptr::null_mut();
+        let mut accepted = 0usize;
+        let ptrs: Vec<*const u8> = events.iter().map(|e| e.as_ptr()).collect();
+        // SAFETY (all calls below): buffers outlive the calls and match their lengths.
+        unsafe {
+            let config = c"{\"shards\":1,\"adapter\":{\"type\":\"memory\"}}";
+            assert_eq!(pr_bus_new(config.as_ptr(), &mut bus), pr_status::PR_OK);
+            let status = if packed {
+                pr_ingest_raw_packed(bus, data.as_ptr(), data.len(), ends.as_ptr(), ends.len(), &mut accepted)
+            } else {
+                pr_ingest_raw_batch(bus, ptrs.as_ptr(), sizes.as_ptr(), sizes.len(), &mut accepted)
+            };
+            assert_eq!(status, pr_status::PR_OK, "{}", last_message());
+            assert_eq!(accepted, sizes.len());
+            assert_eq!(pr_flush(bus), pr_status::PR_OK);
+            let mut result = ptr::null_mut();
+            assert_eq!(pr_poll(bus, c"{\"limit\":100}".as_ptr(), &mut result), pr_status::PR_OK);
+            assert_eq!(pr_poll_result_len(result), sizes.len());
+            for (i, expected) in events.iter().enumerate() {
+                let mut view = std::mem::MaybeUninit::<pr_event_view>::uninit();
+                assert_eq!(pr_poll_result_event(result, i, view.as_mut_ptr()), pr_status::PR_OK);
+                let view = view.assume_init();
+                let payload = if view.payload_len == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(view.payload, view.payload_len)
+                };
+                assert_eq!(payload, &expected[..], "event {i} (packed: {packed})");
+            }
+            pr_poll_result_free(result);
+            pr_bus_free(bus);
+        }
+    }
+}
