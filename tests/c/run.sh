@@ -2,6 +2,7 @@
 # Builds the cdylib (debug), then compiles the C tests with gcc -Wall -Wextra -Werror and runs
 # them twice: plain, and under AddressSanitizer (+UBSan) with the Rust library loaded.
 # PURPLE_RAIN_VALGRIND=1 adds a valgrind memcheck pass (zero errors, no definite leaks).
+# The C and C++ quickstarts are built (-Werror) and run too.
 # Ends with "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +48,19 @@ for t in test_api test_threads; do
   run "asan $t" "$build/asan/$t"
 done
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# The quickstarts double as a check that the header compiles as C11 and C++17 with -Werror.
+example() { # name, binary
+  if make -s -C "$root/examples/c" PROFILE=debug all >/dev/null && "$2" >/dev/null; then
+    echo "[examples] ok   $1"
+    passed=$((passed + 1))
+  else
+    echo "[examples] FAIL $1"
+    failed=$((failed + 1))
+  fi
+}
+example quickstart.c "$root/examples/c/build/debug/quickstart"
+example quickstart.cpp "$root/examples/c/build/debug/quickstart_cpp"
 if [[ "${PURPLE_RAIN_VALGRIND:-0}" == 1 ]] && command -v valgrind >/dev/null; then
   for t in test_api test_threads; do
     run "valgrind $t" valgrind -q --error-exitcode=1 --leak-check=full \
