@@ -5,7 +5,8 @@
 //! down never touches freed memory; only `pr_bus_free` frees, and it alone needs the caller to
 //! guarantee no concurrent use. Blocking calls clone the `Arc` into the future they wait for.
 
-use super::error::{check_json_syntax, map_adapter_error, map_config_error, pr_status};
+use super::error::{map_adapter_error, map_config_error, pr_status};
+use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref, PR_ABI_VERSION};
 use crate::{runtime, EventBus, EventBusConfig};
 use std::ffi::c_char;
@@ -61,14 +62,14 @@ pub unsafe extern "C" fn pr_bus_new(config_json: *const c_char, out: *mut *mut p
         }
         let config = match EventBusConfig::from_json(text) {
             Ok(config) => config,
-            Err(e) => return map_config_error(&e),
+            Err(e) => return map_config_error(&e, text),
         };
         match runtime::wait(EventBus::new(config)) {
             Ok(bus) => {
                 out.write(Box::into_raw(Box::new(pr_bus { bus: Arc::new(bus) })));
                 pr_status::PR_OK
             }
-            Err(e) => map_config_error(&e),
+            Err(e) => map_config_error(&e, text),
         }
     }
 }

@@ -279,14 +279,17 @@ pub(crate) fn map_ingestion_error(e: &IngestionError, context: Option<&str>) -> 
     }
 }
 
-/// Maps a failed poll.
+/// Maps a failed poll. `request` is the request JSON, used to name the key a parse error
+/// points at.
 #[cold]
-pub(crate) fn map_consumer_error(e: &ConsumerError) -> pr_status {
+pub(crate) fn map_consumer_error(e: &ConsumerError, request: &str) -> pr_status {
     match e {
         ConsumerError::Adapter(inner) => map_adapter_error(inner),
         ConsumerError::InvalidCursor(_) => fail(pr_status::PR_ERR_INVALID_CURSOR, e.to_string()),
         ConsumerError::InvalidFilter(_) => fail(pr_status::PR_ERR_INVALID_FILTER, e.to_string()),
-        ConsumerError::InvalidRequest(_) => fail(pr_status::PR_ERR_INVALID_REQUEST, e.to_string()),
+        ConsumerError::InvalidRequest(_) => {
+            fail(pr_status::PR_ERR_INVALID_REQUEST, super::json::locate(e.to_string(), request))
+        }
     }
 }
 
@@ -307,14 +310,16 @@ pub(crate) fn map_adapter_error(e: &AdapterError) -> pr_status {
     fail(status, e.to_string())
 }
 
-/// Maps a config failure; an adapter that failed to start keeps its adapter code.
+/// Maps a config failure; an adapter that failed to start keeps its adapter code. `text` is the
+/// config JSON, used to name the key a parse error points at.
 #[cold]
-pub(crate) fn map_config_error(e: &ConfigError) -> pr_status {
+pub(crate) fn map_config_error(e: &ConfigError, text: &str) -> pr_status {
     match e {
         ConfigError::Adapter(inner) => {
             let status = map_adapter_error(inner);
             fail(status, e.to_string())
         }
+        ConfigError::Json(_) => fail(pr_status::PR_ERR_CONFIG, super::json::locate(e.to_string(), text)),
         _ => fail(pr_status::PR_ERR_CONFIG, e.to_string()),
     }
 }
@@ -329,38 +334,6 @@ pub(crate) fn map_scaling_error(e: &ScalingError) -> pr_status {
     }
 }
 
-/// Checks that `text` is well-formed JSON; on a syntax error records `PR_ERR_INVALID_JSON` with
-/// the byte offset, line and column. Shape errors (unknown keys, wrong types) are left to the
-/// typed parser, which reports them with their own code.
-pub(crate) fn check_json_syntax(text: &[u8], what: &str) -> Result<(), pr_status> {
-    match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(json_error(text, &e, what)),
-    }
-}
-
-/// Records a serde_json error as `PR_ERR_INVALID_JSON` with its byte offset.
-#[cold]
-pub(crate) fn json_error(text: &[u8], e: &serde_json::Error, what: &str) -> pr_status {
-    let offset = byte_offset(text, e.line(), e.column());
-    fail(
-        pr_status::PR_ERR_INVALID_JSON,
-        format!("{what} is not valid JSON at byte {offset} (line {}, column {}): {e}", e.line(), e.column()),
-    )
-}
-
-/// Byte offset of a 1-based (line, column) position as serde_json counts them (columns in bytes).
-fn byte_offset(text: &[u8], line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, segment) in text.split(|&b| b == b'\n').enumerate() {
-        if i + 1 == line {
-            return (offset + column.saturating_sub(1)).min(text.len());
-        }
-        offset += segment.len() + 1;
-    }
-    text.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,11 +346,5 @@ mod tests {
             assert_eq!(status.name().to_str().unwrap(), format!("{status:?}"));
         }
         assert_eq!(pr_status::from_u32(pr_status::ALL.len() as u32), None);
-    }
-
-    #[test]
-    fn byte_offset_counts_lines() {
-        assert_eq!(byte_offset(b"{\n  \"a\": x}", 2, 8), 9);
-        assert_eq!(byte_offset(b"{", 1, 1), 0);
     }
 }

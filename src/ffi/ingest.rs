@@ -10,7 +10,8 @@
 //! went in before it.
 
 use super::bus::pr_bus;
-use super::error::{check_json_syntax, fail, invalid_argument, map_ingestion_error, pr_status};
+use super::error::{fail, invalid_argument, map_ingestion_error, pr_status};
+use super::json::check_json_syntax;
 use super::{ffi_boundary, try_out, try_ref, try_slice};
 use crate::{EventBus, RawEvent};
 use bytes::{Bytes, BytesMut};

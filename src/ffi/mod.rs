@@ -2,6 +2,7 @@
 //! `include/purple_rain.h`.
 //!
 //! One file per concern: [`error`] (status codes, `map_*_error`, the thread-local message),
+//! `json` (byte offsets and key paths for JSON error messages),
 //! [`bus`] (handle lifecycle, versions), [`ingest`], [`poll`], [`stats`] (counters and scaling).
 //!
 //! Every exported function follows the same shape, modelled on rustls-ffi: its body sits inside
@@ -24,6 +25,7 @@
 pub mod bus;
 pub mod error;
 pub mod ingest;
+mod json;
 pub mod poll;
 pub mod stats;
 

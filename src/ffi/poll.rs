@@ -6,7 +6,8 @@
 //! the library made, so nothing C writes into a view can corrupt the free.
 
 use super::bus::pr_bus;
-use super::error::{check_json_syntax, fail, invalid_argument, map_consumer_error, pr_status};
+use super::error::{fail, invalid_argument, map_consumer_error, pr_status};
+use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::consume::{ConsumeRequest, ConsumeResponse, StoredEvent};
 use crate::error::{AdapterError, ConsumerError, ConsumerResult};
@@ -76,7 +77,7 @@ fn parse_request(text: Option<&str>) -> Result<ConsumeRequest, pr_status> {
     if !text.is_empty() && text != "null" {
         check_json_syntax(text.as_bytes(), "request_json")?;
     }
-    ConsumeRequest::from_json(text).map_err(|e| map_consumer_error(&e))
+    ConsumeRequest::from_json(text).map_err(|e| map_consumer_error(&e, text))
 }
 
 fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr_status> {
@@ -88,7 +89,7 @@ fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr
             bus.poll(request).await
         }
     })
-    .map_err(|e| map_consumer_error(&e))
+    .map_err(|e| map_consumer_error(&e, ""))
 }
 
 /// A long poll that ends at `pr_shutdown` instead of at its deadline, so a thread parked in

@@ -294,6 +294,10 @@ static void test_every_status_from_bad_input(void) {
   CHECK_STATUS(pr_bus_new("{\"adapter\":{\"type\":\"memory\",\"max_events\":1}}", &out),
                PR_ERR_CONFIG);
   CHECK_MESSAGE("max_events");
+  CHECK_STATUS(pr_bus_new("{\"batch\":{\"max_events\":\"x\"}}", &out), PR_ERR_CONFIG);
+  CHECK_MESSAGE("key `batch.max_events`, byte 25");
+  CHECK_STATUS(pr_bus_new("{\"backpressure\":\"sample\"}", &out), PR_ERR_CONFIG);
+  CHECK_MESSAGE("`backpressure`");
   CHECK(out == (pr_bus *)0x1); /* never written on failure */
 
   pr_bus *bus = new_bus(MEMORY ",\"shards\":2}");
@@ -323,7 +327,7 @@ static void test_every_status_from_bad_input(void) {
   expect_poll(bus, "{\"limit\":", PR_ERR_INVALID_JSON, "byte");
   expect_poll(bus, "{\"filter\":{\"$eq\":}}", PR_ERR_INVALID_JSON, "byte 17");
   expect_poll(bus, "{\"limitt\":3}", PR_ERR_INVALID_REQUEST, "limitt");
-  expect_poll(bus, "{\"limit\":\"ten\"}", PR_ERR_INVALID_REQUEST, NULL);
+  expect_poll(bus, "{\"limit\":\"ten\"}", PR_ERR_INVALID_REQUEST, "key `limit`");
   expect_poll(bus, "{\"shards\":[0,7]}", PR_ERR_INVALID_REQUEST, "shard 7");
   expect_poll(bus, "{\"filter\":{\"$and\":[]}}", PR_ERR_INVALID_FILTER, NULL);
   expect_poll(bus, "{\"filter\":{\"$regex\":{\"path\":\"a\",\"value\":1}}}",
