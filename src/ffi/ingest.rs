@@ -1,13 +1,12 @@
 //! Ingest: one event (validated JSON or raw bytes), a pointer array, or a packed buffer.
 //!
-//! The bytes are copied once (C keeps its buffer). A single event gets an allocation of its own.
-//! Batch events are copied into shared chunks of up to 16 KiB (`CHUNK_BYTES`) that the events reference
-//! as `Bytes` slices: one `malloc` per chunk instead of one per event, which is what makes the
-//! batch forms cheaper per event than single calls. The chunk bound caps what a retained event
-//! can keep alive (an event held by the Memory adapter pins at most its chunk, never a whole
-//! batch). Batches are validated whole before the first event is ingested, then copied and
-//! ingested in order, stopping at the first event the bus refuses; `*out_accepted` says how many
-//! went in before it.
+//! The bytes are copied once (C keeps its buffer), into per-thread chunks of 16 KiB that the
+//! events reference as `Bytes` slices: one `malloc` per chunk instead of one per event, for
+//! single calls and batches alike. Events over 1 KiB get an allocation of their own, which with
+//! the chunk size bounds what a retained event can keep alive (an event held by the Memory
+//! adapter pins at most its 16 KiB chunk). Batches are validated whole before the first event
+//! is ingested, then copied and ingested in order, stopping at the first event the bus refuses;
+//! `*out_accepted` says how many went in before it.
 
 use super::bus::pr_bus;
 use super::error::{fail, invalid_argument, map_ingestion_error, pr_status};
@@ -15,6 +14,7 @@ use super::json::check_json_syntax;
 use super::{ffi_boundary, try_out, try_ref, try_slice};
 use crate::{EventBus, RawEvent};
 use bytes::{Bytes, BytesMut};
+use std::cell::RefCell;
 
 /// Accepts one JSON event: the bytes must be valid UTF-8 and exactly one JSON value; they are
 /// stored as given. Never blocks, except in `"backpressure":"block"` mode.
@@ -42,7 +42,7 @@ pub unsafe extern "C" fn pr_ingest(bus: *const pr_bus, json: *const u8, len: usi
         if let Err(status) = check_json_syntax(bytes, "event") {
             return status;
         }
-        match bus.ingest_raw(RawEvent::from_bytes(Bytes::copy_from_slice(bytes))) {
+        match bus.ingest_raw(RawEvent::from_bytes(copy_event(bytes))) {
             Ok(()) => pr_status::PR_OK,
             Err(e) => map_ingestion_error(&e, None),
         }
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn pr_ingest_raw(bus: *const pr_bus, bytes: *const u8, len
     ffi_boundary! {
         let bus = &try_ref!(bus).bus;
         let bytes = try_slice!(bytes, len);
-        match bus.ingest_raw(RawEvent::from_bytes(Bytes::copy_from_slice(bytes))) {
+        match bus.ingest_raw(RawEvent::from_bytes(copy_event(bytes))) {
             Ok(()) => pr_status::PR_OK,
             Err(e) => map_ingestion_error(&e, None),
         }
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn pr_ingest_raw_with_key(
         let bus = &try_ref!(bus).bus;
         let bytes = try_slice!(bytes, len);
         let key = try_slice!(key, key_len);
-        match bus.ingest_raw(RawEvent::with_key(Bytes::copy_from_slice(bytes), key)) {
+        match bus.ingest_raw(RawEvent::with_key(copy_event(bytes), key)) {
             Ok(()) => pr_status::PR_OK,
             Err(e) => map_ingestion_error(&e, None),
         }
@@ -110,7 +110,7 @@ pub unsafe extern "C" fn pr_ingest_raw_with_key(
 /// (0 when nothing was accepted) as long as `out_accepted` itself is not NULL, since a partial
 /// batch is what it reports.
 ///
-/// Ownership: the bytes are copied (into shared chunks of up to 16 KiB). Threading: any thread,
+/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading: any thread,
 /// concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
                 unsafe { std::slice::from_raw_parts(ptr, len) }
             }
         });
-        let (accepted, status) = ingest_chunked(bus, slices, total);
+        let (accepted, status) = ingest_each(bus, slices);
         out_accepted.write(accepted);
         status
     }
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
 /// exceed `data_len`, otherwise `PR_ERR_INVALID_ARGUMENT` (naming the index) with 0 accepted.
 /// Bytes after `ends[count-1]` are ignored.
 ///
-/// Ownership: the bytes are copied (into shared chunks of up to 16 KiB). Threading: any thread, concurrently with
+/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading: any thread, concurrently with
 /// every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -205,31 +205,49 @@ pub unsafe extern "C" fn pr_ingest_raw_packed(
             start = end as usize;
             slice
         });
-        let (accepted, status) = ingest_chunked(bus, slices, previous);
+        let (accepted, status) = ingest_each(bus, slices);
         out_accepted.write(accepted);
         status
     }
 }
 
-/// Largest shared chunk a batch is copied into (see the module docs).
+/// Size of the per-thread chunks small events are copied into.
 const CHUNK_BYTES: usize = 16 * 1024;
+/// Events larger than this get an allocation of their own.
+const CHUNKED_MAX: usize = 1024;
 
-/// Copies each slice into a shared chunk and ingests it, in order, stopping at the first refused
-/// event. `total` is the sum of the slice lengths (so the last chunk is not oversized). Returns
-/// how many were accepted and the status.
-fn ingest_chunked<'a>(bus: &EventBus, slices: impl Iterator<Item = &'a [u8]>, total: usize) -> (usize, pr_status) {
-    let mut chunk = BytesMut::new();
-    let mut remaining = total;
+thread_local! {
+    static CHUNK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Copies an event's bytes into this thread's current chunk (a new one when it is full).
+#[inline]
+fn copy_event(bytes: &[u8]) -> Bytes {
+    if bytes.is_empty() {
+        return Bytes::new();
+    }
+    if bytes.len() > CHUNKED_MAX {
+        return Bytes::copy_from_slice(bytes);
+    }
+    CHUNK
+        .try_with(|chunk| {
+            let mut chunk = chunk.borrow_mut();
+            if chunk.capacity() < bytes.len() {
+                *chunk = BytesMut::with_capacity(CHUNK_BYTES);
+            }
+            chunk.extend_from_slice(bytes);
+            chunk.split().freeze()
+        })
+        // During thread teardown the chunk may be gone: copy on its own.
+        .unwrap_or_else(|_| Bytes::copy_from_slice(bytes))
+}
+
+/// Copies and ingests each slice, in order, stopping at the first refused event. Returns how
+/// many were accepted and the status.
+fn ingest_each<'a>(bus: &EventBus, slices: impl Iterator<Item = &'a [u8]>) -> (usize, pr_status) {
     let mut accepted = 0usize;
     for (i, slice) in slices.enumerate() {
-        if chunk.capacity() < slice.len() {
-            // Events larger than a chunk get a chunk of their own size.
-            chunk = BytesMut::with_capacity(remaining.min(CHUNK_BYTES).max(slice.len()));
-        }
-        chunk.extend_from_slice(slice);
-        remaining -= slice.len();
-        let event = RawEvent::from_bytes(chunk.split().freeze());
-        if let Err(e) = bus.ingest_raw(event) {
+        if let Err(e) = bus.ingest_raw(RawEvent::from_bytes(copy_event(slice))) {
             let context = format!("event {i} of the batch was not accepted ({i} accepted before it): ");
             return (i, map_ingestion_error(&e, Some(&context)));
         }
