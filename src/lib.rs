@@ -7,7 +7,7 @@
 //!
 //! The tree follows the data: [`ingest`] (events, routing, rings, back-pressure) →
 //! [`dispatch`] (batch workers, retry, dedup ids) → [`adapter`] (backends) → [`consume`]
-//! (poll, cursor, filter, merge); [`scaling`] changes the shard set; `ffi` is the C ABI.
+//! (poll, cursor, filter, merge); [`scaling`] changes the shard set; [`ffi`] is the C ABI.
 //!
 //! ```
 //! use purple_rain::{AdapterConfig, ConsumeRequest, EventBus, EventBusConfig, RawEvent};
@@ -30,6 +30,7 @@ pub mod config;
 pub mod consume;
 pub mod dispatch;
 pub mod error;
+pub mod ffi;
 pub mod ingest;
 pub mod runtime;
 pub mod scaling;
