@@ -1,0 +1,179 @@
+//! Reading JS arguments without copying, and with our own error code.
+//!
+//! napi-rs's typed parameters would answer a wrong type with its own `InvalidArg` error, and
+//! its owned `Buffer` takes a reference per call; the hot ingest path wants neither. These
+//! helpers borrow the bytes of a `Buffer` (any `ArrayBufferView`) or copy a string's UTF-8
+//! once, and report a wrong type as `INVALID_ARGUMENT`. All raw-pointer `unsafe` of the
+//! binding lives here.
+
+use crate::errors::Failure;
+use napi::bindgen_prelude::{Env, Unknown};
+use napi::{sys, JsValue};
+use std::ptr;
+
+/// The bytes of one event argument: borrowed from a Buffer, or a string's UTF-8.
+pub(crate) enum EventBytes<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl EventBytes<'_> {
+    /// One copy into shared `Bytes` (none for a string: its UTF-8 was already copied out).
+    pub(crate) fn into_bytes(self) -> bytes::Bytes {
+        match self {
+            Self::Borrowed(slice) => bytes::Bytes::copy_from_slice(slice),
+            Self::Owned(vec) => bytes::Bytes::from(vec),
+        }
+    }
+}
+
+/// Borrows the bytes of a `Buffer` / `Uint8Array`, or `None` when `value` is not one.
+///
+/// The slice is valid for the current callback only: the caller must not keep it past the
+/// return to JavaScript (nothing in JS can run, and so nothing can detach the buffer, before
+/// then).
+pub(crate) fn buffer_bytes<'a>(env: &Env, value: &Unknown<'a>) -> Option<&'a [u8]> {
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut len = 0usize;
+    // SAFETY: `env` and `value` are live handles of this callback; the out-pointers are locals.
+    // `napi_get_buffer_info` fails without a pending exception when `value` is not a view.
+    let status = unsafe { sys::napi_get_buffer_info(env.raw(), value.raw(), &mut data, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    if len == 0 || data.is_null() {
+        return Some(&[]);
+    }
+    // SAFETY: Node guarantees `data..data+len` is the view's memory; it stays alive and is not
+    // detached while this synchronous callback runs, which bounds `'a` in practice (see above).
+    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// Copies a JS string's UTF-8, or `None` when `value` is not a string.
+pub(crate) fn string_bytes(env: &Env, value: &Unknown<'_>) -> Option<Vec<u8>> {
+    let mut len = 0usize;
+    // SAFETY: a null buffer asks only for the length; handles are live for this callback.
+    let status = unsafe { sys::napi_get_value_string_utf8(env.raw(), value.raw(), ptr::null_mut(), 0, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    let mut buf = vec![0u8; len + 1];
+    let mut written = 0usize;
+    // SAFETY: `buf` has room for `len` bytes plus the NUL napi always writes.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env.raw(), value.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut written)
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    buf.truncate(written);
+    Some(buf)
+}
+
+/// A `Buffer | string` event argument.
+pub(crate) fn event_bytes<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> Result<EventBytes<'a>, Failure> {
+    if let Some(slice) = buffer_bytes(env, value) {
+        return Ok(EventBytes::Borrowed(slice));
+    }
+    if let Some(vec) = string_bytes(env, value) {
+        return Ok(EventBytes::Owned(vec));
+    }
+    Err(Failure::invalid_argument(format!("{what} must be a Buffer, Uint8Array or string")))
+}
+
+/// Borrows the elements of a `Uint32Array`.
+pub(crate) fn uint32_array<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> Result<&'a [u32], Failure> {
+    let mut kind = 0;
+    let mut length = 0usize;
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut array_buffer = ptr::null_mut();
+    let mut offset = 0usize;
+    let mut is_typed = false;
+    // SAFETY: live handles, local out-pointers; `napi_is_typedarray` first so the info call is
+    // only made on a typed array.
+    let ok = unsafe {
+        sys::napi_is_typedarray(env.raw(), value.raw(), &mut is_typed) == sys::Status::napi_ok
+            && is_typed
+            && sys::napi_get_typedarray_info(
+                env.raw(),
+                value.raw(),
+                &mut kind,
+                &mut length,
+                &mut data,
+                &mut array_buffer,
+                &mut offset,
+            ) == sys::Status::napi_ok
+    };
+    if !ok || kind != sys::TypedarrayType::uint32_array {
+        return Err(Failure::invalid_argument(format!("{what} must be a Uint32Array")));
+    }
+    if length == 0 || data.is_null() {
+        return Ok(&[]);
+    }
+    if (data as usize) % std::mem::align_of::<u32>() != 0 {
+        // A Uint32Array is always 4-aligned in V8; refuse rather than read unaligned.
+        return Err(Failure::invalid_argument(format!("{what} is not 4-byte aligned")));
+    }
+    // SAFETY: `data` points at the array's first element (Node adds the byte offset), holds
+    // `length` u32s, is aligned (checked), and stays valid for this synchronous callback.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u32>(), length) })
+}
+
+/// The elements of a JS array, each handed to `each` with its index. Stops at the first error.
+pub(crate) fn for_each_element<'a, F>(env: &Env, array: &Unknown<'a>, what: &str, mut each: F) -> Result<(), Failure>
+where
+    F: FnMut(u32, Unknown<'a>) -> Result<(), Failure>,
+{
+    let mut is_array = false;
+    let mut length = 0u32;
+    // SAFETY: live handles, local out-pointers.
+    let ok = unsafe {
+        sys::napi_is_array(env.raw(), array.raw(), &mut is_array) == sys::Status::napi_ok
+            && is_array
+            && sys::napi_get_array_length(env.raw(), array.raw(), &mut length) == sys::Status::napi_ok
+    };
+    if !ok {
+        return Err(Failure::invalid_argument(format!("{what} must be an array")));
+    }
+    for index in 0..length {
+        let mut element = ptr::null_mut();
+        // SAFETY: live handles; `index < length`. A getter on the array may throw, which the
+        // non-ok status reports.
+        let status = unsafe { sys::napi_get_element(env.raw(), array.raw(), index, &mut element) };
+        if status != sys::Status::napi_ok {
+            return Err(Failure::invalid_argument(format!("{what}[{index}] could not be read")).with_accepted(index));
+        }
+        // SAFETY: `element` was just produced by napi for this env.
+        let element =
+            unsafe { <Unknown<'a> as napi::bindgen_prelude::FromNapiValue>::from_napi_value(env.raw(), element) }
+                .map_err(|e| Failure::invalid_argument(e.reason))?;
+        each(index, element)?;
+    }
+    Ok(())
+}
+
+/// A JS value that is `undefined` or `null`.
+pub(crate) fn is_nullish(value: &Unknown<'_>) -> bool {
+    matches!(value.get_type(), Ok(napi::ValueType::Undefined | napi::ValueType::Null))
+}
+
+/// An optional string argument (`undefined`/`null` → `None`).
+pub(crate) fn optional_string(env: &Env, value: &Unknown<'_>, what: &str) -> Result<Option<String>, Failure> {
+    if is_nullish(value) {
+        return Ok(None);
+    }
+    let bytes =
+        string_bytes(env, value).ok_or_else(|| Failure::invalid_argument(format!("{what} must be a string")))?;
+    String::from_utf8(bytes).map(Some).map_err(|e| Failure::invalid_argument(format!("{what}: {e}")))
+}
+
+/// A number argument that must be an integer in `[min, max]`.
+pub(crate) fn integer(env: &Env, value: &Unknown<'_>, what: &str, min: f64, max: f64) -> Result<f64, Failure> {
+    let mut number = 0f64;
+    // SAFETY: live handles, local out-pointer; fails without a pending exception on non-numbers.
+    let status = unsafe { sys::napi_get_value_double(env.raw(), value.raw(), &mut number) };
+    if status != sys::Status::napi_ok || number.fract() != 0.0 || !(min..=max).contains(&number) {
+        return Err(Failure::invalid_argument(format!("{what} must be an integer between {min} and {max}")));
+    }
+    Ok(number)
+}

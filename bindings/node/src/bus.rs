@@ -1,0 +1,241 @@
+//! The `EventBus` class as JavaScript sees it (`index.js` adds `poll`, `ingest`, `subscribe`
+//! and `EventBus.create` on top of these natives).
+
+use crate::args::{self, EventBytes};
+use crate::errors::Failure;
+use crate::page::{self, PackedPage, ScalingAdvice, Stats};
+use crate::{lifetime, promise};
+use napi::bindgen_prelude::{Env, Object, Unknown};
+use napi_derive::napi;
+use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, RawEvent, ScalingDecision};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A sharded event bus. Create one with `await EventBus.create(config)`.
+#[napi(js_name = "EventBus")]
+pub struct JsEventBus {
+    bus: Arc<EventBus>,
+    /// Set when `shutdown()` starts, so parked long polls end at once instead of at their
+    /// deadline.
+    closed: Arc<watch::Sender<bool>>,
+}
+
+impl JsEventBus {
+    fn new(bus: EventBus) -> Self {
+        Self { bus: Arc::new(bus), closed: Arc::new(watch::channel(false).0) }
+    }
+
+    fn ensure_open(&self) -> Result<(), Failure> {
+        if self.bus.is_shutting_down() || *self.closed.borrow() {
+            return Err(Failure::shutting_down());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for JsEventBus {
+    /// The JS object was collected (or its env is tearing down): shut the bus down.
+    fn drop(&mut self) {
+        lifetime::release(self.bus.clone());
+    }
+}
+
+#[napi]
+impl JsEventBus {
+    /// Starts a bus from a JSON config (`null`/`undefined` for the defaults). `index.js`
+    /// exposes it as `EventBus.create(config)`, which also accepts an object.
+    #[napi(js_name = "_create")]
+    pub fn create<'env>(env: &'env Env, config: Unknown<'env>) -> napi::Result<Object<'env>> {
+        lifetime::watch_env(env);
+        let text = match args::optional_string(env, &config, "config") {
+            Ok(text) => text.unwrap_or_default(),
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let config = match EventBusConfig::from_json(&text) {
+            Ok(config) => config,
+            Err(e) => return promise::rejected(env, e.into()),
+        };
+        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, |_, bus| {
+            Ok(JsEventBus::new(bus))
+        })
+    }
+
+    /// Accepts one event, as is (no parsing): a `Buffer`/`Uint8Array` (its bytes are copied
+    /// once) or a string (its UTF-8). Throws a coded `Error` (`BACKPRESSURE`, `SHUTTING_DOWN`,
+    /// ...) when the event is not accepted.
+    #[napi]
+    pub fn ingest_raw(&self, env: &Env, event: Unknown<'_>) -> napi::Result<()> {
+        args::event_bytes(env, &event, "event")
+            .and_then(|bytes| self.bus.ingest_raw(RawEvent::from_bytes(bytes.into_bytes())).map_err(Failure::from))
+            .map_err(|f| f.into_napi(env))
+    }
+
+    /// Accepts an array of events in order and returns how many were accepted (all of them).
+    /// Stops at the first failure and throws its coded `Error`, whose `accepted` property says
+    /// how many went in before it.
+    #[napi]
+    pub fn ingest_raw_batch(&self, env: &Env, events: Unknown<'_>) -> napi::Result<u32> {
+        let mut accepted = 0u32;
+        let result = args::for_each_element(env, &events, "events", |index, element| {
+            let bytes = args::event_bytes(env, &element, "each event").map_err(|f| f.with_accepted(index))?;
+            self.bus
+                .ingest_raw(RawEvent::from_bytes(bytes.into_bytes()))
+                .map_err(|e| Failure::from(e).with_accepted(index))?;
+            accepted = index + 1;
+            Ok(())
+        });
+        result.map(|()| accepted).map_err(|f| f.into_napi(env))
+    }
+
+    /// Accepts many events packed in one buffer: event `i` is `data[ends[i-1] .. ends[i]]`
+    /// (`ends[-1] = 0`). One crossing, one copy of `data`. `ends` must be non-decreasing and at
+    /// most `data.length` (else `INVALID_ARGUMENT`, nothing ingested). Stops at the first
+    /// failure and throws its coded `Error` with `accepted`.
+    #[napi]
+    pub fn ingest_packed(&self, env: &Env, data: Unknown<'_>, ends: Unknown<'_>) -> napi::Result<u32> {
+        self.packed(env, &data, &ends).map_err(|f| f.into_napi(env))
+    }
+
+    fn packed(&self, env: &Env, data: &Unknown<'_>, ends: &Unknown<'_>) -> Result<u32, Failure> {
+        let data = match args::event_bytes(env, data, "data")? {
+            EventBytes::Borrowed(slice) => slice,
+            EventBytes::Owned(_) => return Err(Failure::invalid_argument("data must be a Buffer or Uint8Array")),
+        };
+        let ends = args::uint32_array(env, ends, "ends")?;
+        let count = u32::try_from(ends.len()).map_err(|_| Failure::invalid_argument("too many events in one call"))?;
+        let used = page::check_ends(ends, data.len()).map_err(|e| Failure::invalid_argument(e).with_accepted(0))?;
+        if count == 0 {
+            return Ok(0);
+        }
+        // One copy of the whole block; each event is a refcounted slice of it.
+        let block = bytes::Bytes::copy_from_slice(&data[..used]);
+        let mut start = 0usize;
+        for (index, &end) in ends.iter().enumerate() {
+            let end = end as usize;
+            let event = RawEvent::from_bytes(block.slice(start..end));
+            if let Err(e) = self.bus.ingest_raw(event) {
+                return Err(Failure::from(e).with_accepted(index as u32));
+            }
+            start = end;
+        }
+        Ok(count)
+    }
+
+    /// Reads a page. Takes the request as JSON (`index.js` builds it); resolves to the packed
+    /// page `index.js` turns into event objects.
+    #[napi(js_name = "_pollPacked")]
+    pub fn poll_packed<'env>(&self, env: &'env Env, request: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let request = args::optional_string(env, &request, "request")
+            .and_then(|text| ConsumeRequest::from_json(text.as_deref().unwrap_or("")).map_err(Failure::from))
+            .and_then(|request| self.ensure_open().map(|()| request));
+        let request = match request {
+            Ok(request) => request,
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let bus = self.bus.clone();
+        let mut closed = self.closed.subscribe();
+        let task = async move {
+            let page = if request.wait.is_some() {
+                tokio::select! {
+                    page = bus.poll(request) => page.map_err(Failure::from)?,
+                    _ = closed.wait_for(|closed| *closed) => return Err(Failure::shutting_down()),
+                }
+            } else {
+                bus.poll(request).await.map_err(Failure::from)?
+            };
+            PackedPage::pack(page)
+        };
+        promise::spawn(env, task, |_, packed| Ok(packed.into_js()))
+    }
+
+    /// Resolves once every event accepted before the call has reached the adapter and the
+    /// adapter has flushed.
+    #[napi]
+    pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        if let Err(failure) = self.ensure_open() {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.flush().await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Drains, flushes and stops the bus. Idempotent: every call resolves when the one
+    /// shutdown completes. Ends parked long polls and subscriptions.
+    #[napi]
+    pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        self.closed.send_replace(true);
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.shutdown_via_ref().await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Adds `count` shards; resolves to their ids.
+    #[napi]
+    pub fn add_shards<'env>(&self, env: &'env Env, count: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let count = args::integer(env, &count, "count", 1.0, f64::from(u16::MAX))
+            .and_then(|count| self.ensure_open().map(|()| count as u16));
+        let count = match count {
+            Ok(count) => count,
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let bus = self.bus.clone();
+        let task = async move { bus.add_shards(count).await.map_err(Failure::from) };
+        promise::spawn(env, task, |_, ids| Ok(ids.into_iter().map(u32::from).collect::<Vec<u32>>()))
+    }
+
+    /// Stops routing to the given shards, drains them to the adapter and retires them. Their
+    /// events stay pollable.
+    #[napi]
+    pub fn remove_shards<'env>(&self, env: &'env Env, ids: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let mut shard_ids = Vec::new();
+        let parsed = args::for_each_element(env, &ids, "ids", |_, id| {
+            shard_ids.push(args::integer(env, &id, "each shard id", 0.0, f64::from(u16::MAX))? as u16);
+            Ok(())
+        })
+        .and_then(|()| self.ensure_open());
+        if let Err(failure) = parsed {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.remove_shards(shard_ids).await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Recommends a change of the shard set from the load measured since the previous call.
+    #[napi]
+    pub fn suggest_scaling<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        if let Err(failure) = self.ensure_open() {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { Ok(bus.suggest_scaling().await) }, |_, decision| {
+            Ok(match decision {
+                ScalingDecision::ScaleUp(count) => {
+                    ScalingAdvice { action: "scaleUp".into(), count: u32::from(count), shards: Vec::new() }
+                }
+                ScalingDecision::ScaleDown(ids) => ScalingAdvice {
+                    action: "scaleDown".into(),
+                    count: ids.len() as u32,
+                    shards: ids.into_iter().map(u32::from).collect(),
+                },
+                ScalingDecision::None => ScalingAdvice { action: "none".into(), count: 0, shards: Vec::new() },
+            })
+        })
+    }
+
+    /// The bus counters, read now (also valid after shutdown).
+    #[napi]
+    pub fn stats(&self) -> Stats {
+        Stats::read(&self.bus)
+    }
+
+    /// Ids of the live shards, ascending.
+    #[napi]
+    pub fn shard_ids(&self) -> Vec<u32> {
+        self.bus.shard_ids().into_iter().map(u32::from).collect()
+    }
+
+    /// Whether shutdown has begun.
+    #[napi]
+    pub fn is_shutting_down(&self) -> bool {
+        self.bus.is_shutting_down() || *self.closed.borrow()
+    }
+}
