@@ -11,20 +11,50 @@ use napi::bindgen_prelude::{Env, Unknown};
 use napi::{sys, JsValue};
 use std::ptr;
 
-/// The bytes of one event argument: borrowed from a Buffer, or a string's UTF-8.
-pub(crate) enum EventBytes<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
+/// Events up to this size are copied into a shared chunk instead of an allocation of their own.
+const SMALL_EVENT: usize = 1024;
+/// Size of those chunks.
+const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    static CHUNK_TAIL: std::cell::RefCell<bytes::BytesMut> = std::cell::RefCell::new(bytes::BytesMut::new());
 }
 
-impl EventBytes<'_> {
-    /// One copy into shared `Bytes` (none for a string: its UTF-8 was already copied out).
-    pub(crate) fn into_bytes(self) -> bytes::Bytes {
-        match self {
-            Self::Borrowed(slice) => bytes::Bytes::copy_from_slice(slice),
-            Self::Owned(vec) => bytes::Bytes::from(vec),
+/// Writes `len` bytes into the chunk through `fill` and hands them out as their own `Bytes`.
+/// `fill` gets room for `len + 1` bytes (napi writes a NUL after strings) and returns how many
+/// it wrote, or `None` on failure.
+fn carve(len: usize, fill: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> Option<usize>) -> Option<bytes::Bytes> {
+    CHUNK_TAIL.with(|tail| {
+        let mut tail = tail.borrow_mut();
+        if tail.capacity() - tail.len() < len + 1 {
+            *tail = bytes::BytesMut::with_capacity(CHUNK);
         }
+        let spare = tail.spare_capacity_mut();
+        let written = fill(&mut spare[..len + 1])?.min(len);
+        // `fill` initialised the first `written` spare bytes (it reports what it wrote).
+        let filled = tail.len() + written;
+        // SAFETY: as above; `filled` stays within capacity since `written <= len < spare`.
+        unsafe { tail.set_len(filled) };
+        Some(tail.split().freeze())
+    })
+}
+
+/// Copies an event's bytes once. Small events are carved out of a per-thread 64 KiB chunk: one
+/// refcount increment instead of a `malloc` whose `free` happens on a worker thread (the
+/// producer/consumer pattern that keeps the allocator on its slow path). A chunk is freed when
+/// the last event carved from it is.
+fn copy_small(slice: &[u8]) -> bytes::Bytes {
+    if slice.len() > SMALL_EVENT {
+        return bytes::Bytes::copy_from_slice(slice);
     }
+    CHUNK_TAIL.with(|tail| {
+        let mut tail = tail.borrow_mut();
+        if tail.capacity() - tail.len() < slice.len() {
+            *tail = bytes::BytesMut::with_capacity(CHUNK);
+        }
+        tail.extend_from_slice(slice);
+        tail.split().freeze()
+    })
 }
 
 /// Borrows the bytes of a `Buffer` / `Uint8Array`, or `None` when `value` is not one.
@@ -49,6 +79,28 @@ pub(crate) fn buffer_bytes<'a>(env: &Env, value: &Unknown<'a>) -> Option<&'a [u8
     Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
 }
 
+/// A JS string's UTF-8 as `Bytes`, copied once (small ones into the shared chunk), or `None`
+/// when `value` is not a string.
+fn string_into_bytes(env: &Env, value: &Unknown<'_>) -> Option<bytes::Bytes> {
+    let mut len = 0usize;
+    // SAFETY: a null buffer asks only for the length; handles are live for this callback.
+    let status = unsafe { sys::napi_get_value_string_utf8(env.raw(), value.raw(), ptr::null_mut(), 0, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    if len > SMALL_EVENT {
+        return string_bytes(env, value).map(bytes::Bytes::from);
+    }
+    carve(len, |room| {
+        let mut written = 0usize;
+        // SAFETY: `room` has `len + 1` writable bytes: the UTF-8 plus napi's NUL.
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(env.raw(), value.raw(), room.as_mut_ptr().cast(), room.len(), &mut written)
+        };
+        (status == sys::Status::napi_ok).then_some(written)
+    })
+}
+
 /// Copies a JS string's UTF-8, or `None` when `value` is not a string.
 pub(crate) fn string_bytes(env: &Env, value: &Unknown<'_>) -> Option<Vec<u8>> {
     let mut len = 0usize;
@@ -70,15 +122,13 @@ pub(crate) fn string_bytes(env: &Env, value: &Unknown<'_>) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// A `Buffer | string` event argument.
-pub(crate) fn event_bytes<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> Result<EventBytes<'a>, Failure> {
+/// A `Buffer | Uint8Array | string` event argument, copied once into `Bytes`.
+pub(crate) fn event_bytes(env: &Env, value: &Unknown<'_>, what: &str) -> Result<bytes::Bytes, Failure> {
     if let Some(slice) = buffer_bytes(env, value) {
-        return Ok(EventBytes::Borrowed(slice));
+        return Ok(copy_small(slice));
     }
-    if let Some(vec) = string_bytes(env, value) {
-        return Ok(EventBytes::Owned(vec));
-    }
-    Err(Failure::invalid_argument(format!("{what} must be a Buffer, Uint8Array or string")))
+    string_into_bytes(env, value)
+        .ok_or_else(|| Failure::invalid_argument(format!("{what} must be a Buffer, Uint8Array or string")))
 }
 
 /// Borrows the elements of a `Uint32Array`.

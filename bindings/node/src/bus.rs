@@ -1,17 +1,20 @@
 //! The `EventBus` class as JavaScript sees it (`index.js` adds `poll`, `ingest`, `subscribe`
 //! and `EventBus.create` on top of these natives).
 
-use crate::args::{self, EventBytes};
+use crate::args;
 use crate::errors::Failure;
-use crate::page::{self, PackedPage, ScalingAdvice, Stats};
-use crate::{lifetime, promise};
-use napi::bindgen_prelude::{Env, Object, Unknown};
+use crate::page::{PackedPage, RawValue, ScalingAdvice, Stats};
+use crate::{fast, lifetime, promise};
+use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
 use napi_derive::napi;
-use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, RawEvent, ScalingDecision};
+use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, ScalingDecision};
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// A sharded event bus. Create one with `await EventBus.create(config)`.
+///
+/// `ingestRaw`, `ingestRawBatch` and `ingestPacked` are own properties of each instance, made
+/// by [`fast::install`]; the rest is here and in `index.js`.
 #[napi(js_name = "EventBus")]
 pub struct JsEventBus {
     bus: Arc<EventBus>,
@@ -55,70 +58,13 @@ impl JsEventBus {
             Ok(config) => config,
             Err(e) => return promise::rejected(env, e.into()),
         };
-        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, |_, bus| {
-            Ok(JsEventBus::new(bus))
+        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, |env, bus| {
+            let instance = JsEventBus::new(bus);
+            let shared = instance.bus.clone();
+            let object = instance.into_instance(env)?;
+            fast::install(env, object.value, &shared)?;
+            Ok(RawValue(object.value))
         })
-    }
-
-    /// Accepts one event, as is (no parsing): a `Buffer`/`Uint8Array` (its bytes are copied
-    /// once) or a string (its UTF-8). Throws a coded `Error` (`BACKPRESSURE`, `SHUTTING_DOWN`,
-    /// ...) when the event is not accepted.
-    #[napi]
-    pub fn ingest_raw(&self, env: &Env, event: Unknown<'_>) -> napi::Result<()> {
-        args::event_bytes(env, &event, "event")
-            .and_then(|bytes| self.bus.ingest_raw(RawEvent::from_bytes(bytes.into_bytes())).map_err(Failure::from))
-            .map_err(|f| f.into_napi(env))
-    }
-
-    /// Accepts an array of events in order and returns how many were accepted (all of them).
-    /// Stops at the first failure and throws its coded `Error`, whose `accepted` property says
-    /// how many went in before it.
-    #[napi]
-    pub fn ingest_raw_batch(&self, env: &Env, events: Unknown<'_>) -> napi::Result<u32> {
-        let mut accepted = 0u32;
-        let result = args::for_each_element(env, &events, "events", |index, element| {
-            let bytes = args::event_bytes(env, &element, "each event").map_err(|f| f.with_accepted(index))?;
-            self.bus
-                .ingest_raw(RawEvent::from_bytes(bytes.into_bytes()))
-                .map_err(|e| Failure::from(e).with_accepted(index))?;
-            accepted = index + 1;
-            Ok(())
-        });
-        result.map(|()| accepted).map_err(|f| f.into_napi(env))
-    }
-
-    /// Accepts many events packed in one buffer: event `i` is `data[ends[i-1] .. ends[i]]`
-    /// (`ends[-1] = 0`). One crossing, one copy of `data`. `ends` must be non-decreasing and at
-    /// most `data.length` (else `INVALID_ARGUMENT`, nothing ingested). Stops at the first
-    /// failure and throws its coded `Error` with `accepted`.
-    #[napi]
-    pub fn ingest_packed(&self, env: &Env, data: Unknown<'_>, ends: Unknown<'_>) -> napi::Result<u32> {
-        self.packed(env, &data, &ends).map_err(|f| f.into_napi(env))
-    }
-
-    fn packed(&self, env: &Env, data: &Unknown<'_>, ends: &Unknown<'_>) -> Result<u32, Failure> {
-        let data = match args::event_bytes(env, data, "data")? {
-            EventBytes::Borrowed(slice) => slice,
-            EventBytes::Owned(_) => return Err(Failure::invalid_argument("data must be a Buffer or Uint8Array")),
-        };
-        let ends = args::uint32_array(env, ends, "ends")?;
-        let count = u32::try_from(ends.len()).map_err(|_| Failure::invalid_argument("too many events in one call"))?;
-        let used = page::check_ends(ends, data.len()).map_err(|e| Failure::invalid_argument(e).with_accepted(0))?;
-        if count == 0 {
-            return Ok(0);
-        }
-        // One copy of the whole block; each event is a refcounted slice of it.
-        let block = bytes::Bytes::copy_from_slice(&data[..used]);
-        let mut start = 0usize;
-        for (index, &end) in ends.iter().enumerate() {
-            let end = end as usize;
-            let event = RawEvent::from_bytes(block.slice(start..end));
-            if let Err(e) = self.bus.ingest_raw(event) {
-                return Err(Failure::from(e).with_accepted(index as u32));
-            }
-            start = end;
-        }
-        Ok(count)
     }
 
     /// Reads a page. Takes the request as JSON (`index.js` builds it); resolves to the packed
@@ -145,7 +91,7 @@ impl JsEventBus {
             };
             PackedPage::pack(page)
         };
-        promise::spawn(env, task, |_, packed| Ok(packed.into_js()))
+        promise::spawn(env, task, |env, packed| packed.into_js(env))
     }
 
     /// Resolves once every event accepted before the call has reached the adapter and the

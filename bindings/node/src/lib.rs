@@ -4,7 +4,7 @@
 //! JavaScript (`EventBus.create` accepting objects, `ingest` via `JSON.stringify`, `poll`
 //! unpacking pages into event objects, `subscribe` as an async iterator).
 //!
-//! Layout: [`bus`] the class, [`args`] argument reading (all raw-pointer `unsafe`), [`errors`]
+//! Layout: [`bus`] the class, [`fast`] its ingest calls as raw napi callbacks, [`args`] argument reading (all raw-pointer `unsafe`), [`errors`]
 //! the one error-kind → `code` mapping, [`page`] packed poll pages and stats, [`promise`]
 //! promises settled from the library runtime, [`lifetime`] shutdown of collected buses.
 
@@ -14,6 +14,7 @@
 mod args;
 mod bus;
 mod errors;
+mod fast;
 mod lifetime;
 mod page;
 mod promise;

@@ -2,7 +2,8 @@
 //! of 1000 events costs a handful of napi calls, not thousands), stats and scaling advice.
 
 use crate::errors::{Failure, INVALID_REQUEST};
-use napi::bindgen_prelude::{BigUint64Array, Buffer, Uint16Array, Uint32Array};
+use napi::bindgen_prelude::{BigUint64Array, Env, JsObjectValue, Object, Uint16Array, Uint32Array};
+use napi::JsValue;
 use napi_derive::napi;
 use purple_rain::{ConsumeResponse, EventBus};
 
@@ -21,12 +22,25 @@ pub(crate) fn check_ends(ends: &[u32], len: usize) -> Result<usize, String> {
     Ok(previous as usize)
 }
 
+/// A JS value made on this thread during the current callback, handed back as is.
+pub(crate) struct RawValue(pub(crate) napi::sys::napi_value);
+
+impl napi::bindgen_prelude::ToNapiValue for RawValue {
+    unsafe fn to_napi_value(_env: napi::sys::napi_env, value: Self) -> napi::Result<napi::sys::napi_value> {
+        Ok(value.0)
+    }
+}
+
 /// Separator of event ids in [`PackedPage::ids`]; ids that contain it are sent as JSON.
 const ID_SEPARATOR: char = '\n';
 
-/// A poll response packed off the JS thread, column by column.
+/// A poll response taken apart off the JS thread, column by column. The payloads stay shared
+/// `Bytes` until [`PackedPage::into_js`] copies them, on the JS thread, into one Buffer that
+/// V8 allocates and frees on that same thread (a Buffer made from a Vec allocated on a runtime
+/// thread and freed by the GC thread kept the allocator returning pages to the kernel and
+/// zeroing new ones: measured, the biggest cost of a poll).
 pub(crate) struct PackedPage {
-    data: Vec<u8>,
+    payloads: Vec<bytes::Bytes>,
     ends: Vec<u32>,
     shards: Vec<u16>,
     sequences: Vec<u64>,
@@ -41,16 +55,9 @@ pub(crate) struct PackedPage {
 impl PackedPage {
     pub(crate) fn pack(page: ConsumeResponse) -> Result<Self, Failure> {
         let n = page.events.len();
-        let total: usize = page.events.iter().map(|e| e.payload.len()).sum();
-        if u32::try_from(total).is_err() {
-            return Err(Failure::new(
-                INVALID_REQUEST,
-                format!("a page of {total} payload bytes does not fit one Buffer view table; lower `limit`"),
-            ));
-        }
         let ids_json = page.events.iter().any(|e| e.id.contains(ID_SEPARATOR));
         let mut packed = Self {
-            data: Vec::with_capacity(total),
+            payloads: Vec::with_capacity(n),
             ends: Vec::with_capacity(n),
             shards: Vec::with_capacity(n),
             sequences: Vec::with_capacity(n),
@@ -61,9 +68,20 @@ impl PackedPage {
             has_more: page.has_more,
             missed: page.missed,
         };
-        for (index, event) in page.events.iter().enumerate() {
-            packed.data.extend_from_slice(&event.payload);
-            packed.ends.push(packed.data.len() as u32);
+        if ids_json {
+            let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
+            packed.ids = serde_json::to_string(&ids).map_err(|e| Failure::new(INVALID_REQUEST, e.to_string()))?;
+        }
+        let mut total = 0usize;
+        for (index, event) in page.events.into_iter().enumerate() {
+            total += event.payload.len();
+            let end = u32::try_from(total).map_err(|_| {
+                Failure::new(
+                    INVALID_REQUEST,
+                    "a page of 4 GiB or more of payload does not fit one Buffer; lower `limit`",
+                )
+            })?;
+            packed.ends.push(end);
             packed.shards.push(event.shard);
             packed.sequences.push(event.sequence);
             packed.timestamps.push(event.timestamp_ns);
@@ -73,46 +91,55 @@ impl PackedPage {
                 }
                 packed.ids.push_str(&event.id);
             }
-        }
-        if ids_json {
-            let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
-            packed.ids = serde_json::to_string(&ids).map_err(|e| Failure::new(INVALID_REQUEST, e.to_string()))?;
+            packed.payloads.push(event.payload);
         }
         Ok(packed)
     }
 
-    /// Wraps the columns as JS values without copying them again.
-    pub(crate) fn into_js(self) -> PollPage {
-        PollPage {
-            count: self.ends.len() as u32,
-            data: Buffer::from(self.data),
-            ends: Uint32Array::new(self.ends),
-            shards: Uint16Array::new(self.shards),
-            sequences: BigUint64Array::new(self.sequences),
-            timestamps: BigUint64Array::new(self.timestamps),
-            ids: self.ids,
-            ids_json: self.ids_json,
-            cursor: self.cursor,
-            has_more: self.has_more,
-            missed: self.missed as f64,
-        }
+    fn total_len(&self) -> usize {
+        self.ends.last().map_or(0, |&end| end as usize)
     }
-}
 
-/// A packed poll page; `index.js` turns it into `{events, cursor, hasMore, missed}`.
-#[napi(object)]
-pub struct PollPage {
-    pub count: u32,
-    pub data: Buffer,
-    pub ends: Uint32Array,
-    pub shards: Uint16Array,
-    pub sequences: BigUint64Array,
-    pub timestamps: BigUint64Array,
-    pub ids: String,
-    pub ids_json: bool,
-    pub cursor: String,
-    pub has_more: bool,
-    pub missed: f64,
+    /// Builds `{count, data, ends, shards, sequences, timestamps, ids, idsJson, cursor, hasMore,
+    /// missed}`; `index.js` turns it into `{events, cursor, hasMore, missed}`. JS thread only.
+    pub(crate) fn into_js(self, env: &Env) -> napi::Result<RawValue> {
+        let data = self.copy_payloads(env)?;
+        let mut page = Object::new(env)?;
+        page.set_named_property("count", self.ends.len() as u32)?;
+        page.set_named_property("data", data)?;
+        page.set_named_property("ends", Uint32Array::new(self.ends))?;
+        page.set_named_property("shards", Uint16Array::new(self.shards))?;
+        page.set_named_property("sequences", BigUint64Array::new(self.sequences))?;
+        page.set_named_property("timestamps", BigUint64Array::new(self.timestamps))?;
+        page.set_named_property("ids", self.ids)?;
+        page.set_named_property("idsJson", self.ids_json)?;
+        page.set_named_property("cursor", self.cursor)?;
+        page.set_named_property("hasMore", self.has_more)?;
+        page.set_named_property("missed", self.missed as f64)?;
+        Ok(RawValue(page.raw()))
+    }
+
+    /// One Buffer holding every payload back to back.
+    fn copy_payloads(&self, env: &Env) -> napi::Result<RawValue> {
+        let total = self.total_len();
+        let mut data: *mut std::ffi::c_void = std::ptr::null_mut();
+        let mut buffer = std::ptr::null_mut();
+        // SAFETY: live env on its JS thread; out-pointers are locals.
+        let status = unsafe { napi::sys::napi_create_buffer(env.raw(), total, &mut data, &mut buffer) };
+        if status != napi::sys::Status::napi_ok || (total > 0 && data.is_null()) {
+            return Err(napi::Error::from_reason(format!("cannot allocate a {total}-byte Buffer")));
+        }
+        let mut offset = 0usize;
+        for payload in &self.payloads {
+            // SAFETY: `data` has `total` writable bytes, the sum of the payload lengths, so
+            // `offset + payload.len() <= total`; source and destination do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(payload.as_ptr(), data.cast::<u8>().add(offset), payload.len());
+            }
+            offset += payload.len();
+        }
+        Ok(RawValue(buffer))
+    }
 }
 
 /// What `suggestScaling()` resolves to.
@@ -227,7 +254,8 @@ mod tests {
             missed: 4,
         };
         let packed = PackedPage::pack(page).unwrap();
-        assert_eq!(packed.data, b"abxyz");
+        assert_eq!(packed.payloads.concat(), b"abxyz");
+        assert_eq!(packed.total_len(), 5);
         assert_eq!(packed.ends, [2, 2, 5]);
         assert_eq!(packed.shards, [0, 1, 0]);
         assert_eq!(packed.sequences, [1, 9, 2]);

@@ -135,3 +135,30 @@ test('a long poll returns as soon as an event arrives', async () => {
     assert.ok(Date.now() - started < 4000)
   })
 })
+
+test('payloads of every size survive the copy, as Buffers and as strings', async () => {
+  await withBus({ shards: 2 }, async (bus) => {
+    const sizes = [0, 1, 7, 100, 1023, 1024, 1025, 4096, 65535, 65536, 70000]
+    const expected = []
+    for (const [k, size] of sizes.entries()) {
+      const buffer = Buffer.alloc(size)
+      for (let i = 0; i < size; i++) buffer[i] = (i * 31 + k) & 0xff
+      bus.ingestRaw(buffer)
+      expected.push(buffer)
+      const text = `${k}:` + '\u00e9a'.repeat(Math.floor(size / 3))
+      bus.ingestRaw(text)
+      expected.push(Buffer.from(text))
+    }
+    // Enough small events to cross many 64 KiB chunk boundaries.
+    for (let i = 0; i < 3000; i++) {
+      const text = `${i}-` + 'z'.repeat(i % 97)
+      if (i % 2) bus.ingestRaw(text)
+      else bus.ingestRaw(Buffer.from(text))
+      expected.push(Buffer.from(text))
+    }
+    await bus.flush()
+    const { events } = await drain(bus, { limit: 500, ordering: 'timestamp' })
+    const key = (b) => b.toString('base64')
+    assert.deepEqual(events.map((e) => key(e.payload)).sort(), expected.map(key).sort())
+  })
+})
