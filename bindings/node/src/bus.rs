@@ -47,7 +47,7 @@ impl Drop for JsEventBus {
 impl JsEventBus {
     /// Starts a bus from a JSON config (`null`/`undefined` for the defaults). `index.js`
     /// exposes it as `EventBus.create(config)`, which also accepts an object.
-    #[napi(js_name = "_create")]
+    #[napi(js_name = "_create", catch_unwind)]
     pub fn create<'env>(env: &'env Env, config: Unknown<'env>) -> napi::Result<Object<'env>> {
         lifetime::watch_env(env);
         let text = match args::optional_string(env, &config, "config") {
@@ -69,7 +69,7 @@ impl JsEventBus {
 
     /// Reads a page. Takes the request as JSON (`index.js` builds it); resolves to the packed
     /// page `index.js` turns into event objects.
-    #[napi(js_name = "_pollPacked")]
+    #[napi(js_name = "_pollPacked", catch_unwind)]
     pub fn poll_packed<'env>(&self, env: &'env Env, request: Unknown<'env>) -> napi::Result<Object<'env>> {
         let request = args::optional_string(env, &request, "request")
             .and_then(|text| ConsumeRequest::from_json(text.as_deref().unwrap_or("")).map_err(Failure::from))
@@ -96,7 +96,7 @@ impl JsEventBus {
 
     /// Resolves once every event accepted before the call has reached the adapter and the
     /// adapter has flushed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         if let Err(failure) = self.ensure_open() {
             return promise::rejected(env, failure);
@@ -107,7 +107,7 @@ impl JsEventBus {
 
     /// Drains, flushes and stops the bus. Idempotent: every call resolves when the one
     /// shutdown completes. Ends parked long polls and subscriptions.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         self.closed.send_replace(true);
         let bus = self.bus.clone();
@@ -115,7 +115,7 @@ impl JsEventBus {
     }
 
     /// Adds `count` shards; resolves to their ids.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add_shards<'env>(&self, env: &'env Env, count: Unknown<'env>) -> napi::Result<Object<'env>> {
         let count = args::integer(env, &count, "count", 1.0, f64::from(u16::MAX))
             .and_then(|count| self.ensure_open().map(|()| count as u16));
@@ -130,7 +130,7 @@ impl JsEventBus {
 
     /// Stops routing to the given shards, drains them to the adapter and retires them. Their
     /// events stay pollable.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_shards<'env>(&self, env: &'env Env, ids: Unknown<'env>) -> napi::Result<Object<'env>> {
         let mut shard_ids = Vec::new();
         let parsed = args::for_each_element(env, &ids, "ids", |_, id| {
@@ -146,7 +146,7 @@ impl JsEventBus {
     }
 
     /// Recommends a change of the shard set from the load measured since the previous call.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn suggest_scaling<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         if let Err(failure) = self.ensure_open() {
             return promise::rejected(env, failure);
@@ -168,19 +168,19 @@ impl JsEventBus {
     }
 
     /// The bus counters, read now (also valid after shutdown).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Stats {
         Stats::read(&self.bus)
     }
 
     /// Ids of the live shards, ascending.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shard_ids(&self) -> Vec<u32> {
         self.bus.shard_ids().into_iter().map(u32::from).collect()
     }
 
     /// Whether shutdown has begun.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_shutting_down(&self) -> bool {
         self.bus.is_shutting_down() || *self.closed.borrow()
     }
