@@ -169,11 +169,8 @@ pub(crate) fn uint32_array<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> Re
     Ok(unsafe { std::slice::from_raw_parts(data.cast::<u32>(), length) })
 }
 
-/// The elements of a JS array, each handed to `each` with its index. Stops at the first error.
-pub(crate) fn for_each_element<'a, F>(env: &Env, array: &Unknown<'a>, what: &str, mut each: F) -> Result<(), Failure>
-where
-    F: FnMut(u32, Unknown<'a>) -> Result<(), Failure>,
-{
+/// The length of a JS array argument.
+pub(crate) fn array_length(env: &Env, array: &Unknown<'_>, what: &str) -> Result<u32, Failure> {
     let mut is_array = false;
     let mut length = 0u32;
     // SAFETY: live handles, local out-pointers.
@@ -185,19 +182,30 @@ where
     if !ok {
         return Err(Failure::invalid_argument(format!("{what} must be an array")));
     }
-    for index in 0..length {
-        let mut element = ptr::null_mut();
-        // SAFETY: live handles; `index < length`. A getter on the array may throw, which the
-        // non-ok status reports.
-        let status = unsafe { sys::napi_get_element(env.raw(), array.raw(), index, &mut element) };
-        if status != sys::Status::napi_ok {
-            return Err(Failure::invalid_argument(format!("{what}[{index}] could not be read")).with_accepted(index));
-        }
-        // SAFETY: `element` was just produced by napi for this env.
-        let element =
-            unsafe { <Unknown<'a> as napi::bindgen_prelude::FromNapiValue>::from_napi_value(env.raw(), element) }
-                .map_err(|e| Failure::invalid_argument(e.reason))?;
-        each(index, element)?;
+    Ok(length)
+}
+
+/// Element `index` of a JS array (a getter that throws leaves its exception pending, and that
+/// exception is what JavaScript sees).
+pub(crate) fn element<'a>(env: &Env, array: &Unknown<'a>, index: u32, what: &str) -> Result<Unknown<'a>, Failure> {
+    let mut element = ptr::null_mut();
+    // SAFETY: live handles, local out-pointer.
+    let status = unsafe { sys::napi_get_element(env.raw(), array.raw(), index, &mut element) };
+    if status != sys::Status::napi_ok {
+        return Err(Failure::invalid_argument(format!("{what}[{index}] could not be read")).with_accepted(index));
+    }
+    // SAFETY: `element` was just produced by napi for this env.
+    unsafe { <Unknown<'a> as napi::bindgen_prelude::FromNapiValue>::from_napi_value(env.raw(), element) }
+        .map_err(|e| Failure::invalid_argument(e.reason).with_accepted(index))
+}
+
+/// The elements of a JS array, each handed to `each` with its index. Stops at the first error.
+pub(crate) fn for_each_element<'a, F>(env: &Env, array: &Unknown<'a>, what: &str, mut each: F) -> Result<(), Failure>
+where
+    F: FnMut(u32, Unknown<'a>) -> Result<(), Failure>,
+{
+    for index in 0..array_length(env, array, what)? {
+        each(index, element(env, array, index, what)?)?;
     }
     Ok(())
 }

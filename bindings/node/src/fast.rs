@@ -176,20 +176,35 @@ fn ingest_raw(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Returne
     Ok(Returned::Undefined)
 }
 
-/// `ingestRawBatch(events)`: in order, stopping at the first failure (with `accepted`).
+/// `ingestRawBatch(events)`: in order, stopping at the first failure (with `accepted`). One
+/// worker wake-up per shard per call.
 fn ingest_raw_batch(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Returned, Failure> {
-    let mut accepted = 0u32;
-    args::for_each_element(env, &args[0], "events", |index, element| {
-        let bytes = args::event_bytes(env, &element, "each event").map_err(|f| f.with_accepted(index))?;
-        bus.ingest_raw(RawEvent::from_bytes(bytes)).map_err(|e| Failure::from(e).with_accepted(index))?;
-        accepted = index + 1;
-        Ok(())
-    })?;
-    Ok(Returned::Count(accepted))
+    let array = &args[0];
+    let length = args::array_length(env, array, "events")?;
+    let mut unreadable = None;
+    let events = (0..length).map_while(|index| {
+        match args::element(env, array, index, "events").and_then(|e| args::event_bytes(env, &e, "each event")) {
+            Ok(bytes) => Some(RawEvent::from_bytes(bytes)),
+            Err(failure) => {
+                unreadable = Some(failure.with_accepted(index));
+                None
+            }
+        }
+    });
+    // The events stop at the first unreadable element, and ingest stops at its first failure,
+    // so at most one of the two happened, at index `accepted`.
+    let (accepted, result) = bus.ingest_raw_batch(events);
+    let accepted = u32::try_from(accepted).unwrap_or(u32::MAX);
+    result.map_err(|e| Failure::from(e).with_accepted(accepted))?;
+    match unreadable {
+        Some(failure) => Err(failure),
+        None => Ok(Returned::Count(accepted)),
+    }
 }
 
 /// `ingestPacked(data, ends)`: event `i` is `data[ends[i-1] .. ends[i]]`; `ends` is checked
-/// whole before anything is ingested. One copy of `data`; each event a refcounted slice of it.
+/// whole before anything is ingested. One copy of `data`; each event a refcounted slice of it;
+/// one worker wake-up per shard per call.
 fn ingest_packed(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Returned, Failure> {
     let data = args::buffer_bytes(env, &args[0])
         .ok_or_else(|| Failure::invalid_argument("data must be a Buffer or Uint8Array"))?;
@@ -201,12 +216,13 @@ fn ingest_packed(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Retu
     }
     let block = bytes::Bytes::copy_from_slice(&data[..used]);
     let mut start = 0usize;
-    for (index, &end) in ends.iter().enumerate() {
-        let end = end as usize;
-        if let Err(e) = bus.ingest_raw(RawEvent::from_bytes(block.slice(start..end))) {
-            return Err(Failure::from(e).with_accepted(index as u32));
-        }
-        start = end;
-    }
+    let events = ends.iter().map(|&end| {
+        let event = RawEvent::from_bytes(block.slice(start..end as usize));
+        start = end as usize;
+        event
+    });
+    let (accepted, result) = bus.ingest_raw_batch(events);
+    // `accepted <= count`, which fits a u32.
+    result.map_err(|e| Failure::from(e).with_accepted(accepted as u32))?;
     Ok(Returned::Count(count))
 }
