@@ -97,3 +97,35 @@ fn refuses_everything_after_shutdown() {
     assert_eq!(accepted, 0);
     assert!(result.is_ok());
 }
+
+#[test]
+fn unwoken_events_are_delivered_once_workers_are_woken() {
+    let bus = start(memory(4));
+    let mut cursor: Option<String> = None;
+    for round in 0..20u32 {
+        for event in events(round * 50..round * 50 + 50) {
+            bus.ingest_raw_unwoken(event).unwrap();
+        }
+        bus.wake_workers();
+        let mut request = ConsumeRequest::new(10_000).wait(Duration::from_secs(5));
+        if let Some(cursor) = cursor.take() {
+            request = request.from(cursor);
+        }
+        let page = poll(&bus, request);
+        assert!(!page.events.is_empty(), "round {round}");
+        cursor = Some(page.cursor);
+    }
+    // Waking with nothing to do is harmless, and flush still sees everything.
+    bus.wake_workers();
+    flush(&bus);
+    assert_eq!(bus.stats().snapshot().events_dispatched, 1000);
+}
+
+#[test]
+fn unwoken_ingest_refuses_like_ingest_raw() {
+    let bus = start(memory(1));
+    let handle = bus.clone();
+    runtime::wait(async move { handle.shutdown_via_ref().await }).unwrap();
+    let result = bus.ingest_raw_unwoken(RawEvent::from_bytes(&b"x"[..]));
+    assert!(matches!(result, Err(IngestionError::ShuttingDown)));
+}

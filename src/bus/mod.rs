@@ -118,6 +118,43 @@ impl EventBus {
         }
     }
 
+    /// Like [`ingest_raw`](Self::ingest_raw), but leaves the shard's worker asleep if it is: the
+    /// caller must call [`wake_workers`](Self::wake_workers) soon after, and before a run of
+    /// these could fill a ring. For front ends that see many single events per turn of their
+    /// event loop (Node wakes at the end of the current JS job), where one wake-up per event is
+    /// most of the cost. Acceptance rules are those of `ingest_raw`.
+    #[inline]
+    pub fn ingest_raw_unwoken(&self, mut event: RawEvent) -> IngestionResult<()> {
+        loop {
+            let routes = self.inner.routes.load();
+            if routes.shards.is_empty() {
+                return Err(IngestionError::Unrouted);
+            }
+            match routes.shards[routes.table.route(event.hash())].push_quiet(event) {
+                Ok(()) => return Ok(()),
+                Err(ShardPushError::Full) => return Err(IngestionError::Backpressure),
+                Err(ShardPushError::Closed(back)) => {
+                    if self.inner.lifecycle.is_shutting_down() {
+                        return Err(IngestionError::ShuttingDown);
+                    }
+                    event = back;
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Wakes every sleeping worker whose ring holds events: the end of a run of
+    /// [`ingest_raw_unwoken`](Self::ingest_raw_unwoken). Cheap when there is nothing to do (a
+    /// length and a flag read per shard).
+    pub fn wake_workers(&self) {
+        for shard in self.inner.routes.load().shards.iter() {
+            if shard.ring.len() > 0 {
+                shard.wake();
+            }
+        }
+    }
+
     /// Accepts events in order, as [`ingest_raw`](Self::ingest_raw) on each would, but wakes
     /// each shard's worker once per batch rather than once per event that finds it asleep: a
     /// fast producer otherwise pays a futex wake every few events. For batch front ends (C's
