@@ -97,9 +97,44 @@ Object.defineProperty(EventBus, 'create', {
    * unknown keys reject with code CONFIG.
    */
   value: async function create (config) {
-    return nativeCreate.call(EventBus, configJson(config))
+    const bus = await nativeCreate.call(EventBus, configJson(config))
+    defineIngestRaw(bus)
+    return bus
   }
 })
+
+// `ingestRaw` leaves the shard workers asleep and wakes them once, at the end of the current
+// JS job (a microtask), or every `_wakeEvery()` events within a long synchronous burst: waking a
+// worker is a futex syscall, and doing it per event was most of the cost of a single ingest.
+// Events are in the ring (counted, flushable, drained on shutdown) from the moment the call
+// returns; only the worker's start waits for the end of the job.
+function defineIngestRaw (bus) {
+  const ingestUnwoken = bus._ingestUnwoken
+  const wake = bus._wake
+  const wakeEvery = bus._wakeEvery()
+  let unwoken = 0
+  let scheduled = false
+  const wakeAtEndOfJob = () => {
+    scheduled = false
+    unwoken = 0
+    wake()
+  }
+  Object.defineProperty(bus, 'ingestRaw', {
+    configurable: true,
+    writable: true,
+    /** Accepts one event as is (Buffer/Uint8Array bytes, or a string's UTF-8). Throws on failure. */
+    value: function ingestRaw (event) {
+      ingestUnwoken(event)
+      if (++unwoken >= wakeEvery) {
+        unwoken = 0
+        wake()
+      } else if (!scheduled) {
+        scheduled = true
+        queueMicrotask(wakeAtEndOfJob)
+      }
+    }
+  })
+}
 
 Object.defineProperties(EventBus.prototype, {
   ingest: {

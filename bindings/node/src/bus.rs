@@ -13,19 +13,24 @@ use tokio::sync::watch;
 
 /// A sharded event bus. Create one with `await EventBus.create(config)`.
 ///
-/// `ingestRaw`, `ingestRawBatch` and `ingestPacked` are own properties of each instance, made
-/// by [`fast::install`]; the rest is here and in `index.js`.
+/// The ingest calls are own properties of each instance, made by [`fast::install`] (and
+/// `ingestRaw` by `index.js` on top of them); the rest is here and in `index.js`.
 #[napi(js_name = "EventBus")]
 pub struct JsEventBus {
     bus: Arc<EventBus>,
+    /// Most unwoken single events before `ingestRaw` wakes the workers mid-job (see `fast`).
+    wake_every: u32,
     /// Set when `shutdown()` starts, so parked long polls end at once instead of at their
     /// deadline.
     closed: Arc<watch::Sender<bool>>,
 }
 
 impl JsEventBus {
-    fn new(bus: EventBus) -> Self {
-        Self { bus: Arc::new(bus), closed: Arc::new(watch::channel(false).0) }
+    fn new(bus: EventBus, ring_capacity: usize) -> Self {
+        // A quarter ring, so unwoken events can never fill one (they may all hash to one shard),
+        // and at most 64, so a long synchronous burst still reaches the adapter as it goes.
+        let wake_every = (ring_capacity / 4).clamp(1, 64) as u32;
+        Self { bus: Arc::new(bus), wake_every, closed: Arc::new(watch::channel(false).0) }
     }
 
     fn ensure_open(&self) -> Result<(), Failure> {
@@ -58,8 +63,9 @@ impl JsEventBus {
             Ok(config) => config,
             Err(e) => return promise::rejected(env, e.into()),
         };
-        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, |env, bus| {
-            let instance = JsEventBus::new(bus);
+        let ring_capacity = config.ring_capacity;
+        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, move |env, bus| {
+            let instance = JsEventBus::new(bus, ring_capacity);
             let shared = instance.bus.clone();
             let object = instance.into_instance(env)?;
             fast::install(env, object.value, &shared)?;
@@ -171,6 +177,12 @@ impl JsEventBus {
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Stats {
         Stats::read(&self.bus)
+    }
+
+    /// How many single events `ingestRaw` leaves unwoken at most before waking the workers.
+    #[napi(js_name = "_wakeEvery")]
+    pub fn wake_every(&self) -> u32 {
+        self.wake_every
     }
 
     /// Ids of the live shards, ascending.

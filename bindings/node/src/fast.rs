@@ -2,8 +2,8 @@
 //!
 //! A napi-rs v3 `&self` method pays for its borrow tracking on every call (a global mutex and
 //! hash map, a class-identity check): measured, more than the ingest itself. Ingest is the one
-//! path where that matters, so `ingestRaw`, `ingestRawBatch` and `ingestPacked` are created per
-//! bus with `napi_create_function`, carrying their own `Arc<EventBus>` as callback data, and
+//! path where that matters, so `_ingestUnwoken` (under `ingestRaw`), `_wake`, `ingestRawBatch`
+//! and `ingestPacked` are created per bus with `napi_create_function`, carrying their own `Arc<EventBus>` as callback data, and
 //! set as own (non-enumerable) properties of the instance. A call is then `napi_get_cb_info`
 //! plus the work. Each function releases its `Arc` in its own finalizer, so a function kept
 //! after the bus object is collected stays sound (and gets `SHUTTING_DOWN`).
@@ -29,9 +29,10 @@ enum Returned {
     Count(u32),
 }
 
-/// Defines the three ingest functions on `instance`, each holding a clone of `bus`.
+/// Defines the ingest functions on `instance`, each holding a clone of `bus`.
 pub(crate) fn install(env: &Env, instance: sys::napi_value, bus: &Arc<EventBus>) -> napi::Result<()> {
-    define(env, instance, bus, c"ingestRaw", ingest_raw_cb)?;
+    define(env, instance, bus, c"_ingestUnwoken", ingest_unwoken_cb)?;
+    define(env, instance, bus, c"_wake", wake_cb)?;
     define(env, instance, bus, c"ingestRawBatch", ingest_raw_batch_cb)?;
     define(env, instance, bus, c"ingestPacked", ingest_packed_cb)?;
     Ok(())
@@ -154,9 +155,14 @@ fn throw(env: &Env, failure: Failure) {
     unsafe { JsError::from(failure.into_napi(env)).throw_into(env.raw()) };
 }
 
-unsafe extern "C" fn ingest_raw_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn ingest_unwoken_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: napi's own env/info, for a function made by `define`.
-    unsafe { trampoline(env, info, ingest_raw) }
+    unsafe { trampoline(env, info, ingest_unwoken) }
+}
+
+unsafe extern "C" fn wake_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as above.
+    unsafe { trampoline(env, info, wake) }
 }
 
 unsafe extern "C" fn ingest_raw_batch_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
@@ -169,10 +175,18 @@ unsafe extern "C" fn ingest_packed_cb(env: sys::napi_env, info: sys::napi_callba
     unsafe { trampoline(env, info, ingest_packed) }
 }
 
-/// `ingestRaw(event)`: one event, its bytes copied once.
-fn ingest_raw(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Returned, Failure> {
+/// `_ingestUnwoken(event)`: one event, its bytes copied once, its shard's worker left asleep.
+/// `index.js` builds `ingestRaw` on it and calls `_wake` at the end of the JS job (or sooner,
+/// every `_wakeEvery()` events), so a burst of single calls costs one wake-up, not one each.
+fn ingest_unwoken(env: &Env, bus: &EventBus, args: &[Unknown<'_>]) -> Result<Returned, Failure> {
     let bytes = args::event_bytes(env, &args[0], "event")?;
-    bus.ingest_raw(RawEvent::from_bytes(bytes))?;
+    bus.ingest_raw_unwoken(RawEvent::from_bytes(bytes))?;
+    Ok(Returned::Undefined)
+}
+
+/// `_wake()`: wakes the workers with unwoken events.
+fn wake(_env: &Env, bus: &EventBus, _args: &[Unknown<'_>]) -> Result<Returned, Failure> {
+    bus.wake_workers();
     Ok(Returned::Undefined)
 }
 

@@ -162,3 +162,22 @@ test('payloads of every size survive the copy, as Buffers and as strings', async
     assert.deepEqual(events.map((e) => key(e.payload)).sort(), expected.map(key).sort())
   })
 })
+
+test('single ingests reach the adapter without flush: workers are woken at the end of the job', async () => {
+  await withBus({ shards: 4, ring_capacity: 1024, backpressure: 'block' }, async (bus) => {
+    const started = Date.now()
+    for (let i = 0; i < 10; i++) bus.ingestRaw(`{"i":${i}}`) // fewer than _wakeEvery(): only the microtask wakes
+    let cursor
+    let seen = 0
+    while (seen < 10) {
+      const page = await bus.poll({ from: cursor, waitMs: 5000 })
+      seen += page.events.length
+      cursor = page.cursor
+    }
+    assert.ok(Date.now() - started < 4000, 'delivered promptly, not at a poll deadline')
+    // A long synchronous burst, 20x the rings: it only completes if workers drain during it.
+    for (let i = 0; i < 20000; i++) bus.ingestRaw('x')
+    await bus.flush()
+    assert.equal(bus.stats().eventsDispatched, 20010)
+  })
+})
