@@ -40,13 +40,21 @@ function codedError (code, message, extra) {
   return error
 }
 
+function stringify (value, code, what) {
+  try {
+    return JSON.stringify(value)
+  } catch (e) {
+    throw codedError(code, `invalid ${what}: ${e.message}`, { cause: e })
+  }
+}
+
 function configJson (config) {
   if (config === undefined || config === null) return null
   if (typeof config === 'string') return config
   if (typeof config !== 'object') {
     throw codedError(ErrorCode.CONFIG, 'invalid config: expected an object, a JSON string or nothing')
   }
-  return JSON.stringify(config)
+  return stringify(config, ErrorCode.CONFIG, 'config')
 }
 
 // `waitMs` is the JS spelling of the request's `wait_ms`; every other key goes through as is,
@@ -59,9 +67,9 @@ function requestJson (request) {
   }
   if ('waitMs' in request) {
     const { waitMs, ...rest } = request
-    return JSON.stringify({ ...rest, wait_ms: waitMs })
+    return stringify({ ...rest, wait_ms: waitMs }, ErrorCode.INVALID_REQUEST, 'poll request')
   }
-  return JSON.stringify(request)
+  return stringify(request, ErrorCode.INVALID_REQUEST, 'poll request')
 }
 
 function unpackPage (page) {

@@ -31,6 +31,7 @@ test('CONFIG: unknown key, wrong type, invalid value, bad JSON, unsupported adap
   assertCoded(await rejection(EventBus.create({ adapter: { type: 'memory', bogus: 1 } })), 'CONFIG', /bogus/)
   assertCoded(await rejection(EventBus.create('{"shards": 2')), 'CONFIG')
   assertCoded(await rejection(EventBus.create(42)), 'CONFIG')
+  assertCoded(await rejection(EventBus.create({ shards: 1n })), 'CONFIG')
   assertCoded(await rejection(EventBus.create({ adapter: { type: 'net', listen: '127.0.0.1:0', peers: [] } })), 'CONFIG')
   // Nothing, null and a JSON string are all fine.
   for (const config of [undefined, null, '{"shards": 2}', '']) {
@@ -47,6 +48,7 @@ test('INVALID_REQUEST: bad JSON, unknown key, wrong type, unknown shard', async 
     assertCoded(await rejection(bus.poll({ ordering: 'random' })), 'INVALID_REQUEST')
     assertCoded(await rejection(bus.poll({ shards: [99] })), 'INVALID_REQUEST', /shard 99/)
     assertCoded(await rejection(bus.poll(7)), 'INVALID_REQUEST')
+    assertCoded(await rejection(bus.poll({ filter: { path: 'a', value: 1n } })), 'INVALID_REQUEST')
     assert.throws(() => bus.subscribe(7), { code: 'INVALID_REQUEST' })
   })
 })
