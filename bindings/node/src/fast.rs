@@ -3,8 +3,8 @@
 //! A napi-rs v3 `&self` method pays for its borrow tracking on every call (a global mutex and
 //! hash map, a class-identity check): measured, more than the ingest itself. Ingest is the one
 //! path where that matters, so `_ingestUnwoken` (under `ingestRaw`), `_wake`, `ingestRawBatch`
-//! and `ingestPacked` are created per bus with `napi_create_function`, carrying their own `Arc<EventBus>` as callback data, and
-//! set as own (non-enumerable) properties of the instance. A call is then `napi_get_cb_info`
+//! and `ingestPacked` are created per bus with `napi_create_function`, carrying their own
+//! `Arc<EventBus>` as callback data, and set as own (non-enumerable) properties of the instance. A call is then `napi_get_cb_info`
 //! plus the work. Each function releases its `Arc` in its own finalizer, so a function kept
 //! after the bus object is collected stays sound (and gets `SHUTTING_DOWN`).
 //!
