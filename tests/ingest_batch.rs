@@ -129,3 +129,19 @@ fn unwoken_ingest_refuses_like_ingest_raw() {
     let result = bus.ingest_raw_unwoken(RawEvent::from_bytes(&b"x"[..]));
     assert!(matches!(result, Err(IngestionError::ShuttingDown)));
 }
+
+#[test]
+fn batches_much_larger_than_the_ring_get_through_in_block_mode() {
+    let config = EventBusConfig::from_json(
+        r#"{"shards":2,"ring_capacity":8,"backpressure":"block","adapter":{"type":"memory"}}"#,
+    )
+    .unwrap();
+    let bus = start(config);
+    let (accepted, result) = bus.ingest_raw_batch(events(0..20_000));
+    assert_eq!(accepted, 20_000);
+    assert!(result.is_ok());
+    flush(&bus);
+    let stats = bus.stats().snapshot();
+    assert_eq!(stats.events_dispatched, 20_000);
+    assert_eq!(stats.events_dropped, 0);
+}

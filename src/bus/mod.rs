@@ -159,16 +159,21 @@ impl EventBus {
     /// each shard's worker once per batch rather than once per event that finds it asleep: a
     /// fast producer otherwise pays a futex wake every few events. For batch front ends (C's
     /// packed ingest, Node's `ingestPacked`). Stops at the first event not accepted; returns how
-    /// many were accepted, and that event's error.
+    /// many were accepted, and that event's error. Workers are also woken every quarter ring
+    /// within a batch, so a long batch never fills a ring for want of a wake-up.
     pub fn ingest_raw_batch<I>(&self, events: I) -> (usize, IngestionResult<()>)
     where
         I: IntoIterator<Item = RawEvent>,
     {
+        // A shard also gets woken mid-batch every quarter ring: a batch larger than the free room
+        // must not meet a full ring (a `DropNewest` refusal, a `DropOldest` eviction) only because
+        // the worker that would have made room was left asleep.
+        let wake_every = (self.inner.config.ring_capacity / 4).max(1);
         let mut routes = self.inner.routes.load_full();
-        let mut touched = vec![false; routes.shards.len()];
-        let wake = |routes: &Routes, touched: &mut [bool]| {
-            for (shard, flag) in routes.shards.iter().zip(touched.iter_mut()) {
-                if std::mem::take(flag) {
+        let mut unwoken = vec![0usize; routes.shards.len()];
+        let wake = |routes: &Routes, unwoken: &mut [usize]| {
+            for (shard, count) in routes.shards.iter().zip(unwoken.iter_mut()) {
+                if std::mem::take(count) > 0 {
                     shard.wake();
                 }
             }
@@ -182,10 +187,15 @@ impl EventBus {
                     break 'events;
                 }
                 let index = routes.table.route(event.hash());
-                match routes.shards[index].push_quiet(event) {
+                let shard = &routes.shards[index];
+                match shard.push_quiet(event) {
                     Ok(()) => {
-                        touched[index] = true;
                         accepted += 1;
+                        unwoken[index] += 1;
+                        if unwoken[index] >= wake_every {
+                            unwoken[index] = 0;
+                            shard.wake();
+                        }
                         continue 'events;
                     }
                     Err(ShardPushError::Full) => {
@@ -199,16 +209,16 @@ impl EventBus {
                         }
                         // A shard is being removed: wake what this table took, then reroute with
                         // the table published without it.
-                        wake(&routes, &mut touched);
+                        wake(&routes, &mut unwoken);
                         routes = self.inner.routes.load_full();
-                        touched = vec![false; routes.shards.len()];
+                        unwoken = vec![0; routes.shards.len()];
                         event = back;
                         std::hint::spin_loop();
                     }
                 }
             }
         }
-        wake(&routes, &mut touched);
+        wake(&routes, &mut unwoken);
         (accepted, result)
     }
 
