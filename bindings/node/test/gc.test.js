@@ -91,3 +91,24 @@ test('process.exit() with open buses and a parked long poll exits cleanly', () =
   assert.equal(child.error, undefined, `child hung: ${child.error}`)
   assert.equal(child.status, 0, child.stderr)
 })
+
+test('an ingest function kept after its bus was collected throws SHUTTING_DOWN, never crashes', () => {
+  const child = runChild(CHILD_PRELUDE + `
+(async () => {
+  let bus = await EventBus.create({ shards: 2, adapter: { type: 'memory' } })
+  const ingestRaw = bus.ingestRaw
+  const ingestPacked = bus.ingestPacked
+  ingestRaw('before')
+  bus = null
+  await collect()
+  await sleep(100)
+  const codes = []
+  for (const call of [() => ingestRaw('after'), () => ingestPacked(Buffer.from('x'), new Uint32Array([1]))]) {
+    try { call(); codes.push('accepted') } catch (e) { codes.push(e.code) }
+  }
+  console.log(JSON.stringify(codes))
+})()
+`, 20000)
+  assert.equal(child.status, 0, child.stderr)
+  assert.deepEqual(JSON.parse(child.stdout.trim().split('\n').pop()), ['SHUTTING_DOWN', 'SHUTTING_DOWN'])
+})
