@@ -78,6 +78,24 @@ impl Shard {
         }
     }
 
+    /// Like [`push`](Self::push), but leaves waking the worker to the caller, who calls
+    /// [`wake`](Self::wake) once after a batch. The handshake still holds: the caller's `wake`
+    /// looks at `idle` after its last push. Full rings behave as in `push` (they wake).
+    #[inline]
+    pub(crate) fn push_quiet(&self, event: RawEvent) -> Result<(), ShardPushError> {
+        match self.ring.push(event) {
+            Ok(()) => Ok(()),
+            Err(PushError::Closed(event)) => Err(ShardPushError::Closed(event)),
+            Err(PushError::Full(event)) => self.push_full(event),
+        }
+    }
+
+    /// Wakes the worker if it sleeps; the end of a [`push_quiet`](Self::push_quiet) batch.
+    #[inline]
+    pub(crate) fn wake(&self) {
+        self.wake_worker();
+    }
+
     #[cold]
     fn push_full(&self, mut event: RawEvent) -> Result<(), ShardPushError> {
         match self.mode {

@@ -1,0 +1,217 @@
+// Types of `require('purple-rain')`. Hand-kept; test/types.test.js checks that every function
+// and method declared here exists at runtime, on the exports and on a bus instance.
+
+/// <reference types="node" />
+
+/** Stable `code` strings of every error the binding throws or rejects with. */
+export type ErrorCode =
+  | 'BACKPRESSURE'
+  | 'SAMPLED'
+  | 'UNROUTED'
+  | 'SHUTTING_DOWN'
+  | 'SERIALIZATION'
+  | 'INVALID_CURSOR'
+  | 'INVALID_FILTER'
+  | 'INVALID_REQUEST'
+  | 'ADAPTER'
+  | 'ADAPTER_TRANSIENT'
+  | 'ADAPTER_CONNECTION'
+  | 'ADAPTER_FATAL'
+  | 'CONFIG'
+  | 'SCALING'
+  | 'INVALID_ARGUMENT'
+
+/** `ErrorCode.SHUTTING_DOWN === 'SHUTTING_DOWN'`, and so on for every code. */
+export declare const ErrorCode: { readonly [K in ErrorCode]: K }
+
+/** Every error is an `Error` with a stable `code`; the message comes from the library. */
+export interface PurpleRainError extends Error {
+  code: ErrorCode
+  /** Batch and packed ingest: events accepted before the failing one. */
+  accepted?: number
+}
+
+/** The crate version. */
+export declare const version: string
+
+/** Bus configuration, in the JSON shape shared with C, Go and the CLI (snake_case keys). */
+export interface EventBusConfig {
+  shards?: number
+  /** Slots per shard ring, a power of two. */
+  ring_capacity?: number
+  batch?: {
+    max_events?: number
+    max_delay_ms?: number
+    retry?: { max_attempts?: number; initial_backoff_ms?: number; max_backoff_ms?: number }
+  }
+  backpressure?: 'block' | 'drop_oldest' | 'drop_newest'
+  adapter?:
+    | { type: 'noop' }
+    | { type: 'memory'; max_events_per_shard?: number; max_bytes_per_shard?: number | null }
+    | { type: 'redis'; url: string; stream_prefix?: string }
+    | { type: 'jetstream'; url: string; stream_prefix?: string }
+    | { type: 'net'; listen: string; peers?: string[] }
+  scaling?: null | {
+    min_shards?: number
+    max_shards?: number
+    auto?: boolean
+    fill_ratio_high?: number
+    fill_ratio_low?: number
+    ingest_rate_high?: number
+    ingest_rate_low?: number
+    cooldown_ms?: number
+    scale_down_delay_ms?: number
+  }
+  producer_nonce_path?: null | string
+}
+
+/** MongoDB-style filter: `$and $or $not $eq $ne $gt $gte $lt $lte $in $exists $prefix`, dot paths. */
+export type Filter = Record<string, unknown>
+
+/** What to poll. Unknown keys reject with `INVALID_REQUEST`. */
+export interface PollRequest {
+  /** Most events to return (default 100). */
+  limit?: number
+  /** A previous page's `cursor`; omitted = from the oldest retained event. */
+  from?: string
+  filter?: Filter
+  ordering?: 'sequence' | 'timestamp'
+  /** Only these shards. */
+  shards?: number[]
+  /** With nothing to return, wait up to this long for new events (long poll). */
+  waitMs?: number
+  /** The wire spelling of `waitMs`; either is accepted. */
+  wait_ms?: number
+}
+
+/** A retained event. */
+export interface StoredEvent {
+  /** The adapter's position (`"{shard}-{sequence}"` for Memory). */
+  id: string
+  shard: number
+  /** Per shard, strictly increasing, never reused. */
+  sequence: bigint
+  /** Ingestion wall clock, ns since the Unix epoch (exact: a bigint, not a lossy number). */
+  timestampNs: bigint
+  /** The exact bytes ingested. */
+  payload: Buffer
+}
+
+export interface PollResponse {
+  events: StoredEvent[]
+  /** Pass back as `from` to continue right after these events. */
+  cursor: string
+  /** Some shard holds events past `cursor` not examined yet. */
+  hasMore: boolean
+  /** Events trimmed by retention before the cursor reached them. */
+  missed: number
+}
+
+/** Per-shard figures in `Stats.shards`. */
+export interface ShardStats {
+  id: number
+  eventsIngested: number
+  eventsDispatched: number
+  eventsDropped: number
+  batchesDispatched: number
+  rejectedBackpressure: number
+  ringLen: number
+  ringCapacity: number
+  /** Removed by scaling; its counters are frozen. */
+  retired: boolean
+}
+
+/**
+ * Counters. All counts are JS numbers (exact below 2^53). After `flush()` resolves and after
+ * `shutdown()`: `eventsDispatched + eventsDropped === eventsIngested`.
+ */
+export interface Stats {
+  eventsIngested: number
+  eventsDropped: number
+  batchesDispatched: number
+  eventsDispatched: number
+  shutdownWasLossy: boolean
+  droppedEvicted: number
+  droppedAdapterFatal: number
+  droppedRetryExhausted: number
+  droppedLost: number
+  /** Refused by ingest with BACKPRESSURE (never ingested, so not drops). */
+  rejectedBackpressure: number
+  blockedWaits: number
+  retries: number
+  /** Discarded by the Memory adapter's retention bound after being stored. */
+  eventsTrimmed: number
+  lastAdapterError?: string
+  shards: ShardStats[]
+}
+
+export interface ScalingAdvice {
+  action: 'scaleUp' | 'scaleDown' | 'none'
+  /** Shards to add or remove. */
+  count: number
+  /** The shards to remove (scaleDown). */
+  shards: number[]
+}
+
+/** Event bytes: a Buffer/Uint8Array (copied once) or a string (its UTF-8). */
+export type EventBytes = Buffer | Uint8Array | string
+
+export declare class EventBus {
+  private constructor()
+
+  /** Starts a bus. `config`: an object, a JSON string, or nothing for the defaults. */
+  static create(config?: EventBusConfig | string | null): Promise<EventBus>
+
+  /** Accepts any JSON-serializable value (stored as compact JSON). Throws on failure. */
+  ingest(value: unknown): void
+  /** Accepts bytes as they are (no parsing). Throws on failure. */
+  ingestRaw(event: EventBytes): void
+  /**
+   * Accepts events in order; returns how many (all). Stops at the first failure and throws,
+   * with `accepted` on the error.
+   */
+  ingestRawBatch(events: EventBytes[]): number
+  /**
+   * Accepts `ends.length` events packed in `data`: event i is `data[ends[i-1] .. ends[i]]`
+   * (`ends[-1] = 0`). `ends` non-decreasing and at most `data.length`, else INVALID_ARGUMENT
+   * and nothing is ingested. Stops at the first failure and throws, with `accepted`.
+   */
+  ingestPacked(data: Buffer | Uint8Array, ends: Uint32Array): number
+
+  /** Reads a page. */
+  poll(request?: PollRequest | string | null): Promise<PollResponse>
+  /** Events as they arrive, by long poll; ends when the bus shuts down. */
+  subscribe(request?: Omit<PollRequest, 'waitMs'> & { waitMs?: number }): Subscription
+
+  /** Resolves once everything accepted before the call reached the adapter and it flushed. */
+  flush(): Promise<void>
+  /** Drains, flushes and stops. Idempotent. Later calls reject/throw SHUTTING_DOWN. */
+  shutdown(): Promise<void>
+  /** Adds shards; resolves to their ids. */
+  addShards(count: number): Promise<number[]>
+  /** Drains and retires shards; their events stay pollable. */
+  removeShards(ids: number[]): Promise<void>
+  /** A recommendation from the load measured since the previous call. */
+  suggestScaling(): Promise<ScalingAdvice>
+
+  /** Counters, read now. Also valid after shutdown. */
+  stats(): Stats
+  /** Live shard ids, ascending. */
+  shardIds(): number[]
+  /** Whether shutdown has begun. */
+  isShuttingDown(): boolean
+}
+
+/**
+ * An async iterator of events (`for await (const e of bus.subscribe())`). `cursor` moves to a
+ * page's cursor once that page's last event has been handed out: resuming with
+ * `{ from: sub.cursor }` after a break mid-page repeats the rest of that page, never skips.
+ */
+export declare class Subscription implements AsyncIterableIterator<StoredEvent> {
+  private constructor()
+  cursor: string | null
+  [Symbol.asyncIterator](): Subscription
+  next(): Promise<IteratorResult<StoredEvent, undefined>>
+  return(value?: unknown): Promise<IteratorResult<StoredEvent, undefined>>
+  throw(error?: unknown): Promise<IteratorResult<StoredEvent, undefined>>
+}

@@ -1,0 +1,199 @@
+//! The `EventBus` class as JavaScript sees it (`index.js` adds `poll`, `ingest`, `subscribe`
+//! and `EventBus.create` on top of these natives).
+
+use crate::args;
+use crate::errors::Failure;
+use crate::page::{PackedPage, RawValue, ScalingAdvice, Stats};
+use crate::{fast, lifetime, promise};
+use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
+use napi_derive::napi;
+use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, ScalingDecision};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A sharded event bus. Create one with `await EventBus.create(config)`.
+///
+/// The ingest calls are own properties of each instance, made by [`fast::install`] (and
+/// `ingestRaw` by `index.js` on top of them); the rest is here and in `index.js`.
+#[napi(js_name = "EventBus")]
+pub struct JsEventBus {
+    bus: Arc<EventBus>,
+    /// Most unwoken single events before `ingestRaw` wakes the workers mid-job (see `fast`).
+    wake_every: u32,
+    /// Set when `shutdown()` starts, so parked long polls end at once instead of at their
+    /// deadline.
+    closed: Arc<watch::Sender<bool>>,
+}
+
+impl JsEventBus {
+    fn new(bus: EventBus, ring_capacity: usize) -> Self {
+        // A quarter ring, so unwoken events can never fill one (they may all hash to one shard),
+        // and at most 64, so a long synchronous burst still reaches the adapter as it goes.
+        let wake_every = (ring_capacity / 4).clamp(1, 64) as u32;
+        Self { bus: Arc::new(bus), wake_every, closed: Arc::new(watch::channel(false).0) }
+    }
+
+    fn ensure_open(&self) -> Result<(), Failure> {
+        if self.bus.is_shutting_down() || *self.closed.borrow() {
+            return Err(Failure::shutting_down());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for JsEventBus {
+    /// The JS object was collected (or its env is tearing down): shut the bus down.
+    fn drop(&mut self) {
+        lifetime::release(self.bus.clone());
+    }
+}
+
+#[napi]
+impl JsEventBus {
+    /// Starts a bus from a JSON config (`null`/`undefined` for the defaults). `index.js`
+    /// exposes it as `EventBus.create(config)`, which also accepts an object.
+    #[napi(js_name = "_create", catch_unwind)]
+    pub fn create<'env>(env: &'env Env, config: Unknown<'env>) -> napi::Result<Object<'env>> {
+        lifetime::watch_env(env);
+        let text = match args::optional_string(env, &config, "config") {
+            Ok(text) => text.unwrap_or_default(),
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let config = match EventBusConfig::from_json(&text) {
+            Ok(config) => config,
+            Err(e) => return promise::rejected(env, e.into()),
+        };
+        let ring_capacity = config.ring_capacity;
+        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, move |env, bus| {
+            let instance = JsEventBus::new(bus, ring_capacity);
+            let shared = instance.bus.clone();
+            let object = instance.into_instance(env)?;
+            fast::install(env, object.value, &shared)?;
+            Ok(RawValue(object.value))
+        })
+    }
+
+    /// Reads a page. Takes the request as JSON (`index.js` builds it); resolves to the packed
+    /// page `index.js` turns into event objects.
+    #[napi(js_name = "_pollPacked", catch_unwind)]
+    pub fn poll_packed<'env>(&self, env: &'env Env, request: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let request = args::optional_string(env, &request, "request")
+            .and_then(|text| ConsumeRequest::from_json(text.as_deref().unwrap_or("")).map_err(Failure::from))
+            .and_then(|request| self.ensure_open().map(|()| request));
+        let request = match request {
+            Ok(request) => request,
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let bus = self.bus.clone();
+        let mut closed = self.closed.subscribe();
+        let task = async move {
+            let page = if request.wait.is_some() {
+                tokio::select! {
+                    page = bus.poll(request) => page.map_err(Failure::from)?,
+                    _ = closed.wait_for(|closed| *closed) => return Err(Failure::shutting_down()),
+                }
+            } else {
+                bus.poll(request).await.map_err(Failure::from)?
+            };
+            PackedPage::pack(page)
+        };
+        promise::spawn(env, task, |env, packed| packed.into_js(env))
+    }
+
+    /// Resolves once every event accepted before the call has reached the adapter and the
+    /// adapter has flushed.
+    #[napi(catch_unwind)]
+    pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        if let Err(failure) = self.ensure_open() {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.flush().await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Drains, flushes and stops the bus. Idempotent: every call resolves when the one
+    /// shutdown completes. Ends parked long polls and subscriptions.
+    #[napi(catch_unwind)]
+    pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        self.closed.send_replace(true);
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.shutdown_via_ref().await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Adds `count` shards; resolves to their ids.
+    #[napi(catch_unwind)]
+    pub fn add_shards<'env>(&self, env: &'env Env, count: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let count = args::integer(env, &count, "count", 1.0, f64::from(u16::MAX))
+            .and_then(|count| self.ensure_open().map(|()| count as u16));
+        let count = match count {
+            Ok(count) => count,
+            Err(failure) => return promise::rejected(env, failure),
+        };
+        let bus = self.bus.clone();
+        let task = async move { bus.add_shards(count).await.map_err(Failure::from) };
+        promise::spawn(env, task, |_, ids| Ok(ids.into_iter().map(u32::from).collect::<Vec<u32>>()))
+    }
+
+    /// Stops routing to the given shards, drains them to the adapter and retires them. Their
+    /// events stay pollable.
+    #[napi(catch_unwind)]
+    pub fn remove_shards<'env>(&self, env: &'env Env, ids: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let mut shard_ids = Vec::new();
+        let parsed = args::for_each_element(env, &ids, "ids", |_, id| {
+            shard_ids.push(args::integer(env, &id, "each shard id", 0.0, f64::from(u16::MAX))? as u16);
+            Ok(())
+        })
+        .and_then(|()| self.ensure_open());
+        if let Err(failure) = parsed {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { bus.remove_shards(shard_ids).await.map_err(Failure::from) }, |_, ()| Ok(()))
+    }
+
+    /// Recommends a change of the shard set from the load measured since the previous call.
+    #[napi(catch_unwind)]
+    pub fn suggest_scaling<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        if let Err(failure) = self.ensure_open() {
+            return promise::rejected(env, failure);
+        }
+        let bus = self.bus.clone();
+        promise::spawn(env, async move { Ok(bus.suggest_scaling().await) }, |_, decision| {
+            Ok(match decision {
+                ScalingDecision::ScaleUp(count) => {
+                    ScalingAdvice { action: "scaleUp".into(), count: u32::from(count), shards: Vec::new() }
+                }
+                ScalingDecision::ScaleDown(ids) => ScalingAdvice {
+                    action: "scaleDown".into(),
+                    count: ids.len() as u32,
+                    shards: ids.into_iter().map(u32::from).collect(),
+                },
+                ScalingDecision::None => ScalingAdvice { action: "none".into(), count: 0, shards: Vec::new() },
+            })
+        })
+    }
+
+    /// The bus counters, read now (also valid after shutdown).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> Stats {
+        Stats::read(&self.bus)
+    }
+
+    /// How many single events `ingestRaw` leaves unwoken at most before waking the workers.
+    #[napi(js_name = "_wakeEvery")]
+    pub fn wake_every(&self) -> u32 {
+        self.wake_every
+    }
+
+    /// Ids of the live shards, ascending.
+    #[napi(catch_unwind)]
+    pub fn shard_ids(&self) -> Vec<u32> {
+        self.bus.shard_ids().into_iter().map(u32::from).collect()
+    }
+
+    /// Whether shutdown has begun.
+    #[napi(catch_unwind)]
+    pub fn is_shutting_down(&self) -> bool {
+        self.bus.is_shutting_down() || *self.closed.borrow()
+    }
+}

@@ -1,0 +1,114 @@
+'use strict'
+
+// A bus that is garbage-collected without shutdown() is shut down (its rings and workers freed),
+// and buses never shut down do not keep the process alive. Run in child processes because they
+// need --expose-gc and a clean exit to observe.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const path = require('node:path')
+
+const addon = path.resolve(__dirname, '..')
+
+function runChild (source, timeoutMs = 60000) {
+  const started = Date.now()
+  const child = spawnSync(process.execPath, ['--expose-gc', '-e', source], {
+    env: { ...process.env, PURPLE_RAIN_TEST_ADDON: addon },
+    encoding: 'utf8',
+    timeout: timeoutMs
+  })
+  return { ...child, elapsed: Date.now() - started }
+}
+
+const CHILD_PRELUDE = `
+const { EventBus } = require(process.env.PURPLE_RAIN_TEST_ADDON)
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const rssMb = () => process.memoryUsage().rss / 1048576
+const threads = () => Number(/Threads:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0)
+async function collect () { for (let i = 0; i < 4; i++) { gc(); await tick(); await sleep(20) } }
+`
+
+test('200 buses dropped without shutdown are collected, freed, and the process exits', () => {
+  const child = runChild(CHILD_PRELUDE + `
+(async () => {
+  const config = { shards: 4, ring_capacity: 16384, adapter: { type: 'memory' } }
+  // Warm up: the first bus starts the shared runtime and allocator pools.
+  for (let i = 0; i < 10; i++) { await EventBus.create(config) }
+  await collect()
+  const before = rssMb()
+  const threadsBefore = threads()
+  for (let round = 0; round < 200; round++) {
+    let bus = await EventBus.create(config)
+    for (let i = 0; i < 200; i++) bus.ingestRaw('x'.repeat(100))
+    bus = null
+    if (round % 25 === 24) await collect()
+  }
+  await collect()
+  await sleep(200)
+  await collect()
+  console.log(JSON.stringify({ before, after: rssMb(), threadsBefore, threadsAfter: threads() }))
+})()
+`)
+  assert.equal(child.error, undefined, `child did not finish: ${child.error}`)
+  assert.equal(child.status, 0, child.stderr)
+  const report = JSON.parse(child.stdout.trim().split('\n').pop())
+  // Leaked, 200 buses of 4 x 16384 slots plus their logs would hold hundreds of MB.
+  assert.ok(report.after - report.before < 150, `RSS grew from ${report.before} to ${report.after} MB`)
+  // One library runtime for every bus: no thread per bus.
+  assert.ok(report.threadsAfter <= report.threadsBefore + 2, `threads ${report.threadsBefore} -> ${report.threadsAfter}`)
+})
+
+test('buses never shut down do not keep the process alive', () => {
+  const child = runChild(CHILD_PRELUDE + `
+(async () => {
+  const buses = []
+  for (let i = 0; i < 5; i++) {
+    const bus = await EventBus.create({ shards: 2, adapter: { type: 'memory' } })
+    for (let k = 0; k < 1000; k++) bus.ingest({ k })
+    buses.push(bus)
+  }
+  globalThis.keep = buses
+  console.log('done')
+})()
+`, 20000)
+  assert.equal(child.error, undefined, `child hung: ${child.error}`)
+  assert.equal(child.status, 0, child.stderr)
+  assert.match(child.stdout, /done/)
+  assert.ok(child.elapsed < 15000)
+})
+
+test('process.exit() with open buses and a parked long poll exits cleanly', () => {
+  const child = runChild(CHILD_PRELUDE + `
+(async () => {
+  const bus = await EventBus.create({ shards: 2, adapter: { type: 'memory' } })
+  bus.poll({ waitMs: 60000 }).catch(() => {})
+  await sleep(50)
+  process.exit(0)
+})()
+`, 20000)
+  assert.equal(child.error, undefined, `child hung: ${child.error}`)
+  assert.equal(child.status, 0, child.stderr)
+})
+
+test('an ingest function kept after its bus was collected throws SHUTTING_DOWN, never crashes', () => {
+  const child = runChild(CHILD_PRELUDE + `
+(async () => {
+  let bus = await EventBus.create({ shards: 2, adapter: { type: 'memory' } })
+  const ingestRaw = bus.ingestRaw
+  const ingestPacked = bus.ingestPacked
+  ingestRaw('before')
+  bus = null
+  await collect()
+  await sleep(100)
+  const codes = []
+  for (const call of [() => ingestRaw('after'), () => ingestPacked(Buffer.from('x'), new Uint32Array([1]))]) {
+    try { call(); codes.push('accepted') } catch (e) { codes.push(e.code) }
+  }
+  console.log(JSON.stringify(codes))
+})()
+`, 20000)
+  assert.equal(child.status, 0, child.stderr)
+  assert.deepEqual(JSON.parse(child.stdout.trim().split('\n').pop()), ['SHUTTING_DOWN', 'SHUTTING_DOWN'])
+})

@@ -1,0 +1,98 @@
+'use strict'
+
+// index.d.ts is hand-kept: this pins it to the runtime. Every function, class, static and
+// method it declares must exist with that name and be callable; every exported value declared
+// must be exported. (The reverse holds too for the public surface: the runtime must not export
+// names the d.ts does not declare.)
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const binding = require('..')
+const { EventBus, Subscription } = binding
+
+const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+
+/** The body of `declare class Name { ... }` (classes here have no nested braces deeper than types). */
+function classBody (name) {
+  const start = dts.search(new RegExp(`export declare class ${name}\\b[^{]*\\{`))
+  assert.ok(start >= 0, `class ${name} declared`)
+  let depth = 0
+  for (let i = dts.indexOf('{', start); i < dts.length; i++) {
+    if (dts[i] === '{') depth++
+    if (dts[i] === '}' && --depth === 0) return dts.slice(dts.indexOf('{', start) + 1, i)
+  }
+  throw new Error(`unterminated class ${name}`)
+}
+
+/** Method names declared at the top level of a class body: `name(` or `static name(`. */
+function declaredMethods (body) {
+  const statics = []
+  const methods = []
+  let depth = 0
+  for (const line of body.split('\n')) {
+    const trimmed = line.trim()
+    if (depth === 0) {
+      const m = /^(static\s+)?([A-Za-z_$][\w$]*|\[Symbol\.\w+\])\s*(<[^>]*>)?\(/.exec(trimmed)
+      if (m && !trimmed.startsWith('private constructor')) (m[1] ? statics : methods).push(m[2])
+    }
+    for (const ch of line) {
+      if (ch === '{' || ch === '(') depth++
+      if (ch === '}' || ch === ')') depth--
+    }
+  }
+  return { statics, methods }
+}
+
+function resolveName (target, name) {
+  const symbol = /^\[Symbol\.(\w+)\]$/.exec(name)
+  return symbol ? target[Symbol[symbol[1]]] : target[name]
+}
+
+test('every declared export exists', () => {
+  const declared = [...dts.matchAll(/^export declare (?:const|class|function) ([A-Za-z_$][\w$]*)/gm)].map((m) => m[1])
+  assert.deepEqual(declared.sort(), ['ErrorCode', 'EventBus', 'Subscription', 'version'])
+  for (const name of declared) assert.ok(name in binding, `export ${name} missing at runtime`)
+  assert.deepEqual(Object.keys(binding).sort(), declared.sort(), 'runtime exports match the declared ones')
+  assert.equal(typeof binding.version, 'string')
+})
+
+test('every declared ErrorCode exists and no other', () => {
+  const union = /export type ErrorCode =([^]*?)\n\n/.exec(dts)[1]
+  const declared = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1])
+  assert.deepEqual(declared.slice().sort(), Object.keys(binding.ErrorCode).sort())
+})
+
+test('every declared EventBus method and static exists on a live bus', async () => {
+  const { statics, methods } = declaredMethods(classBody('EventBus'))
+  // The spec's names, so a parser regression cannot make this test vacuous.
+  for (const name of ['ingest', 'ingestRaw', 'ingestRawBatch', 'ingestPacked', 'poll', 'flush', 'shutdown',
+    'addShards', 'removeShards', 'suggestScaling', 'stats', 'subscribe']) {
+    assert.ok(methods.includes(name), `index.d.ts declares ${name}`)
+  }
+  assert.deepEqual(statics, ['create'])
+  for (const name of statics) assert.equal(typeof EventBus[name], 'function', `EventBus.${name}`)
+  const bus = await EventBus.create({ adapter: { type: 'memory' } })
+  try {
+    for (const name of methods) assert.equal(typeof resolveName(bus, name), 'function', `bus.${name}()`)
+    // The public surface has nothing undeclared (underscore names are internal).
+    const proto = Object.getOwnPropertyNames(Object.getPrototypeOf(bus))
+      .filter((n) => n !== 'constructor' && !n.startsWith('_'))
+    for (const name of proto) assert.ok(methods.includes(name), `bus.${name} is not declared in index.d.ts`)
+  } finally {
+    await bus.shutdown()
+  }
+})
+
+test('every declared Subscription method exists on a live subscription', async () => {
+  const { methods } = declaredMethods(classBody('Subscription'))
+  assert.deepEqual(methods.sort(), ['[Symbol.asyncIterator]', 'next', 'return', 'throw'])
+  const bus = await EventBus.create({ adapter: { type: 'memory' } })
+  const sub = bus.subscribe({ waitMs: 10 })
+  assert.ok(sub instanceof Subscription)
+  for (const name of methods) assert.equal(typeof resolveName(sub, name), 'function', `subscription.${name}()`)
+  assert.ok('cursor' in sub)
+  await sub.return()
+  await bus.shutdown()
+})
