@@ -1,0 +1,128 @@
+//! Stream entries ↔ positions: ids `{position}-0`, fields `p` (payload), `t` (timestamp ns),
+//! `d` (dedup id).
+
+use ::redis::Value;
+use bytes::Bytes;
+
+/// One entry of an `XRANGE` reply.
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// The position the entry occupies; the next position to read after it is `position + 1`.
+    pub(super) position: u64,
+    /// `Some` for an entry this adapter wrote; `None` for a foreign one (another id scheme or
+    /// missing fields): it is passed over like an event the filter rejected, so a cursor never
+    /// stalls on it.
+    pub(super) event: Option<Decoded>,
+}
+
+/// The parts of an entry this adapter wrote.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    /// The entry id, e.g. `"42-0"`.
+    pub(super) id: String,
+    pub(super) timestamp_ns: u64,
+    pub(super) payload: Bytes,
+}
+
+/// The entry id of a position.
+pub(super) fn entry_id(position: u64) -> String {
+    format!("{position}-0")
+}
+
+/// Parses `"{ms}-{seq}"`.
+fn parse_id(id: &[u8]) -> Option<(u64, u64)> {
+    let text = std::str::from_utf8(id).ok()?;
+    let (ms, seq) = text.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Parses an `XRANGE` reply (an array of `[id, [field, value, ...]]`). An error names what is
+/// malformed; a well-formed entry that this adapter did not write has `event: None`.
+pub(super) fn parse_range(reply: Value) -> Result<Vec<Entry>, String> {
+    let items = match reply {
+        Value::Array(items) => items,
+        Value::Nil => return Ok(Vec::new()),
+        other => return Err(format!("XRANGE reply is not an array: {other:?}")),
+    };
+    items.into_iter().map(parse_entry).collect()
+}
+
+fn parse_entry(item: Value) -> Result<Entry, String> {
+    let Value::Array(parts) = item else { return Err(format!("stream entry is not an array: {item:?}")) };
+    let mut parts = parts.into_iter();
+    let (Some(Value::BulkString(id)), Some(fields)) = (parts.next(), parts.next()) else {
+        return Err("stream entry lacks an id or fields".into());
+    };
+    let (ms, seq) = parse_id(&id).ok_or_else(|| format!("bad stream entry id {:?}", String::from_utf8_lossy(&id)))?;
+    let fields = match fields {
+        Value::Array(fields) => fields,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => Vec::new(),
+    };
+    let mut payload = None;
+    let mut timestamp = None;
+    let mut fields = fields.into_iter();
+    while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
+        match (key, value) {
+            (Value::BulkString(k), Value::BulkString(v)) if k == b"p" => payload = Some(v),
+            (Value::BulkString(k), Value::BulkString(v)) if k == b"t" => timestamp = parse_u64(&v),
+            _ => {}
+        }
+    }
+    let event = match (seq, payload, timestamp) {
+        (0, Some(payload), Some(timestamp_ns)) => Some(Decoded {
+            // The id bytes are ASCII digits and '-' (parse_id checked), so this never fails.
+            id: String::from_utf8(id).unwrap_or_default(),
+            timestamp_ns,
+            payload: Bytes::from(payload),
+        }),
+        _ => None,
+    };
+    Ok(Entry { position: ms, event })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    fn entry(id: &str, fields: &[(&[u8], &[u8])]) -> Value {
+        Value::Array(vec![
+            bulk(id.as_bytes()),
+            Value::Array(fields.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect()),
+        ])
+    }
+
+    #[test]
+    fn decodes_own_entries_and_passes_over_foreign_ones() {
+        let reply = Value::Array(vec![
+            entry("7-0", &[(b"p", b"{\"a\":1}"), (b"t", b"1700000000000000001"), (b"d", b"ab:1:0:6")]),
+            entry("7-1", &[(b"p", b"x"), (b"t", b"1")]),
+            entry("8-0", &[(b"other", b"field")]),
+            entry("9-0", &[(b"t", b"5"), (b"p", b"")]),
+        ]);
+        let entries = parse_range(reply).unwrap();
+        assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9]);
+        let first = entries[0].event.as_ref().unwrap();
+        assert_eq!((first.id.as_str(), first.timestamp_ns), ("7-0", 1_700_000_000_000_000_001));
+        assert_eq!(first.payload.as_ref(), b"{\"a\":1}");
+        assert!(entries[1].event.is_none(), "a sequence part other than 0 is not ours");
+        assert!(entries[2].event.is_none(), "no payload field");
+        assert_eq!(entries[3].event.as_ref().unwrap().payload.as_ref(), b"");
+    }
+
+    #[test]
+    fn malformed_replies_are_errors_not_panics() {
+        assert!(parse_range(Value::Int(3)).is_err());
+        assert!(parse_range(Value::Array(vec![Value::Int(1)])).is_err());
+        assert!(parse_range(Value::Array(vec![entry("x-0", &[])])).is_err());
+        assert!(parse_range(Value::Nil).unwrap().is_empty());
+    }
+}

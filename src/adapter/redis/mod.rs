@@ -1,0 +1,503 @@
+//! The Redis Streams adapter (feature `redis`): events outlive the process, and any number of
+//! buses (processes) share one event stream.
+//!
+//! # Keys
+//! With `stream_prefix = P`, shard `s` is the stream `P:s`. Beside it the adapter keeps
+//! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
+//! producer run `P:s:mark:{producer}:{epoch}` (the last producer sequence written, expiring
+//! `dedup_ttl_secs` after its last write), and the set `P:shards` of shard ids that have a
+//! stream, so a poller finds shards it does not route to itself. Every entry carries the fields
+//! `p` (the payload bytes), `t` (timestamp, ns since the Unix epoch) and `d` (the dedup id
+//! `{producer}:{epoch}:{shard}:{sequence}`).
+//!
+//! # Positions: one sequence space per stream, assigned by Redis
+//! Several buses append to the same streams, each numbering its own batches from its own
+//! counters, so a producer's sequence cannot be the stored one: two producers would both write
+//! sequence 7 to shard 0. Instead the append script assigns each entry the next *position* of
+//! its stream (`meta.seq + 1`) and writes it with the explicit id `{position}-0`. So:
+//! - [`StoredEvent::sequence`] is the position: dense, strictly increasing per shard across all
+//!   producers, and never reused: positions come from the stream (never below its last entry,
+//!   nor below the highest position this adapter has seen, even if Redis lost its data).
+//! - [`StoredEvent::id`] is the entry id, and a cursor position maps to an entry id exactly, so
+//!   a read is one `XRANGE P:s {position}-0 + COUNT n`, whatever the page size.
+//! - Holes mean trimming: a read that finds its first entry beyond the cursor's position reports
+//!   the gap as `missed` instead of silently skipping it.
+//! - Timestamps are made strictly increasing per stream too (`max(own, last + 1)`), so the
+//!   timestamp merge stays a total order even when producers' clocks disagree.
+//!
+//! # Idempotence: a server-side script per chunk, with a per-producer high-water mark
+//! Redis 7 has no idempotent `XADD`, and a batch whose reply was lost (timeout, dropped
+//! connection) may or may not have been applied. Each batch is sent as one pipeline of
+//! `EVALSHA` calls, one per chunk of `pipeline_chunk` events; the script (`append.lua`) runs
+//! atomically and, for its chunk:
+//! 1. reads the producer run's mark — the last producer sequence of this `(producer, epoch,
+//!    shard)` already in the stream — and skips the events at or below it: exactly the events
+//!    an earlier attempt of the same batch wrote (the bus retries a batch unchanged, and hands a
+//!    shard's batches over one at a time in sequence order, so "written" is always a prefix);
+//! 2. refuses (`PRGAP`, retryable) a chunk whose preceding chunk of the same batch is not in,
+//!    so a retry can never skip events that an older, still-travelling attempt did not write;
+//! 3. `XADD`s the rest with their positions (with `MAXLEN ~` when configured), then records the
+//!    new mark, position and timestamp. If an `XADD` fails midway it still records what it
+//!    wrote before returning the error, so a retry resumes exactly after it.
+//!
+//! The mark is keyed by producer id *and* epoch (the epoch grows on every start with a
+//! persisted producer id), so a restarted producer whose sequences start over is never taken
+//! for its former run (failure mode 33), and two buses never share a mark. The marks are a few
+//! bytes per producer run and shard and expire on their own. Dedup relies on the marks staying:
+//! use the default `maxmemory-policy noeviction` (or a policy that evicts only other keys).
+//!
+//! Each reply of the pipeline is checked on its own: one failed chunk fails the batch, which
+//! the bus retries within its budget (failure mode 32). A batch that the bus gives up on may
+//! still have been written by an attempt whose reply was lost; it is counted dropped all the
+//! same. Events counted dispatched are in the stream exactly once.
+//!
+//! # Reading, waiting, failing
+//! A shard read is `XRANGE` with `COUNT` from the page size (and a look-ahead of one entry to
+//! know whether more exist), looping in `read_chunk` steps only while a filter rejects events;
+//! never one round trip per event (failure mode 34). Long polls use `XREAD BLOCK` on every
+//! polled stream, for at most the time left, on a connection of their own (a blocking command
+//! would stall the shared multiplexed connection). No consumer groups are used, so a restarted
+//! server has no group state to lose (failure mode 36).
+//!
+//! Every command runs under `command_timeout_ms`, every connection attempt under
+//! `connect_timeout_ms` (failure mode 35); a read that fails or times out fails the whole poll
+//! (failure mode 30). The connection manager reconnects after a dropped connection; it makes
+//! no retries of its own, so the bus's jittered backoff alone paces a recovering server.
+
+mod entry;
+mod error;
+
+use self::entry::{entry_id, parse_range, Entry};
+use self::error::{classify, classify_server, timed_out, unexpected};
+use super::{Adapter, ShardPage, ShardRead};
+use crate::adapter::RedisAdapterConfig;
+use crate::consume::StoredEvent;
+use crate::dispatch::Batch;
+use crate::error::{AdapterError, ConfigError};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::{AsyncConnectionConfig, Client, Pipeline, RedisResult, Value};
+use async_trait::async_trait;
+use once_cell::sync::OnceCell;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The append script (see the module doc).
+const APPEND_SCRIPT: &str = include_str!("append.lua");
+/// Blocking-read connections kept for reuse between long polls.
+const IDLE_BLOCKING_CONNECTIONS: usize = 4;
+/// How often a read refreshes the set of shards that have streams.
+const SHARDS_REFRESH: Duration = Duration::from_secs(1);
+
+/// Bridges a bus to Redis Streams; see the module doc for the scheme.
+pub struct RedisAdapter {
+    config: RedisAdapterConfig,
+    client: Client,
+    /// `host:port` for messages (never the URL: it may hold a password).
+    addr: String,
+    script_sha: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    conn: OnceCell<ConnectionManager>,
+    /// Idle connections for `XREAD BLOCK`.
+    blocking: Mutex<Vec<MultiplexedConnection>>,
+    /// Per shard, the highest position this adapter has seen assigned.
+    floors: Mutex<HashMap<u16, u64>>,
+    /// Shards that have a stream, as last seen (`stored_shards` is synchronous).
+    shards: RwLock<BTreeSet<u16>>,
+    shards_refreshed: Mutex<Option<Instant>>,
+    trimmed: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("addr", &self.addr)
+            .field("stream_prefix", &self.config.stream_prefix)
+            .field("connected", &self.conn.get().is_some())
+            .finish()
+    }
+}
+
+impl RedisAdapter {
+    /// Checks the config and parses the URL; connects in [`Adapter::init`].
+    pub fn new(config: RedisAdapterConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let client = Client::open(config.url.as_str())
+            .map_err(|e| ConfigError::invalid("adapter.url", format!("not a Redis URL: {e}")))?;
+        let addr = client.get_connection_info().addr().to_string();
+        Ok(Self {
+            client,
+            addr,
+            script_sha: ::redis::Script::new(APPEND_SCRIPT).get_hash().to_owned(),
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            command_timeout: Duration::from_millis(config.command_timeout_ms),
+            config,
+            conn: OnceCell::new(),
+            blocking: Mutex::new(Vec::new()),
+            floors: Mutex::new(HashMap::new()),
+            shards: RwLock::new(BTreeSet::new()),
+            shards_refreshed: Mutex::new(None),
+            trimmed: AtomicU64::new(0),
+        })
+    }
+
+    /// The stream of a shard: `{prefix}:{shard}`.
+    pub fn stream_key(&self, shard: u16) -> String {
+        format!("{}:{shard}", self.config.stream_prefix)
+    }
+
+    fn meta_key(&self, shard: u16) -> String {
+        format!("{}:{shard}:meta", self.config.stream_prefix)
+    }
+
+    fn shards_key(&self) -> String {
+        format!("{}:shards", self.config.stream_prefix)
+    }
+
+    fn conn(&self) -> Result<ConnectionManager, AdapterError> {
+        self.conn.get().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
+    }
+
+    /// Runs one command future under the command timeout.
+    async fn timed<T>(&self, what: &str, future: impl Future<Output = RedisResult<T>>) -> Result<T, AdapterError> {
+        match tokio::time::timeout(self.command_timeout, future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
+            Err(_) => Err(timed_out(what, &self.addr, self.command_timeout)),
+        }
+    }
+
+    async fn load_script(&self, conn: &mut ConnectionManager) -> Result<(), AdapterError> {
+        let sha: String =
+            self.timed("SCRIPT LOAD", ::redis::cmd("SCRIPT").arg("LOAD").arg(APPEND_SCRIPT).query_async(conn)).await?;
+        if sha != self.script_sha {
+            return Err(unexpected("SCRIPT LOAD", &self.addr, format!("sha {sha}, expected {}", self.script_sha)));
+        }
+        Ok(())
+    }
+
+    fn floor(&self, shard: u16) -> u64 {
+        self.floors.lock().map_or(0, |f| f.get(&shard).copied().unwrap_or(0))
+    }
+
+    fn raise_floor(&self, shard: u16, position: u64) {
+        if let Ok(mut floors) = self.floors.lock() {
+            let floor = floors.entry(shard).or_insert(0);
+            *floor = (*floor).max(position);
+        }
+    }
+
+    /// One pipeline of script calls, a chunk each.
+    fn append_pipeline(&self, batch: &Batch) -> Pipeline {
+        let shard = batch.shard();
+        let producer = batch.producer();
+        let stream = self.stream_key(shard);
+        let meta = self.meta_key(shard);
+        let mark = format!("{}:{shard}:mark:{:016x}:{}", self.config.stream_prefix, producer.id, producer.epoch);
+        let shards = self.shards_key();
+        let dedup_prefix = format!("{:016x}:{}:{shard}:", producer.id, producer.epoch);
+        let floor = self.floor(shard);
+        let maxlen = self.config.maxlen.unwrap_or(0);
+        let chunk = self.config.pipeline_chunk;
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors();
+        for (index, events) in batch.events().chunks(chunk).enumerate() {
+            let offset = (index * chunk) as u64;
+            let first_ts = batch.first_timestamp_ns() + offset;
+            let cmd = pipe
+                .cmd("EVALSHA")
+                .arg(&self.script_sha)
+                .arg(4)
+                .arg(&stream)
+                .arg(&meta)
+                .arg(&mark)
+                .arg(&shards)
+                .arg(shard)
+                .arg(&dedup_prefix)
+                .arg(batch.first_sequence())
+                .arg(batch.first_sequence() + offset)
+                .arg(first_ts / 1_000_000)
+                .arg(first_ts % 1_000_000)
+                .arg(floor)
+                .arg(maxlen)
+                .arg(self.config.dedup_ttl_secs);
+            for event in events {
+                cmd.arg(event.payload().as_ref());
+            }
+        }
+        pipe
+    }
+
+    /// Checks every reply of an append pipeline; `Ok(false)` means the script must be loaded.
+    fn check_append(&self, shard: u16, replies: Vec<Value>, chunks: usize) -> Result<bool, AdapterError> {
+        if replies.len() != chunks {
+            return Err(unexpected("append", &self.addr, format!("{} replies to {chunks} chunks", replies.len())));
+        }
+        let mut failure = None;
+        let mut no_script = false;
+        for reply in replies {
+            match reply {
+                Value::Array(fields) => match fields.as_slice() {
+                    [Value::Int(_written), Value::Int(last), Value::Int(trimmed)] => {
+                        self.raise_floor(shard, (*last).max(0) as u64);
+                        self.trimmed.fetch_add((*trimmed).max(0) as u64, Ordering::Relaxed);
+                    }
+                    other => {
+                        failure.get_or_insert(unexpected("append", &self.addr, format!("{other:?}")));
+                    }
+                },
+                Value::ServerError(e) if e.code() == "NOSCRIPT" => no_script = true,
+                Value::ServerError(e) => {
+                    failure.get_or_insert(classify_server(&e, &format!("append to shard {shard}"), &self.addr));
+                }
+                other => {
+                    failure.get_or_insert(unexpected("append", &self.addr, format!("{other:?}")));
+                }
+            }
+        }
+        match failure {
+            // A chunk refused for a missing script makes the next one refuse with PRGAP: load
+            // and resend rather than report the PRGAP.
+            Some(AdapterError::Transient(_)) if no_script => Ok(false),
+            Some(e) => Err(e),
+            None => Ok(!no_script),
+        }
+    }
+
+    async fn refresh_shards(&self, conn: &mut ConnectionManager) -> Result<(), AdapterError> {
+        let members: Vec<u16> = self
+            .timed("SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key()).query_async(conn))
+            .await?;
+        if let Ok(mut shards) = self.shards.write() {
+            shards.extend(members);
+        }
+        if let Ok(mut at) = self.shards_refreshed.lock() {
+            *at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn shards_stale(&self) -> bool {
+        self.shards_refreshed.lock().map_or(true, |at| at.is_none_or(|at| at.elapsed() >= SHARDS_REFRESH))
+    }
+
+    async fn blocking_connection(&self) -> Result<MultiplexedConnection, AdapterError> {
+        if let Some(conn) = self.blocking.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        // No response timeout of its own: each blocking read is bounded by the caller.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(None);
+        match tokio::time::timeout(self.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
+            .await
+        {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(classify(&e, "connect for XREAD", &self.addr)),
+            Err(_) => Err(timed_out("connect for XREAD", &self.addr, self.connect_timeout)),
+        }
+    }
+
+    fn return_blocking_connection(&self, conn: MultiplexedConnection) {
+        if let Ok(mut idle) = self.blocking.lock() {
+            if idle.len() < IDLE_BLOCKING_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Adapter for RedisAdapter {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    async fn init(&self) -> Result<(), AdapterError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            // Reconnection is paced by the bus's jittered retry backoff, not by a second loop.
+            .set_number_of_retries(0);
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        let mut conn = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(AdapterError::Connection(format!("cannot connect to Redis at {}: {e}", self.addr))),
+            Err(_) => {
+                return Err(AdapterError::Connection(format!(
+                    "cannot connect to Redis at {}: no answer within {} ms",
+                    self.addr,
+                    self.connect_timeout.as_millis()
+                )))
+            }
+        };
+        self.load_script(&mut conn).await.map_err(|e| match e {
+            AdapterError::Fatal(m) => AdapterError::Fatal(format!("{m} (the adapter needs Redis 7 or newer)")),
+            other => other,
+        })?;
+        self.refresh_shards(&mut conn).await?;
+        let _ = self.conn.set(conn);
+        Ok(())
+    }
+
+    /// One past the stream's last position, so a single producer's sequences line up with the
+    /// stored positions; dedup never depends on it (marks are per producer run).
+    async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
+        let mut conn = self.conn()?;
+        let last: Option<u64> =
+            self.timed("HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq").query_async(&mut conn)).await?;
+        let last = last.unwrap_or(0);
+        self.raise_floor(shard, last);
+        Ok(last + 1)
+    }
+
+    async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        let chunks = batch.len().div_ceil(self.config.pipeline_chunk);
+        let mut loaded = false;
+        loop {
+            let pipe = self.append_pipeline(batch);
+            let replies: Vec<Value> = self.timed("append", pipe.query_async(&mut conn)).await?;
+            if self.check_append(batch.shard(), replies, chunks)? {
+                break;
+            }
+            if loaded {
+                return Err(AdapterError::Transient(format!("redis on {}: script vanished twice", self.addr)));
+            }
+            // The server lost its script cache (restart, SCRIPT FLUSH): the refused chunks did
+            // not run, so loading and resending is safe; the marks skip whatever did run.
+            self.load_script(&mut conn).await?;
+            loaded = true;
+        }
+        if let Ok(mut shards) = self.shards.write() {
+            shards.insert(batch.shard());
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), AdapterError> {
+        if let Ok(mut idle) = self.blocking.lock() {
+            idle.clear();
+        }
+        Ok(())
+    }
+
+    async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
+        let mut page = ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false };
+        if read.max_events == 0 {
+            return Ok(page);
+        }
+        let mut conn = self.conn()?;
+        if self.shards_stale() {
+            self.refresh_shards(&mut conn).await?;
+        }
+        let key = self.stream_key(read.shard);
+        let what = format!("XRANGE on shard {}", read.shard);
+        // Positions start at 1; position 0 of a fresh cursor is "before everything".
+        let mut position = read.from.max(1);
+        loop {
+            let remaining = read.max_events - page.events.len();
+            // Unfiltered, exactly what the page needs; filtered, a larger step (bounded).
+            let want = match read.filter {
+                None => remaining.min(self.config.read_chunk),
+                Some(_) => remaining.saturating_mul(4).clamp(256, self.config.read_chunk.max(256)),
+            };
+            let reply: Value = self
+                .timed(
+                    &what,
+                    ::redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg(entry_id(position))
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(want + 1)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            let entries = parse_range(reply).map_err(|e| unexpected(&what, &self.addr, e))?;
+            let fetched = entries.len();
+            let mut examined = 0;
+            for Entry { position: at, event } in entries.into_iter().take(want) {
+                examined += 1;
+                if at < position {
+                    // Only a foreign id sorts below our next position (e.g. "5-1" after 5-0).
+                    continue;
+                }
+                // A hole below an entry: trimmed (or deleted) before this cursor read it.
+                page.missed += at - position;
+                position = at + 1;
+                page.next = position;
+                let Some(event) = event else { continue };
+                if read.filter.is_none_or(|f| f.matches(&event.payload)) {
+                    page.events.push(StoredEvent {
+                        id: event.id,
+                        shard: read.shard,
+                        sequence: at,
+                        timestamp_ns: event.timestamp_ns,
+                        payload: event.payload,
+                    });
+                    if page.events.len() == read.max_events {
+                        break;
+                    }
+                }
+            }
+            if page.events.len() == read.max_events {
+                page.more = fetched > examined;
+                break;
+            }
+            if fetched <= want {
+                // The stream ends here.
+                page.more = false;
+                break;
+            }
+        }
+        self.raise_floor(read.shard, page.next.saturating_sub(1));
+        Ok(page)
+    }
+
+    fn stored_shards(&self) -> Vec<u16> {
+        self.shards.read().map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    fn trimmed_events(&self) -> u64 {
+        self.trimmed.load(Ordering::Relaxed)
+    }
+
+    /// `XREAD BLOCK` on every polled stream past its position, on a connection of its own.
+    async fn wait_for_events(&self, positions: &[(u16, u64)], deadline: Instant) -> Result<(), AdapterError> {
+        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+            return Ok(());
+        };
+        if positions.is_empty() {
+            // Nothing to watch: the poll's own deadline ends the wait.
+            return std::future::pending().await;
+        }
+        let mut conn = self.blocking_connection().await?;
+        let mut cmd = ::redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(1).arg("BLOCK").arg(left.as_millis().max(1) as u64).arg("STREAMS");
+        for &(shard, _) in positions {
+            cmd.arg(self.stream_key(shard));
+        }
+        for &(_, next) in positions {
+            // Strictly after every id below `next`: wakes for `{next}-0` and later only.
+            cmd.arg(format!("{}-{}", next.saturating_sub(1), u64::MAX));
+        }
+        let what = "XREAD BLOCK";
+        // If this future is dropped (the poll woke another way), the connection goes with it,
+        // and closing it ends the blocked command on the server.
+        match tokio::time::timeout(left + self.command_timeout, cmd.query_async::<Value>(&mut conn)).await {
+            Ok(Ok(_)) => {
+                self.return_blocking_connection(conn);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
+            Err(_) => Err(timed_out(what, &self.addr, left + self.command_timeout)),
+        }
+    }
+}
