@@ -12,12 +12,12 @@ mod noop;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 
-pub use config::{AdapterConfig, JetStreamAdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
-pub use memory::MemoryAdapter;
-pub use noop::NoopAdapter;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisAdapter;
+pub use config::{AdapterConfig, JetStreamAdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
+pub use memory::MemoryAdapter;
+pub use noop::NoopAdapter;
 
 use crate::consume::{Filter, StoredEvent};
 use crate::dispatch::Batch;

@@ -27,7 +27,10 @@ pub fn unique_prefix(test: &str) -> String {
 /// The shared server, checked to answer; the project's test command starts it when needed.
 pub fn shared_url() -> &'static str {
     let answers = TcpStream::connect_timeout(&"127.0.0.1:6379".parse().unwrap(), Duration::from_secs(1)).is_ok();
-    assert!(answers, "no Redis on 127.0.0.1:6379: start one (`redis-server --save '' --appendonly no --daemonize yes`)");
+    assert!(
+        answers,
+        "no Redis on 127.0.0.1:6379: start one (`redis-server --save '' --appendonly no --daemonize yes`)"
+    );
     SHARED_URL
 }
 
@@ -47,7 +50,8 @@ impl Drop for PrefixGuard {
     fn drop(&mut self) {
         let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
         let Ok(mut conn) = client.get_connection() else { return };
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
         for key in keys {
             let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query(&mut conn);
         }

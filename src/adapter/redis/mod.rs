@@ -76,12 +76,12 @@ use crate::dispatch::Batch;
 use crate::error::{AdapterError, ConfigError};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use ::redis::{AsyncConnectionConfig, Client, Pipeline, RedisResult, Value};
+use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
-use once_cell::sync::OnceCell;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// The append script (see the module doc).
@@ -100,7 +100,10 @@ pub struct RedisAdapter {
     script_sha: String,
     connect_timeout: Duration,
     command_timeout: Duration,
-    conn: OnceCell<ConnectionManager>,
+    /// Replaced (lazily reconnecting) after a command timed out: a half-open connection would
+    /// otherwise time out every command forever, since only I/O errors make the manager
+    /// reconnect.
+    conn: ArcSwapOption<ConnectionManager>,
     /// Idle connections for `XREAD BLOCK`.
     blocking: Mutex<Vec<MultiplexedConnection>>,
     /// Per shard, the highest position this adapter has seen assigned.
@@ -116,7 +119,7 @@ impl std::fmt::Debug for RedisAdapter {
         f.debug_struct("RedisAdapter")
             .field("addr", &self.addr)
             .field("stream_prefix", &self.config.stream_prefix)
-            .field("connected", &self.conn.get().is_some())
+            .field("connected", &self.conn.load().is_some())
             .finish()
     }
 }
@@ -135,7 +138,7 @@ impl RedisAdapter {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             command_timeout: Duration::from_millis(config.command_timeout_ms),
             config,
-            conn: OnceCell::new(),
+            conn: ArcSwapOption::empty(),
             blocking: Mutex::new(Vec::new()),
             floors: Mutex::new(HashMap::new()),
             shards: RwLock::new(BTreeSet::new()),
@@ -158,7 +161,24 @@ impl RedisAdapter {
     }
 
     fn conn(&self) -> Result<ConnectionManager, AdapterError> {
-        self.conn.get().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
+        self.conn.load().as_deref().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            // A backstop only: `timed` bounds every command first, with a clearer message.
+            .set_response_timeout(Some(self.command_timeout + Duration::from_millis(250)))
+            // Reconnection is paced by the bus's jittered retry backoff, not by a second loop.
+            .set_number_of_retries(0)
+    }
+
+    /// Swaps in a fresh manager that connects on first use; commands in flight on the old one
+    /// finish or time out on their own.
+    fn replace_connection(&self) {
+        if let Ok(fresh) = ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager_config()) {
+            self.conn.store(Some(Arc::new(fresh)));
+        }
     }
 
     /// Runs one command future under the command timeout.
@@ -166,7 +186,10 @@ impl RedisAdapter {
         match tokio::time::timeout(self.command_timeout, future).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
-            Err(_) => Err(timed_out(what, &self.addr, self.command_timeout)),
+            Err(_) => {
+                self.replace_connection();
+                Err(timed_out(what, &self.addr, self.command_timeout))
+            }
         }
     }
 
@@ -268,9 +291,8 @@ impl RedisAdapter {
     }
 
     async fn refresh_shards(&self, conn: &mut ConnectionManager) -> Result<(), AdapterError> {
-        let members: Vec<u16> = self
-            .timed("SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key()).query_async(conn))
-            .await?;
+        let members: Vec<u16> =
+            self.timed("SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key()).query_async(conn)).await?;
         if let Ok(mut shards) = self.shards.write() {
             shards.extend(members);
         }
@@ -289,11 +311,13 @@ impl RedisAdapter {
             return Ok(conn);
         }
         // No response timeout of its own: each blocking read is bounded by the caller.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(None);
-        match tokio::time::timeout(self.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
-            .await
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(self.connect_timeout)).set_response_timeout(None);
+        match tokio::time::timeout(
+            self.connect_timeout,
+            self.client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
         {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(classify(&e, "connect for XREAD", &self.addr)),
@@ -317,15 +341,12 @@ impl Adapter for RedisAdapter {
     }
 
     async fn init(&self) -> Result<(), AdapterError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.command_timeout))
-            // Reconnection is paced by the bus's jittered retry backoff, not by a second loop.
-            .set_number_of_retries(0);
-        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        let connect = ConnectionManager::new_with_config(self.client.clone(), self.manager_config());
         let mut conn = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(AdapterError::Connection(format!("cannot connect to Redis at {}: {e}", self.addr))),
+            Ok(Err(e)) => {
+                return Err(AdapterError::Connection(format!("cannot connect to Redis at {}: {e}", self.addr)))
+            }
             Err(_) => {
                 return Err(AdapterError::Connection(format!(
                     "cannot connect to Redis at {}: no answer within {} ms",
@@ -339,7 +360,7 @@ impl Adapter for RedisAdapter {
             other => other,
         })?;
         self.refresh_shards(&mut conn).await?;
-        let _ = self.conn.set(conn);
+        self.conn.store(Some(Arc::new(conn)));
         Ok(())
     }
 
@@ -347,8 +368,9 @@ impl Adapter for RedisAdapter {
     /// stored positions; dedup never depends on it (marks are per producer run).
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
         let mut conn = self.conn()?;
-        let last: Option<u64> =
-            self.timed("HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq").query_async(&mut conn)).await?;
+        let last: Option<u64> = self
+            .timed("HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq").query_async(&mut conn))
+            .await?;
         let last = last.unwrap_or(0);
         self.raise_floor(shard, last);
         Ok(last + 1)
