@@ -90,12 +90,14 @@ fn count_payloads(events: &[StoredEvent]) -> HashMap<Vec<u8>, usize> {
 }
 
 /// Every entry of every stream of a prefix, read straight from the server: payload → count.
+/// `XRANGE` as `(id, [(field, value)])`.
+type RangeReply = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
 fn stream_contents(conn: &mut redis::Connection, prefix: &str) -> HashMap<Vec<u8>, usize> {
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(conn).unwrap();
     let mut seen = HashMap::new();
     for key in keys.iter().filter(|k| k[prefix.len() + 1..].parse::<u16>().is_ok()) {
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> =
-            redis::cmd("XRANGE").arg(key).arg("-").arg("+").query(conn).unwrap();
+        let entries: RangeReply = redis::cmd("XRANGE").arg(key).arg("-").arg("+").query(conn).unwrap();
         for (_, fields) in entries {
             let payload = fields.into_iter().find(|(k, _)| k == "p").expect("payload field").1;
             *seen.entry(payload).or_insert(0) += 1;

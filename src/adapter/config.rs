@@ -57,7 +57,8 @@ impl AdapterConfig {
 }
 
 fn validate_broker(at: &str, url: &str, prefix: &str, scheme: &str) -> Result<(), ConfigError> {
-    if !url.starts_with(scheme) && !(scheme == "redis://" && url.starts_with("rediss://")) {
+    let tls_redis = scheme == "redis://" && url.starts_with("rediss://");
+    if !(url.starts_with(scheme) || tls_redis) {
         return Err(ConfigError::invalid(&format!("{at}.url"), format!("must start with {scheme}, got {url:?}")));
     }
     if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

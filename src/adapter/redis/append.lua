@@ -1,7 +1,7 @@
 #!lua
 -- Appends one chunk of one producer's batch to a shard stream, exactly once.
 --
--- KEYS[1] stream   {prefix}:{shard}
+-- KEYS[1] stream   {prefix}:{shard}; entries {position}-0 with fields p (payload), m (ts dedup-id)
 -- KEYS[2] meta     {prefix}:{shard}:meta  hash: seq (last position), tms/tns (last timestamp)
 -- KEYS[3] mark     {prefix}:{shard}:mark:{producer}:{epoch}  last producer sequence written
 -- KEYS[4] shards   {prefix}:shards  set of shard ids that have a stream
@@ -65,13 +65,14 @@ local prefix = ARGV[2]
 local written, err = 0, nil
 for i = skip + 1, count do
   local id = string.format('%d-0', n + 1)
-  local ts = string.format('%d%06d', tms, tns)
-  local dedup = prefix .. string.format('%d', first + i - 1)
+  -- m = "{timestamp ns} {dedup id}": one field for both keeps the entry (and every read of
+  -- it) small; the payload stays alone in `p` for any other reader of the stream.
+  local meta_field = string.format('%d%06d %s%d', tms, tns, prefix, first + i - 1)
   local r
   if maxlen > 0 then
-    r = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, 'p', ARGV[9 + i], 't', ts, 'd', dedup)
+    r = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, 'p', ARGV[9 + i], 'm', meta_field)
   else
-    r = redis.pcall('XADD', stream, id, 'p', ARGV[9 + i], 't', ts, 'd', dedup)
+    r = redis.pcall('XADD', stream, id, 'p', ARGV[9 + i], 'm', meta_field)
   end
   if type(r) == 'table' and r.err then
     err = r.err

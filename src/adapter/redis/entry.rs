@@ -1,5 +1,5 @@
-//! Stream entries ↔ positions: ids `{position}-0`, fields `p` (payload), `t` (timestamp ns),
-//! `d` (dedup id).
+//! Stream entries ↔ positions: ids `{position}-0`, fields `p` (the payload) and `m`
+//! (`"{timestamp_ns} {dedup_id}"`).
 
 use ::redis::Value;
 use bytes::Bytes;
@@ -36,8 +36,10 @@ fn parse_id(id: &[u8]) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-fn parse_u64(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+/// The timestamp of an `m` field: the digits before the first space.
+fn parse_timestamp(meta: &[u8]) -> Option<u64> {
+    let end = meta.iter().position(|&b| b == b' ').unwrap_or(meta.len());
+    std::str::from_utf8(&meta[..end]).ok()?.parse().ok()
 }
 
 /// Parses an `XRANGE` reply (an array of `[id, [field, value, ...]]`). An error names what is
@@ -69,7 +71,7 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
     while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
         match (key, value) {
             (Value::BulkString(k), Value::BulkString(v)) if k == b"p" => payload = Some(v),
-            (Value::BulkString(k), Value::BulkString(v)) if k == b"t" => timestamp = parse_u64(&v),
+            (Value::BulkString(k), Value::BulkString(v)) if k == b"m" => timestamp = parse_timestamp(&v),
             _ => {}
         }
     }
@@ -103,19 +105,21 @@ mod tests {
     #[test]
     fn decodes_own_entries_and_passes_over_foreign_ones() {
         let reply = Value::Array(vec![
-            entry("7-0", &[(b"p", b"{\"a\":1}"), (b"t", b"1700000000000000001"), (b"d", b"ab:1:0:6")]),
-            entry("7-1", &[(b"p", b"x"), (b"t", b"1")]),
+            entry("7-0", &[(b"p", b"{\"a\":1}"), (b"m", b"1700000000000000001 ab:1:0:6")]),
+            entry("7-1", &[(b"p", b"x"), (b"m", b"1 ab:1:0:7")]),
             entry("8-0", &[(b"other", b"field")]),
-            entry("9-0", &[(b"t", b"5"), (b"p", b"")]),
+            entry("9-0", &[(b"m", b"5"), (b"p", b"")]),
+            entry("10-0", &[(b"p", b"x"), (b"m", b"notanumber ab:1:0:8")]),
         ]);
         let entries = parse_range(reply).unwrap();
-        assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9]);
+        assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9, 10]);
         let first = entries[0].event.as_ref().unwrap();
         assert_eq!((first.id.as_str(), first.timestamp_ns), ("7-0", 1_700_000_000_000_000_001));
         assert_eq!(first.payload.as_ref(), b"{\"a\":1}");
         assert!(entries[1].event.is_none(), "a sequence part other than 0 is not ours");
         assert!(entries[2].event.is_none(), "no payload field");
         assert_eq!(entries[3].event.as_ref().unwrap().payload.as_ref(), b"");
+        assert!(entries[4].event.is_none(), "a timestamp that is not a number");
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
 //! producer run `P:s:mark:{producer}:{epoch}` (the last producer sequence written, expiring
 //! `dedup_ttl_secs` after its last write), and the set `P:shards` of shard ids that have a
-//! stream, so a poller finds shards it does not route to itself. Every entry carries the fields
-//! `p` (the payload bytes), `t` (timestamp, ns since the Unix epoch) and `d` (the dedup id
-//! `{producer}:{epoch}:{shard}:{sequence}`).
+//! stream, so a poller finds shards it does not route to itself. Every entry has two fields:
+//! `p`, the payload bytes, and `m`, `"{timestamp_ns} {dedup_id}"` (the dedup id is
+//! `{producer}:{epoch}:{shard}:{sequence}`); the position is the entry id. Two fields rather
+//! than three: every field costs the server on write and the client's reply parser on read
+//! (measured in `BENCHMARKS-redis.md`).
 //!
 //! # Positions: one sequence space per stream, assigned by Redis
 //! Several buses append to the same streams, each numbering its own batches from its own
