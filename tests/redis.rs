@@ -527,3 +527,32 @@ fn config_rejects_zero_timeouts_chunks_and_bounds_naming_each_field() {
     let err = EventBusConfig::from_json(r#"{"adapter": {"type": "redis", "command_timeout_ms": 0}}"#).unwrap_err();
     assert_eq!(err.field(), Some("adapter.command_timeout_ms"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_poll_woken_in_process_leaves_no_blocked_read_on_the_server() {
+    let server = RedisServer::start();
+    let bus = Arc::new(bus(2, redis_config(&server.url(), "unblock")).await);
+    let waiter = {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.poll(ConsumeRequest::new(10).wait(Duration::from_secs(30))).await.unwrap() })
+    };
+    let mut conn = server.connection();
+    let blocked = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("clients").query(conn).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
+    };
+    let started = Instant::now();
+    while blocked(&mut conn) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the long poll never blocked on the server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Published through this bus: the poll wakes in-process and drops its XREAD.
+    ingest_all(&bus, "u", 0..1).await;
+    let page = waiter.await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    let started = Instant::now();
+    while blocked(&mut conn) > 0 {
+        assert!(started.elapsed() < Duration::from_secs(2), "an abandoned XREAD BLOCK is still blocked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -77,7 +77,7 @@ use crate::consume::StoredEvent;
 use crate::dispatch::Batch;
 use crate::error::{AdapterError, ConfigError};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use ::redis::{AsyncConnectionConfig, Client, Pipeline, RedisResult, Value};
+use ::redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisResult, Value};
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
@@ -93,6 +93,13 @@ const IDLE_BLOCKING_CONNECTIONS: usize = 4;
 /// How often a read refreshes the set of shards that have streams.
 const SHARDS_REFRESH: Duration = Duration::from_secs(1);
 
+/// Which connection a command uses.
+#[derive(Clone, Copy)]
+enum Role {
+    Write,
+    Read,
+}
+
 /// Bridges a bus to Redis Streams; see the module doc for the scheme.
 pub struct RedisAdapter {
     config: RedisAdapterConfig,
@@ -105,7 +112,11 @@ pub struct RedisAdapter {
     /// Replaced (lazily reconnecting) after a command timed out: a half-open connection would
     /// otherwise time out every command forever, since only I/O errors make the manager
     /// reconnect.
-    conn: ArcSwapOption<ConnectionManager>,
+    ///
+    /// Appends and reads use separate connections, so a poll never queues behind a large append
+    /// pipeline, and each connection's replies are parsed by its own task.
+    writer: ArcSwapOption<ConnectionManager>,
+    reader: ArcSwapOption<ConnectionManager>,
     /// Idle connections for `XREAD BLOCK`.
     blocking: Mutex<Vec<MultiplexedConnection>>,
     /// Per shard, the highest position this adapter has seen assigned.
@@ -121,7 +132,7 @@ impl std::fmt::Debug for RedisAdapter {
         f.debug_struct("RedisAdapter")
             .field("addr", &self.addr)
             .field("stream_prefix", &self.config.stream_prefix)
-            .field("connected", &self.conn.load().is_some())
+            .field("connected", &self.writer.load().is_some())
             .finish()
     }
 }
@@ -140,7 +151,8 @@ impl RedisAdapter {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             command_timeout: Duration::from_millis(config.command_timeout_ms),
             config,
-            conn: ArcSwapOption::empty(),
+            writer: ArcSwapOption::empty(),
+            reader: ArcSwapOption::empty(),
             blocking: Mutex::new(Vec::new()),
             floors: Mutex::new(HashMap::new()),
             shards: RwLock::new(BTreeSet::new()),
@@ -162,8 +174,17 @@ impl RedisAdapter {
         format!("{}:shards", self.config.stream_prefix)
     }
 
-    fn conn(&self) -> Result<ConnectionManager, AdapterError> {
-        self.conn.load().as_deref().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
+    fn conn(&self, role: Role) -> Result<ConnectionManager, AdapterError> {
+        let slot = match role {
+            Role::Write => &self.writer,
+            Role::Read => &self.reader,
+        };
+        slot.load().as_deref().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
+    }
+
+    fn lazy_manager(&self) -> Result<ConnectionManager, AdapterError> {
+        ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager_config())
+            .map_err(|e| classify(&e, "connection setup", &self.addr))
     }
 
     fn manager_config(&self) -> ConnectionManagerConfig {
@@ -175,11 +196,13 @@ impl RedisAdapter {
             .set_number_of_retries(0)
     }
 
-    /// Swaps in a fresh manager that connects on first use; commands in flight on the old one
+    /// Swaps in fresh managers that connect on first use; commands in flight on the old ones
     /// finish or time out on their own.
-    fn replace_connection(&self) {
-        if let Ok(fresh) = ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager_config()) {
-            self.conn.store(Some(Arc::new(fresh)));
+    fn replace_connections(&self) {
+        for slot in [&self.writer, &self.reader] {
+            if let Ok(fresh) = self.lazy_manager() {
+                slot.store(Some(Arc::new(fresh)));
+            }
         }
     }
 
@@ -189,7 +212,26 @@ impl RedisAdapter {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
             Err(_) => {
-                self.replace_connection();
+                self.replace_connections();
+                Err(timed_out(what, &self.addr, self.command_timeout))
+            }
+        }
+    }
+
+    /// Runs a read-only command on `role`'s connection under the command timeout. A command
+    /// that finds its connection dead (the server restarted since the last use) runs once more
+    /// on the reconnected one: reads are safe to repeat, and the first failure is what makes
+    /// the manager reconnect.
+    async fn read_query<T: FromRedisValue>(&self, role: Role, what: &str, cmd: &Cmd) -> Result<T, AdapterError> {
+        let mut conn = self.conn(role)?;
+        match tokio::time::timeout(self.command_timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Err(e)) if e.is_connection_dropped() || e.is_io_error() => {
+                let mut conn = self.conn(role)?;
+                self.timed(what, cmd.query_async(&mut conn)).await
+            }
+            Ok(result) => result.map_err(|e| classify(&e, what, &self.addr)),
+            Err(_) => {
+                self.replace_connections();
                 Err(timed_out(what, &self.addr, self.command_timeout))
             }
         }
@@ -292,9 +334,9 @@ impl RedisAdapter {
         }
     }
 
-    async fn refresh_shards(&self, conn: &mut ConnectionManager) -> Result<(), AdapterError> {
+    async fn refresh_shards(&self, role: Role) -> Result<(), AdapterError> {
         let members: Vec<u16> =
-            self.timed("SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key()).query_async(conn)).await?;
+            self.read_query(role, "SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key())).await?;
         if let Ok(mut shards) = self.shards.write() {
             shards.extend(members);
         }
@@ -308,10 +350,15 @@ impl RedisAdapter {
         self.shards_refreshed.lock().map_or(true, |at| at.is_none_or(|at| at.elapsed() >= SHARDS_REFRESH))
     }
 
-    async fn blocking_connection(&self) -> Result<MultiplexedConnection, AdapterError> {
+    /// An idle blocking connection (`true`: it may have died since its last use) or a new one.
+    async fn blocking_connection(&self) -> Result<(MultiplexedConnection, bool), AdapterError> {
         if let Some(conn) = self.blocking.lock().ok().and_then(|mut idle| idle.pop()) {
-            return Ok(conn);
+            return Ok((conn, true));
         }
+        Ok((self.new_blocking_connection().await?, false))
+    }
+
+    async fn new_blocking_connection(&self) -> Result<MultiplexedConnection, AdapterError> {
         // No response timeout of its own: each blocking read is bounded by the caller.
         let config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(self.connect_timeout)).set_response_timeout(None);
@@ -361,18 +408,17 @@ impl Adapter for RedisAdapter {
             AdapterError::Fatal(m) => AdapterError::Fatal(format!("{m} (the adapter needs Redis 7 or newer)")),
             other => other,
         })?;
-        self.refresh_shards(&mut conn).await?;
-        self.conn.store(Some(Arc::new(conn)));
+        self.writer.store(Some(Arc::new(conn)));
+        self.reader.store(Some(Arc::new(self.lazy_manager()?)));
+        self.refresh_shards(Role::Write).await?;
         Ok(())
     }
 
     /// One past the stream's last position, so a single producer's sequences line up with the
     /// stored positions; dedup never depends on it (marks are per producer run).
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
-        let mut conn = self.conn()?;
-        let last: Option<u64> = self
-            .timed("HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq").query_async(&mut conn))
-            .await?;
+        let last: Option<u64> =
+            self.read_query(Role::Write, "HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq")).await?;
         let last = last.unwrap_or(0);
         self.raise_floor(shard, last);
         Ok(last + 1)
@@ -382,7 +428,7 @@ impl Adapter for RedisAdapter {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn()?;
+        let mut conn = self.conn(Role::Write)?;
         let chunks = batch.len().div_ceil(self.config.pipeline_chunk);
         let mut loaded = false;
         loop {
@@ -417,9 +463,8 @@ impl Adapter for RedisAdapter {
         if read.max_events == 0 {
             return Ok(page);
         }
-        let mut conn = self.conn()?;
         if self.shards_stale() {
-            self.refresh_shards(&mut conn).await?;
+            self.refresh_shards(Role::Read).await?;
         }
         let key = self.stream_key(read.shard);
         let what = format!("XRANGE on shard {}", read.shard);
@@ -433,15 +478,10 @@ impl Adapter for RedisAdapter {
                 Some(_) => remaining.saturating_mul(4).clamp(256, self.config.read_chunk.max(256)),
             };
             let reply: Value = self
-                .timed(
+                .read_query(
+                    Role::Read,
                     &what,
-                    ::redis::cmd("XRANGE")
-                        .arg(&key)
-                        .arg(entry_id(position))
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(want + 1)
-                        .query_async(&mut conn),
+                    ::redis::cmd("XRANGE").arg(&key).arg(entry_id(position)).arg("+").arg("COUNT").arg(want + 1),
                 )
                 .await?;
             let entries = parse_range(reply).map_err(|e| unexpected(&what, &self.addr, e))?;
@@ -502,7 +542,6 @@ impl Adapter for RedisAdapter {
             // Nothing to watch: the poll's own deadline ends the wait.
             return std::future::pending().await;
         }
-        let mut conn = self.blocking_connection().await?;
         let mut cmd = ::redis::cmd("XREAD");
         cmd.arg("COUNT").arg(1).arg("BLOCK").arg(left.as_millis().max(1) as u64).arg("STREAMS");
         for &(shard, _) in positions {
@@ -513,15 +552,24 @@ impl Adapter for RedisAdapter {
             cmd.arg(format!("{}-{}", next.saturating_sub(1), u64::MAX));
         }
         let what = "XREAD BLOCK";
-        // If this future is dropped (the poll woke another way), the connection goes with it,
-        // and closing it ends the blocked command on the server.
-        match tokio::time::timeout(left + self.command_timeout, cmd.query_async::<Value>(&mut conn)).await {
-            Ok(Ok(_)) => {
-                self.return_blocking_connection(conn);
-                Ok(())
+        let (mut conn, mut pooled) = self.blocking_connection().await?;
+        loop {
+            // If this future is dropped (the poll woke another way), the connection goes with
+            // it, and closing it ends the blocked command on the server.
+            match tokio::time::timeout(left + self.command_timeout, cmd.query_async::<Value>(&mut conn)).await {
+                Ok(Ok(_)) => {
+                    self.return_blocking_connection(conn);
+                    return Ok(());
+                }
+                // An idle connection that died meanwhile (e.g. a server restart): once more on
+                // a fresh one.
+                Ok(Err(e)) if pooled && (e.is_io_error() || e.is_connection_dropped()) => {
+                    conn = self.new_blocking_connection().await?;
+                    pooled = false;
+                }
+                Ok(Err(e)) => return Err(classify(&e, what, &self.addr)),
+                Err(_) => return Err(timed_out(what, &self.addr, left + self.command_timeout)),
             }
-            Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
-            Err(_) => Err(timed_out(what, &self.addr, left + self.command_timeout)),
         }
     }
 }
