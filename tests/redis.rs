@@ -116,7 +116,8 @@ async fn round_trip_of_100k_events_over_4_shards_is_exactly_once_with_cursors() 
     let stats = bus.stats().snapshot();
     assert_eq!((stats.events_ingested, stats.events_dispatched, stats.events_dropped), (N as u64, N as u64, 0));
 
-    let (events, cursor) = drain(&bus, None, 5_000).await;
+    // Pages of 20000 are 5000 per shard: each shard read is split across connections.
+    let (events, cursor) = drain(&bus, None, 20_000).await;
     assert_eq!(events.len(), N);
     let seen = count_payloads(&events);
     assert_eq!(seen.len(), N, "every event once");
@@ -353,6 +354,24 @@ async fn a_trimmed_prefix_is_reported_missed_never_skipped_silently() {
         redis::cmd("XLEN").arg(format!("{}:0", guard.prefix)).query(&mut conn).unwrap()
     };
     assert_eq!(next.missed + retained, 2_000 - 10, "missed + retained = everything past the cursor");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_read_over_a_trimmed_range_resumes_at_the_oldest_and_counts_the_gap() {
+    let guard = PrefixGuard::new(shared_url(), "splittrim");
+    let bus = Arc::new(bus(1, redis_config(&guard.url, &guard.prefix).maxlen(3_000)).await);
+    ingest_all(&bus, "t", 0..20).await;
+    bus.flush().await.unwrap();
+    let first = bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    ingest_all(&bus, "t", 20..20_000).await;
+    bus.flush().await.unwrap();
+    // 10000 entries from position 11 are split in four parts; all but the last are trimmed.
+    let next = bus.poll(ConsumeRequest::new(10_000).from(first.cursor)).await.unwrap();
+    let oldest = next.events[0].sequence;
+    assert_eq!(next.missed, oldest - 11);
+    assert_eq!(next.missed + next.events.len() as u64, 20_000 - 10);
+    assert!(next.events.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
+    assert!(!next.has_more);
 }
 
 #[tokio::test(flavor = "multi_thread")]

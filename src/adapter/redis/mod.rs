@@ -90,6 +90,10 @@ use std::time::{Duration, Instant};
 const APPEND_SCRIPT: &str = include_str!("append.lua");
 /// Blocking-read connections kept for reuse between long polls.
 const IDLE_BLOCKING_CONNECTIONS: usize = 4;
+/// Read connections; a read of at least `2 * SPLIT_MIN` entries is split across them.
+const READERS: usize = 4;
+/// Smallest part of a split read.
+const SPLIT_MIN: usize = 1_024;
 /// How often a read refreshes the set of shards that have streams.
 const SHARDS_REFRESH: Duration = Duration::from_secs(1);
 
@@ -97,7 +101,8 @@ const SHARDS_REFRESH: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy)]
 enum Role {
     Write,
-    Read,
+    /// Reader `i` (modulo the number of readers).
+    Read(usize),
 }
 
 /// Bridges a bus to Redis Streams; see the module doc for the scheme.
@@ -116,7 +121,8 @@ pub struct RedisAdapter {
     /// Appends and reads use separate connections, so a poll never queues behind a large append
     /// pipeline, and each connection's replies are parsed by its own task.
     writer: ArcSwapOption<ConnectionManager>,
-    reader: ArcSwapOption<ConnectionManager>,
+    /// Large reads are split across these, so replies are parsed on several threads.
+    readers: Vec<ArcSwapOption<ConnectionManager>>,
     /// Idle connections for `XREAD BLOCK`.
     blocking: Mutex<Vec<MultiplexedConnection>>,
     /// Per shard, the highest position this adapter has seen assigned.
@@ -152,7 +158,7 @@ impl RedisAdapter {
             command_timeout: Duration::from_millis(config.command_timeout_ms),
             config,
             writer: ArcSwapOption::empty(),
-            reader: ArcSwapOption::empty(),
+            readers: (0..READERS).map(|_| ArcSwapOption::empty()).collect(),
             blocking: Mutex::new(Vec::new()),
             floors: Mutex::new(HashMap::new()),
             shards: RwLock::new(BTreeSet::new()),
@@ -177,7 +183,7 @@ impl RedisAdapter {
     fn conn(&self, role: Role) -> Result<ConnectionManager, AdapterError> {
         let slot = match role {
             Role::Write => &self.writer,
-            Role::Read => &self.reader,
+            Role::Read(i) => &self.readers[i % self.readers.len()],
         };
         slot.load().as_deref().cloned().ok_or_else(|| AdapterError::Fatal("redis adapter used before init".into()))
     }
@@ -199,7 +205,7 @@ impl RedisAdapter {
     /// Swaps in fresh managers that connect on first use; commands in flight on the old ones
     /// finish or time out on their own.
     fn replace_connections(&self) {
-        for slot in [&self.writer, &self.reader] {
+        for slot in std::iter::once(&self.writer).chain(&self.readers) {
             if let Ok(fresh) = self.lazy_manager() {
                 slot.store(Some(Arc::new(fresh)));
             }
@@ -334,6 +340,104 @@ impl RedisAdapter {
         }
     }
 
+    /// Up to `want` entries from `position` on, in order, and whether the stream held more
+    /// after them.
+    async fn fetch(
+        &self,
+        key: &str,
+        what: &str,
+        position: u64,
+        want: usize,
+    ) -> Result<(Vec<Entry>, bool), AdapterError> {
+        if want >= 2 * SPLIT_MIN {
+            if let Some(result) = self.fetch_split(key, what, position, want).await? {
+                return Ok(result);
+            }
+        }
+        self.fetch_plain(key, what, position, want, 0).await
+    }
+
+    /// One `XRANGE` with a look-ahead entry.
+    async fn fetch_plain(
+        &self,
+        key: &str,
+        what: &str,
+        position: u64,
+        want: usize,
+        reader: usize,
+    ) -> Result<(Vec<Entry>, bool), AdapterError> {
+        let cmd = ::redis::cmd("XRANGE").arg(key).arg(entry_id(position)).arg("+").arg("COUNT").arg(want + 1).clone();
+        let reply: Value = self.read_query(Role::Read(reader), what, &cmd).await?;
+        let mut entries = parse_range(reply).map_err(|e| unexpected(what, &self.addr, e))?;
+        let more = entries.len() > want;
+        entries.truncate(want);
+        Ok((entries, more))
+    }
+
+    /// Positions are dense, so `want` entries from `position` are the id range
+    /// `[position, position + want)`: split it into parts read at once on different
+    /// connections, which parses the replies in parallel.
+    ///
+    /// The parts run at different moments, so a part may see the stream end inside its range
+    /// while a later part, run after more appends, sees entries. The result therefore stops
+    /// after the first part that does not reach the end of its range: it is never a run with a
+    /// gap that a race made. `None` when the first part is empty while a later one is not
+    /// (everything in it trimmed, or such a race): a plain read sorts that out.
+    async fn fetch_split(
+        &self,
+        key: &str,
+        what: &str,
+        position: u64,
+        want: usize,
+    ) -> Result<Option<(Vec<Entry>, bool)>, AdapterError> {
+        let parts = (want / SPLIT_MIN).min(READERS);
+        let size = want / parts;
+        let last_size = want - size * (parts - 1);
+        let reads = (0..parts).map(|i| {
+            let start = position + (i * size) as u64;
+            async move {
+                if i + 1 == parts {
+                    return self.fetch_plain(key, what, start, last_size, i).await;
+                }
+                let end = start + size as u64 - 1;
+                let cmd = ::redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(entry_id(start))
+                    .arg(entry_id(end))
+                    .arg("COUNT")
+                    .arg(size)
+                    .clone();
+                let reply: Value = self.read_query(Role::Read(i), what, &cmd).await?;
+                let entries = parse_range(reply).map_err(|e| unexpected(what, &self.addr, e))?;
+                let complete = entries.last().is_some_and(|e| e.position >= end);
+                Ok((entries, !complete))
+            }
+        });
+        let results = futures_util::future::try_join_all(reads).await?;
+        // `entries_from[i]`: some part at or after `i` holds entries.
+        let mut entries_from = vec![false; results.len() + 1];
+        for i in (0..results.len()).rev() {
+            entries_from[i] = entries_from[i + 1] || !results[i].0.is_empty();
+        }
+        if results[0].0.is_empty() && entries_from[1] {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(want);
+        let count = results.len();
+        for (i, (entries, flag)) in results.into_iter().enumerate() {
+            out.extend(entries);
+            if i + 1 == count {
+                // The open-ended last part: `flag` is its look-ahead.
+                return Ok(Some((out, flag)));
+            }
+            if flag {
+                // Incomplete: stop here; whether more exists is what the later parts saw.
+                return Ok(Some((out, entries_from[i + 1])));
+            }
+        }
+        Ok(Some((out, false)))
+    }
+
     async fn refresh_shards(&self, role: Role) -> Result<(), AdapterError> {
         let members: Vec<u16> =
             self.read_query(role, "SMEMBERS", ::redis::cmd("SMEMBERS").arg(self.shards_key())).await?;
@@ -409,7 +513,9 @@ impl Adapter for RedisAdapter {
             other => other,
         })?;
         self.writer.store(Some(Arc::new(conn)));
-        self.reader.store(Some(Arc::new(self.lazy_manager()?)));
+        for reader in &self.readers {
+            reader.store(Some(Arc::new(self.lazy_manager()?)));
+        }
         self.refresh_shards(Role::Write).await?;
         Ok(())
     }
@@ -464,7 +570,7 @@ impl Adapter for RedisAdapter {
             return Ok(page);
         }
         if self.shards_stale() {
-            self.refresh_shards(Role::Read).await?;
+            self.refresh_shards(Role::Read(0)).await?;
         }
         let key = self.stream_key(read.shard);
         let what = format!("XRANGE on shard {}", read.shard);
@@ -477,17 +583,10 @@ impl Adapter for RedisAdapter {
                 None => remaining.min(self.config.read_chunk),
                 Some(_) => remaining.saturating_mul(4).clamp(256, self.config.read_chunk.max(256)),
             };
-            let reply: Value = self
-                .read_query(
-                    Role::Read,
-                    &what,
-                    ::redis::cmd("XRANGE").arg(&key).arg(entry_id(position)).arg("+").arg("COUNT").arg(want + 1),
-                )
-                .await?;
-            let entries = parse_range(reply).map_err(|e| unexpected(&what, &self.addr, e))?;
+            let (entries, more_beyond) = self.fetch(&key, &what, position, want).await?;
             let fetched = entries.len();
             let mut examined = 0;
-            for Entry { position: at, event } in entries.into_iter().take(want) {
+            for Entry { position: at, event } in entries {
                 examined += 1;
                 if at < position {
                     // Only a foreign id sorts below our next position (e.g. "5-1" after 5-0).
@@ -512,11 +611,10 @@ impl Adapter for RedisAdapter {
                 }
             }
             if page.events.len() == read.max_events {
-                page.more = fetched > examined;
+                page.more = examined < fetched || more_beyond;
                 break;
             }
-            if fetched <= want {
-                // The stream ends here.
+            if !more_beyond {
                 page.more = false;
                 break;
             }
