@@ -354,6 +354,7 @@ async fn a_trimmed_prefix_is_reported_missed_never_skipped_silently() {
         redis::cmd("XLEN").arg(format!("{}:0", guard.prefix)).query(&mut conn).unwrap()
     };
     assert_eq!(next.missed + retained, 2_000 - 10, "missed + retained = everything past the cursor");
+    assert_eq!(bus.stats().events_trimmed() + retained, 2_000, "every trim is counted");
 }
 
 #[tokio::test(flavor = "multi_thread")]

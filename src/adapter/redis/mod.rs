@@ -21,7 +21,8 @@
 //!   producers, and never reused: positions come from the stream (never below its last entry,
 //!   nor below the highest position this adapter has seen, even if Redis lost its data).
 //! - [`StoredEvent::id`] is the entry id, and a cursor position maps to an entry id exactly, so
-//!   a read is one `XRANGE P:s {position}-0 + COUNT n`, whatever the page size.
+//!   a read starts with `XRANGE P:s {position}-0 + COUNT n`, no lookup; and `n` entries from a
+//!   position are the id range `[position, position + n)`, which lets a large read be split.
 //! - Holes mean trimming: a read that finds its first entry beyond the cursor's position reports
 //!   the gap as `missed` instead of silently skipping it.
 //! - Timestamps are made strictly increasing per stream too (`max(own, last + 1)`), so the
@@ -56,15 +57,24 @@
 //! # Reading, waiting, failing
 //! A shard read is `XRANGE` with `COUNT` from the page size (and a look-ahead of one entry to
 //! know whether more exist), looping in `read_chunk` steps only while a filter rejects events;
-//! never one round trip per event (failure mode 34). Long polls use `XREAD BLOCK` on every
-//! polled stream, for at most the time left, on a connection of their own (a blocking command
-//! would stall the shared multiplexed connection). No consumer groups are used, so a restarted
-//! server has no group state to lose (failure mode 36).
+//! never one round trip per event (failure mode 34). Reads have their own connections, so they
+//! never queue behind an append pipeline; a read of at least 2 048 entries is split into id
+//! ranges read at once on up to four connections, because parsing the reply is what a read
+//! costs the client (see `BENCHMARKS-redis.md`). A part that does not reach the end of its
+//! range ends the result, so parts that ran at different moments never leave a gap.
+//!
+//! Long polls use `XREAD BLOCK` on every polled stream, for at most the time left, on a
+//! connection of their own (a blocking command would stall a multiplexed connection); a poll
+//! that wakes another way drops that connection, which ends the blocked command. No consumer
+//! groups are used, so a restarted server has no group state to lose (failure mode 36).
 //!
 //! Every command runs under `command_timeout_ms`, every connection attempt under
 //! `connect_timeout_ms` (failure mode 35); a read that fails or times out fails the whole poll
-//! (failure mode 30). The connection manager reconnects after a dropped connection; it makes
-//! no retries of its own, so the bus's jittered backoff alone paces a recovering server.
+//! (failure mode 30). The connection manager reconnects after a dropped connection, and the
+//! adapter replaces its connections after a timeout (a half-open connection would otherwise
+//! time out forever). Reads, being safe to repeat, run once more when they find their
+//! connection dead; appends never retry on their own: the manager makes no retries either, so
+//! the bus's jittered backoff alone paces a recovering server.
 
 mod entry;
 mod error;
@@ -114,14 +124,12 @@ pub struct RedisAdapter {
     script_sha: String,
     connect_timeout: Duration,
     command_timeout: Duration,
-    /// Replaced (lazily reconnecting) after a command timed out: a half-open connection would
-    /// otherwise time out every command forever, since only I/O errors make the manager
-    /// reconnect.
-    ///
-    /// Appends and reads use separate connections, so a poll never queues behind a large append
-    /// pipeline, and each connection's replies are parsed by its own task.
+    /// Appends (and `next_sequence`). This and the readers are replaced by lazily connecting
+    /// managers after a command timed out: a half-open connection would otherwise time out
+    /// every command forever, since only I/O errors make a manager reconnect.
     writer: ArcSwapOption<ConnectionManager>,
-    /// Large reads are split across these, so replies are parsed on several threads.
+    /// Reads, apart from appends so a poll never queues behind an append pipeline; large reads
+    /// are split across them, so their replies are parsed on several threads.
     readers: Vec<ArcSwapOption<ConnectionManager>>,
     /// Idle connections for `XREAD BLOCK`.
     blocking: Mutex<Vec<MultiplexedConnection>>,
