@@ -576,3 +576,19 @@ async fn a_long_poll_woken_in_process_leaves_no_blocked_read_on_the_server() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_far_ahead_reads_nothing_and_does_not_move_positions() {
+    let guard = PrefixGuard::new(shared_url(), "farcursor");
+    let bus = Arc::new(bus(1, redis_config(&guard.url, &guard.prefix)).await);
+    ingest_all(&bus, "c", 0..3).await;
+    bus.flush().await.unwrap();
+    let mut ahead = purple_rain::consume::Cursor::start();
+    ahead.advance(0, 1_000_000);
+    let page = bus.poll(ConsumeRequest::new(10).from(ahead.encode())).await.unwrap();
+    assert!(page.events.is_empty() && !page.has_more && page.missed == 0);
+    ingest_all(&bus, "c", 3..4).await;
+    bus.flush().await.unwrap();
+    let (events, _) = drain(&bus, None, 10).await;
+    assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+}

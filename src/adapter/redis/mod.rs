@@ -589,7 +589,7 @@ impl Adapter for RedisAdapter {
             // Unfiltered, exactly what the page needs; filtered, a larger step (bounded).
             let want = match read.filter {
                 None => remaining.min(self.config.read_chunk),
-                Some(_) => remaining.saturating_mul(4).clamp(256, self.config.read_chunk.max(256)),
+                Some(_) => remaining.saturating_mul(4).clamp(self.config.read_chunk.min(256), self.config.read_chunk),
             };
             let (entries, more_beyond) = self.fetch(&key, &what, position, want).await?;
             let fetched = entries.len();
@@ -627,7 +627,11 @@ impl Adapter for RedisAdapter {
                 break;
             }
         }
-        self.raise_floor(read.shard, page.next.saturating_sub(1));
+        // Only positions the stream showed: a cursor's own position proves nothing (a stale or
+        // foreign cursor must not push this producer's positions ahead).
+        if page.next > read.from {
+            self.raise_floor(read.shard, page.next - 1);
+        }
         Ok(page)
     }
 
