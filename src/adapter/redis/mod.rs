@@ -421,29 +421,7 @@ impl RedisAdapter {
                 Ok((entries, !complete))
             }
         });
-        let results = futures_util::future::try_join_all(reads).await?;
-        // `entries_from[i]`: some part at or after `i` holds entries.
-        let mut entries_from = vec![false; results.len() + 1];
-        for i in (0..results.len()).rev() {
-            entries_from[i] = entries_from[i + 1] || !results[i].0.is_empty();
-        }
-        if results[0].0.is_empty() && entries_from[1] {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(want);
-        let count = results.len();
-        for (i, (entries, flag)) in results.into_iter().enumerate() {
-            out.extend(entries);
-            if i + 1 == count {
-                // The open-ended last part: `flag` is its look-ahead.
-                return Ok(Some((out, flag)));
-            }
-            if flag {
-                // Incomplete: stop here; whether more exists is what the later parts saw.
-                return Ok(Some((out, entries_from[i + 1])));
-            }
-        }
-        Ok(Some((out, false)))
+        Ok(merge_parts(futures_util::future::try_join_all(reads).await?))
     }
 
     async fn refresh_shards(&self, role: Role) -> Result<(), AdapterError> {
@@ -493,6 +471,33 @@ impl RedisAdapter {
             }
         }
     }
+}
+
+/// Joins the parts of a split read, in order: each part's entries with `true` when the part
+/// did not reach the end of its range (for the last, open-ended part: when its look-ahead saw
+/// more). See [`RedisAdapter::fetch_split`].
+fn merge_parts(parts: Vec<(Vec<Entry>, bool)>) -> Option<(Vec<Entry>, bool)> {
+    // `entries_from[i]`: some part at or after `i` holds entries.
+    let mut entries_from = vec![false; parts.len() + 1];
+    for i in (0..parts.len()).rev() {
+        entries_from[i] = entries_from[i + 1] || !parts[i].0.is_empty();
+    }
+    if parts.first().is_some_and(|(entries, _)| entries.is_empty()) && entries_from[1] {
+        return None;
+    }
+    let count = parts.len();
+    let mut out = Vec::with_capacity(parts.iter().map(|(entries, _)| entries.len()).sum());
+    for (i, (entries, flag)) in parts.into_iter().enumerate() {
+        out.extend(entries);
+        if i + 1 == count {
+            return Some((out, flag));
+        }
+        if flag {
+            // Incomplete: stop here; whether more exists is what the later parts saw.
+            return Some((out, entries_from[i + 1]));
+        }
+    }
+    Some((out, false))
 }
 
 #[async_trait]
@@ -681,5 +686,43 @@ impl Adapter for RedisAdapter {
                 Err(_) => return Err(timed_out(what, &self.addr, left + self.command_timeout)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(positions: std::ops::Range<u64>, flag: bool) -> (Vec<Entry>, bool) {
+        (positions.map(|position| Entry { position, event: None }).collect(), flag)
+    }
+
+    fn positions(merged: &(Vec<Entry>, bool)) -> Vec<u64> {
+        merged.0.iter().map(|e| e.position).collect()
+    }
+
+    #[test]
+    fn complete_parts_join_and_the_last_part_says_whether_more_exists() {
+        let merged = merge_parts(vec![part(1..4, false), part(4..7, false), part(7..9, true)]).unwrap();
+        assert_eq!((positions(&merged), merged.1), ((1..9).collect(), true));
+        let merged = merge_parts(vec![part(1..4, false), part(4..6, false)]).unwrap();
+        assert_eq!((positions(&merged), merged.1), ((1..6).collect(), false));
+    }
+
+    #[test]
+    fn a_part_that_ran_before_appends_ends_the_result_instead_of_leaving_a_gap() {
+        // Part 0 saw the stream end at 2 (of 1..=3); part 1 ran after appends and saw 4..7.
+        let merged = merge_parts(vec![part(1..3, true), part(4..7, false), part(7..8, false)]).unwrap();
+        assert_eq!((positions(&merged), merged.1), (vec![1, 2], true));
+        // The stream really ends inside part 1.
+        let merged = merge_parts(vec![part(1..4, false), part(4..5, true), part(0..0, false)]).unwrap();
+        assert_eq!((positions(&merged), merged.1), ((1..5).collect(), false));
+    }
+
+    #[test]
+    fn an_empty_first_part_with_entries_after_it_falls_back_to_a_plain_read() {
+        assert!(merge_parts(vec![part(0..0, true), part(0..0, true), part(9..12, false)]).is_none());
+        let merged = merge_parts(vec![part(0..0, true), part(0..0, false)]).unwrap();
+        assert_eq!((positions(&merged), merged.1), (vec![], false));
     }
 }
