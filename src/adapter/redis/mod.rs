@@ -1,6 +1,9 @@
 //! The Redis Streams adapter (feature `redis`): events outlive the process, and any number of
 //! buses (processes) share one event stream.
 //!
+//! It needs Redis 7 or newer (the append script declares its flags with a shebang), standalone
+//! or behind a proxy that keeps one keyspace: its keys carry no cluster hash tags.
+//!
 //! # Keys
 //! With `stream_prefix = P`, shard `s` is the stream `P:s`. Beside it the adapter keeps
 //! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
