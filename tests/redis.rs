@@ -628,3 +628,35 @@ async fn split_reads_racing_live_appends_never_skip_or_repeat() {
     let seen = count_payloads(&events);
     assert!((0..N).all(|i| seen.get(&payload("r", i)) == Some(&1)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_restarted_within_a_run_never_reuses_sequences_its_mark_covers() {
+    use purple_rain::{Adapter, Batch, ProducerIdentity};
+    let guard = PrefixGuard::new(shared_url(), "restartshard");
+    let adapter = purple_rain::adapter::RedisAdapter::new(redis_config(&guard.url, &guard.prefix)).unwrap();
+    adapter.init().await.unwrap();
+    let producer = ProducerIdentity::ephemeral();
+    let batch = |first: u64, tag: &str| {
+        let events = (0..10).map(|i| RawEvent::from_bytes(payload(tag, i))).collect();
+        Batch::new(0, first, 1_764_000_000_000_000_000 + first, producer, events)
+    };
+    let mut conn = redis::Client::open(guard.url.as_str()).unwrap().get_connection().unwrap();
+    let meta = format!("{}:0:meta", guard.prefix);
+
+    let first = adapter.next_sequence(0).await.unwrap();
+    adapter.on_batch(&batch(first, "a")).await.unwrap();
+    // The next batch fails for good (the bus counts it dropped); the one after is written.
+    let _: () = redis::cmd("SET").arg(&meta).arg("not a hash").query(&mut conn).unwrap();
+    assert!(adapter.on_batch(&batch(first + 10, "b")).await.is_err());
+    let _: () = redis::cmd("DEL").arg(&meta).query(&mut conn).unwrap();
+    adapter.on_batch(&batch(first + 20, "c")).await.unwrap();
+
+    // The shard is removed and added again in the same run: its sequences must continue past
+    // everything offered, or the mark (at first + 29) would swallow new events.
+    let restart = adapter.next_sequence(0).await.unwrap();
+    assert!(restart >= first + 30, "{restart}");
+    adapter.on_batch(&batch(restart, "d")).await.unwrap();
+    let contents = stream_contents(&mut conn, &guard.prefix);
+    assert_eq!(contents.len(), 30);
+    assert!((0..10).all(|i| contents.contains_key(&payload("d", i))), "new events after the restart are stored");
+}

@@ -138,6 +138,8 @@ pub struct RedisAdapter {
     blocking: Mutex<Vec<MultiplexedConnection>>,
     /// Per shard, the highest position this adapter has seen assigned.
     floors: Mutex<HashMap<u16, u64>>,
+    /// Per shard, one past the highest producer sequence handed to `on_batch`, written or not.
+    offered: Mutex<HashMap<u16, u64>>,
     /// Shards that have a stream, as last seen (`stored_shards` is synchronous).
     shards: RwLock<BTreeSet<u16>>,
     shards_refreshed: Mutex<Option<Instant>>,
@@ -172,6 +174,7 @@ impl RedisAdapter {
             readers: (0..READERS).map(|_| ArcSwapOption::empty()).collect(),
             blocking: Mutex::new(Vec::new()),
             floors: Mutex::new(HashMap::new()),
+            offered: Mutex::new(HashMap::new()),
             shards: RwLock::new(BTreeSet::new()),
             shards_refreshed: Mutex::new(None),
             trimmed: AtomicU64::new(0),
@@ -537,18 +540,27 @@ impl Adapter for RedisAdapter {
     }
 
     /// One past the stream's last position, so a single producer's sequences line up with the
-    /// stored positions; dedup never depends on it (marks are per producer run).
+    /// stored positions; but never at or below a sequence this adapter was already offered for
+    /// the shard. A shard restarted within one run (scaling) keeps its producer run's mark, and
+    /// a batch whose sequences the mark covers would be skipped as already written (failure
+    /// mode 15); batches the bus gave up on advanced the producer's sequences but not the
+    /// stream, so the stream alone cannot tell.
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
         let last: Option<u64> =
             self.read_query(Role::Write, "HGET", ::redis::cmd("HGET").arg(self.meta_key(shard)).arg("seq")).await?;
         let last = last.unwrap_or(0);
         self.raise_floor(shard, last);
-        Ok(last + 1)
+        let offered = self.offered.lock().map_or(0, |o| o.get(&shard).copied().unwrap_or(0));
+        Ok((last + 1).max(offered))
     }
 
     async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if let Ok(mut offered) = self.offered.lock() {
+            let next = offered.entry(batch.shard()).or_insert(0);
+            *next = (*next).max(batch.first_sequence() + batch.len() as u64);
         }
         let mut conn = self.conn(Role::Write)?;
         let chunks = batch.len().div_ceil(self.config.pipeline_chunk);
