@@ -76,7 +76,7 @@ fn assert_ordered_per_shard(events: &[StoredEvent]) {
             assert!(e.sequence > seq, "shard {} sequence {} after {}", e.shard, e.sequence, seq);
             assert!(e.timestamp_ns > ts, "shard {} timestamp {} after {}", e.shard, e.timestamp_ns, ts);
         }
-        assert_eq!(e.id, format!("{}-0", e.sequence));
+        assert_eq!(e.id, format!("0-{}", e.sequence));
         last.insert(e.shard, (e.sequence, e.timestamp_ns));
     }
 }
@@ -165,6 +165,23 @@ async fn two_buses_publish_into_one_prefix_and_a_third_polls_both_exactly_once()
     for (shard, seqs) in per_shard {
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "shard {shard}");
     }
+    // Every entry's dedup id names the bus that produced it, once; timestamps that another
+    // producer forced forward (restamped in the script) keep their dedup ids too.
+    let mut conn = redis::Client::open(guard.url.as_str()).unwrap().get_connection().unwrap();
+    let mut dedup_ids = HashSet::new();
+    for shard in 0..4 {
+        let entries: RangeReply =
+            redis::cmd("XRANGE").arg(format!("{}:{shard}", guard.prefix)).arg("-").arg("+").query(&mut conn).unwrap();
+        for (_, fields) in entries {
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).unwrap().1.clone();
+            let meta = String::from_utf8(field("m")).unwrap();
+            let (_ts, dedup) = meta.split_once(' ').unwrap();
+            let producer = if field("p").starts_with(br#"{"src":"a""#) { a.producer() } else { b.producer() };
+            assert!(dedup.starts_with(&format!("{:016x}:{}:{shard}:", producer.id, producer.epoch)), "{dedup}");
+            assert!(dedup_ids.insert(dedup.to_owned()), "dedup id {dedup} twice");
+        }
+    }
+    assert_eq!(dedup_ids.len(), 2 * N);
     // A timestamp-ordered read is a total order too.
     let page = poller.poll(ConsumeRequest::new(1_000).ordering(Ordering::Timestamp)).await.unwrap();
     let keys: Vec<_> = page.events.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
@@ -206,7 +223,7 @@ async fn a_batch_retried_after_its_reply_was_lost_is_written_once() {
     let len: u64 = redis::cmd("XLEN").arg("lost:0").query(&mut conn).unwrap();
     let last: Vec<(String, HashMap<String, Vec<u8>>)> =
         redis::cmd("XREVRANGE").arg("lost:0").arg("+").arg("-").arg("COUNT").arg(1).query(&mut conn).unwrap();
-    assert_eq!(last[0].0, format!("{len}-0"), "positions stay dense");
+    assert_eq!(last[0].0, format!("0-{len}"), "positions stay dense");
     Arc::into_inner(bus).unwrap().shutdown().await.unwrap();
 }
 

@@ -1,4 +1,4 @@
-//! Stream entries ↔ positions: ids `{position}-0`, fields `p` (the payload) and `m`
+//! Stream entries ↔ positions: ids `0-{position}`, fields `p` (the payload) and `m`
 //! (`"{timestamp_ns} {dedup_id}"`).
 
 use ::redis::Value;
@@ -9,9 +9,9 @@ use bytes::Bytes;
 pub(super) struct Entry {
     /// The position the entry occupies; the next position to read after it is `position + 1`.
     pub(super) position: u64,
-    /// `Some` for an entry this adapter wrote; `None` for a foreign one (another id scheme or
-    /// missing fields): it is passed over like an event the filter rejected, so a cursor never
-    /// stalls on it.
+    /// `Some` for an entry this adapter wrote; `None` for a foreign one (missing fields, or an
+    /// id outside millisecond 0): it is passed over like an event the filter rejected, so a
+    /// cursor never stalls on it.
     pub(super) event: Option<Decoded>,
 }
 
@@ -26,8 +26,12 @@ pub(super) struct Decoded {
 
 /// The entry id of a position.
 pub(super) fn entry_id(position: u64) -> String {
-    format!("{position}-0")
+    format!("0-{position}")
 }
+
+/// The largest id this adapter can write: reads end there, so an entry someone else added
+/// with another id scheme (a timestamp id sorts above all of ours) is never returned.
+pub(super) const LAST_ID: &str = "0-18446744073709551615";
 
 /// Parses `"{ms}-{seq}"`.
 fn parse_id(id: &[u8]) -> Option<(u64, u64)> {
@@ -59,7 +63,8 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
     let (Some(Value::BulkString(id)), Some(fields)) = (parts.next(), parts.next()) else {
         return Err("stream entry lacks an id or fields".into());
     };
-    let (ms, seq) = parse_id(&id).ok_or_else(|| format!("bad stream entry id {:?}", String::from_utf8_lossy(&id)))?;
+    let (ms, position) =
+        parse_id(&id).ok_or_else(|| format!("bad stream entry id {:?}", String::from_utf8_lossy(&id)))?;
     let fields = match fields {
         Value::Array(fields) => fields,
         Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
@@ -75,7 +80,7 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
             _ => {}
         }
     }
-    let event = match (seq, payload, timestamp) {
+    let event = match (ms, payload, timestamp) {
         (0, Some(payload), Some(timestamp_ns)) => Some(Decoded {
             // The id bytes are ASCII digits and '-' (parse_id checked), so this never fails.
             id: String::from_utf8(id).unwrap_or_default(),
@@ -84,7 +89,7 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
         }),
         _ => None,
     };
-    Ok(Entry { position: ms, event })
+    Ok(Entry { position, event })
 }
 
 #[cfg(test)]
@@ -105,18 +110,18 @@ mod tests {
     #[test]
     fn decodes_own_entries_and_passes_over_foreign_ones() {
         let reply = Value::Array(vec![
-            entry("7-0", &[(b"p", b"{\"a\":1}"), (b"m", b"1700000000000000001 ab:1:0:6")]),
-            entry("7-1", &[(b"p", b"x"), (b"m", b"1 ab:1:0:7")]),
-            entry("8-0", &[(b"other", b"field")]),
-            entry("9-0", &[(b"m", b"5"), (b"p", b"")]),
-            entry("10-0", &[(b"p", b"x"), (b"m", b"notanumber ab:1:0:8")]),
+            entry("0-7", &[(b"p", b"{\"a\":1}"), (b"m", b"1700000000000000001 ab:1:0:6")]),
+            entry("1-7", &[(b"p", b"x"), (b"m", b"1 ab:1:0:7")]),
+            entry("0-8", &[(b"other", b"field")]),
+            entry("0-9", &[(b"m", b"5"), (b"p", b"")]),
+            entry("0-10", &[(b"p", b"x"), (b"m", b"notanumber ab:1:0:8")]),
         ]);
         let entries = parse_range(reply).unwrap();
         assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9, 10]);
         let first = entries[0].event.as_ref().unwrap();
-        assert_eq!((first.id.as_str(), first.timestamp_ns), ("7-0", 1_700_000_000_000_000_001));
+        assert_eq!((first.id.as_str(), first.timestamp_ns), ("0-7", 1_700_000_000_000_000_001));
         assert_eq!(first.payload.as_ref(), b"{\"a\":1}");
-        assert!(entries[1].event.is_none(), "a sequence part other than 0 is not ours");
+        assert!(entries[1].event.is_none(), "an id outside millisecond 0 is not ours");
         assert!(entries[2].event.is_none(), "no payload field");
         assert_eq!(entries[3].event.as_ref().unwrap().payload.as_ref(), b"");
         assert!(entries[4].event.is_none(), "a timestamp that is not a number");
@@ -126,7 +131,7 @@ mod tests {
     fn malformed_replies_are_errors_not_panics() {
         assert!(parse_range(Value::Int(3)).is_err());
         assert!(parse_range(Value::Array(vec![Value::Int(1)])).is_err());
-        assert!(parse_range(Value::Array(vec![entry("x-0", &[])])).is_err());
+        assert!(parse_range(Value::Array(vec![entry("0-x", &[])])).is_err());
         assert!(parse_range(Value::Nil).unwrap().is_empty());
     }
 }

@@ -19,12 +19,14 @@
 //! Several buses append to the same streams, each numbering its own batches from its own
 //! counters, so a producer's sequence cannot be the stored one: two producers would both write
 //! sequence 7 to shard 0. Instead the append script assigns each entry the next *position* of
-//! its stream (`meta.seq + 1`) and writes it with the explicit id `{position}-0`. So:
+//! its stream (`meta.seq + 1`) as the entry id `0-{position}`: millisecond 0, sequence
+//! `position`. The first entry of a chunk gets that id explicitly, the others `0-*` (Redis
+//! takes the next sequence), so no id is formatted per event. So:
 //! - [`StoredEvent::sequence`] is the position: dense, strictly increasing per shard across all
 //!   producers, and never reused: positions come from the stream (never below its last entry,
 //!   nor below the highest position this adapter has seen, even if Redis lost its data).
 //! - [`StoredEvent::id`] is the entry id, and a cursor position maps to an entry id exactly, so
-//!   a read starts with `XRANGE P:s {position}-0 + COUNT n`, no lookup; and `n` entries from a
+//!   a read starts with `XRANGE P:s 0-{position} 0-{max} COUNT n`, no lookup; and `n` entries from a
 //!   position are the id range `[position, position + n)`, which lets a large read be split.
 //! - Holes mean trimming: a read that finds its first entry beyond the cursor's position reports
 //!   the gap as `missed` instead of silently skipping it.
@@ -82,7 +84,7 @@
 mod entry;
 mod error;
 
-use self::entry::{entry_id, parse_range, Entry};
+use self::entry::{entry_id, parse_range, Entry, LAST_ID};
 use self::error::{classify, classify_server, timed_out, unexpected};
 use super::{Adapter, ShardPage, ShardRead};
 use crate::adapter::RedisAdapterConfig;
@@ -94,6 +96,7 @@ use ::redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, Redi
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -291,6 +294,7 @@ impl RedisAdapter {
         let chunk = self.config.pipeline_chunk;
         let mut pipe = ::redis::pipe();
         pipe.ignore_errors();
+        let mut meta_field = String::with_capacity(64);
         for (index, events) in batch.events().chunks(chunk).enumerate() {
             let offset = (index * chunk) as u64;
             let first_ts = batch.first_timestamp_ns() + offset;
@@ -311,8 +315,13 @@ impl RedisAdapter {
                 .arg(floor)
                 .arg(maxlen)
                 .arg(self.config.dedup_ttl_secs);
-            for event in events {
-                cmd.arg(event.payload().as_ref());
+            // Each event's `m` as its producer stamps it; the script keeps these unless another
+            // producer got ahead of this one's clock (then it restamps in Lua).
+            for (i, event) in events.iter().enumerate() {
+                meta_field.clear();
+                let i = offset + i as u64;
+                let _ = write!(meta_field, "{} {dedup_prefix}{}", first_ts + i - offset, batch.first_sequence() + i);
+                cmd.arg(event.payload().as_ref()).arg(meta_field.as_str());
             }
         }
         pipe
@@ -380,7 +389,8 @@ impl RedisAdapter {
         want: usize,
         reader: usize,
     ) -> Result<(Vec<Entry>, bool), AdapterError> {
-        let cmd = ::redis::cmd("XRANGE").arg(key).arg(entry_id(position)).arg("+").arg("COUNT").arg(want + 1).clone();
+        let cmd =
+            ::redis::cmd("XRANGE").arg(key).arg(entry_id(position)).arg(LAST_ID).arg("COUNT").arg(want + 1).clone();
         let reply: Value = self.read_query(Role::Read(reader), what, &cmd).await?;
         let mut entries = parse_range(reply).map_err(|e| unexpected(what, &self.addr, e))?;
         let more = entries.len() > want;
@@ -678,8 +688,8 @@ impl Adapter for RedisAdapter {
             cmd.arg(self.stream_key(shard));
         }
         for &(_, next) in positions {
-            // Strictly after every id below `next`: wakes for `{next}-0` and later only.
-            cmd.arg(format!("{}-{}", next.saturating_sub(1), u64::MAX));
+            // Strictly after `next - 1`: wakes for position `next` and later only.
+            cmd.arg(entry_id(next.saturating_sub(1)));
         }
         let what = "XREAD BLOCK";
         let (mut conn, mut pooled) = self.blocking_connection().await?;
