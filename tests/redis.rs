@@ -677,3 +677,33 @@ async fn a_shard_restarted_within_a_run_never_reuses_sequences_its_mark_covers()
     assert_eq!(contents.len(), 30);
     assert!((0..10).all(|i| contents.contains_key(&payload("d", i))), "new events after the restart are stored");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_entry_neither_wakes_a_long_poll_repeatedly_nor_is_returned() {
+    let server = RedisServer::start();
+    let bus = Arc::new(bus(1, redis_config(&server.url(), "foreign")).await);
+    ingest_all(&bus, "f", 0..3).await;
+    bus.flush().await.unwrap();
+    let (events, cursor) = drain(&bus, None, 10).await;
+    assert_eq!(events.len(), 3);
+    let mut conn = server.connection();
+    let _: String = redis::cmd("XADD").arg("foreign:0").arg("*").arg("x").arg("y").query(&mut conn).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut conn).unwrap();
+
+    let started = Instant::now();
+    let page = bus.poll(ConsumeRequest::new(10).from(cursor).wait(Duration::from_millis(500))).await.unwrap();
+    assert!(page.events.is_empty(), "another writer's entry is not an event");
+    assert!(started.elapsed() >= Duration::from_millis(450), "{:?}", started.elapsed());
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut conn).unwrap();
+    let xreads: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_xread:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap());
+    assert!(xreads <= 3, "{xreads} XREADs: the wait spun on the foreign entry");
+
+    // Appending after it is refused for good (the stream's top id is no longer ours).
+    ingest_all(&bus, "f", 3..4).await;
+    bus.flush().await.unwrap();
+    assert_eq!(bus.stats().snapshot().dropped_adapter_fatal, 1);
+}

@@ -92,6 +92,29 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
     Ok(Entry { position, event })
 }
 
+/// For an `XREAD` reply that holds only entries outside millisecond 0 (another writer's id
+/// scheme), the stream index and id of each, so the wait can go on past them. `None` when the
+/// reply is empty, holds one of our entries, or has an unexpected shape: then the poll wakes
+/// and reads.
+pub(super) fn foreign_wakeups(reply: &Value, keys: &[String]) -> Option<Vec<(usize, String)>> {
+    let Value::Array(streams) = reply else { return None };
+    let mut foreign = Vec::new();
+    for stream in streams {
+        let Value::Array(parts) = stream else { return None };
+        let [Value::BulkString(key), Value::Array(entries)] = parts.as_slice() else { return None };
+        let index = keys.iter().position(|k| k.as_bytes() == key.as_slice())?;
+        for entry in entries {
+            let Value::Array(entry) = entry else { return None };
+            let Some(Value::BulkString(id)) = entry.first() else { return None };
+            match parse_id(id)? {
+                (0, _) => return None,
+                _ => foreign.push((index, String::from_utf8(id.clone()).ok()?)),
+            }
+        }
+    }
+    (!foreign.is_empty()).then_some(foreign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +148,23 @@ mod tests {
         assert!(entries[2].event.is_none(), "no payload field");
         assert_eq!(entries[3].event.as_ref().unwrap().payload.as_ref(), b"");
         assert!(entries[4].event.is_none(), "a timestamp that is not a number");
+    }
+
+    #[test]
+    fn only_foreign_entries_let_a_wait_go_on() {
+        let keys = vec!["p:0".to_owned(), "p:1".to_owned()];
+        let reply = |ids: &[(&str, &str)]| {
+            Value::Array(
+                ids.iter()
+                    .map(|(key, id)| Value::Array(vec![bulk(key.as_bytes()), Value::Array(vec![entry(id, &[])])]))
+                    .collect(),
+            )
+        };
+        let foreign = foreign_wakeups(&reply(&[("p:1", "1764000000000-0")]), &keys).unwrap();
+        assert_eq!(foreign, [(1, "1764000000000-0".to_owned())]);
+        assert!(foreign_wakeups(&reply(&[("p:1", "1764000000000-0"), ("p:0", "0-5")]), &keys).is_none());
+        assert!(foreign_wakeups(&Value::Nil, &keys).is_none());
+        assert!(foreign_wakeups(&reply(&[("other", "1-0")]), &keys).is_none());
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! buses (processes) share one event stream.
 //!
 //! It needs Redis 7 or newer (the append script declares its flags with a shebang), standalone
-//! or behind a proxy that keeps one keyspace: its keys carry no cluster hash tags.
+//! or behind a proxy that keeps one keyspace: its keys carry no cluster hash tags. The streams
+//! belong to the adapter: an entry someone else adds with an ordinary id (`XADD key * ...`)
+//! sorts above all of ours, is never returned by a poll nor wakes a long poll, and makes every
+//! later append to that stream fail (fatal, counted dropped) until it is removed.
 //!
 //! # Keys
 //! With `stream_prefix = P`, shard `s` is the stream `P:s`. Beside it the adapter keeps
@@ -84,7 +87,7 @@
 mod entry;
 mod error;
 
-use self::entry::{entry_id, parse_range, Entry, LAST_ID};
+use self::entry::{entry_id, foreign_wakeups, parse_range, Entry, LAST_ID};
 use self::error::{classify, classify_server, timed_out, unexpected};
 use super::{Adapter, ShardPage, ShardRead};
 use crate::adapter::RedisAdapterConfig;
@@ -682,24 +685,36 @@ impl Adapter for RedisAdapter {
             // Nothing to watch: the poll's own deadline ends the wait.
             return std::future::pending().await;
         }
-        let mut cmd = ::redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(1).arg("BLOCK").arg(left.as_millis().max(1) as u64).arg("STREAMS");
-        for &(shard, _) in positions {
-            cmd.arg(self.stream_key(shard));
-        }
-        for &(_, next) in positions {
-            // Strictly after `next - 1`: wakes for position `next` and later only.
-            cmd.arg(entry_id(next.saturating_sub(1)));
-        }
+        let keys: Vec<String> = positions.iter().map(|&(shard, _)| self.stream_key(shard)).collect();
+        // Strictly after `next - 1`: wakes for position `next` and later only.
+        let mut after: Vec<String> = positions.iter().map(|&(_, next)| entry_id(next.saturating_sub(1))).collect();
         let what = "XREAD BLOCK";
         let (mut conn, mut pooled) = self.blocking_connection().await?;
+        let mut left = left;
         loop {
+            let mut cmd = ::redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(1).arg("BLOCK").arg(left.as_millis().max(1) as u64).arg("STREAMS");
+            cmd.arg(&keys).arg(&after);
             // If this future is dropped (the poll woke another way), the connection goes with
             // it, and closing it ends the blocked command on the server.
             match tokio::time::timeout(left + self.command_timeout, cmd.query_async::<Value>(&mut conn)).await {
-                Ok(Ok(_)) => {
-                    self.return_blocking_connection(conn);
-                    return Ok(());
+                Ok(Ok(reply)) => {
+                    // Only entries of another id scheme (which this adapter never reads): wait
+                    // past them instead of waking the poll again and again until its deadline.
+                    let Some(foreign) = foreign_wakeups(&reply, &keys) else {
+                        self.return_blocking_connection(conn);
+                        return Ok(());
+                    };
+                    for (index, id) in foreign {
+                        after[index] = id;
+                    }
+                    match deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+                        Some(rest) => left = rest,
+                        None => {
+                            self.return_blocking_connection(conn);
+                            return Ok(());
+                        }
+                    }
                 }
                 // An idle connection that died meanwhile (e.g. a server restart): once more on
                 // a fresh one.
