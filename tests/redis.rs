@@ -707,3 +707,35 @@ async fn a_foreign_entry_neither_wakes_a_long_poll_repeatedly_nor_is_returned() 
     bus.flush().await.unwrap();
     assert_eq!(bus.stats().snapshot().dropped_adapter_fatal, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn positions_are_not_reused_when_a_restarted_redis_lost_its_data() {
+    let mut server = RedisServer::start();
+    let config = EventBusConfig::builder()
+        .shards(1)
+        .backpressure(BackpressureMode::Block)
+        .batch(BatchConfig::default().retry(RetryPolicy {
+            max_attempts: 20,
+            initial_backoff_ms: 5,
+            max_backoff_ms: 100,
+        }))
+        .adapter(redis_config(&server.url(), "amnesia").connect_timeout_ms(300).command_timeout_ms(1_000))
+        .build()
+        .unwrap();
+    let bus = Arc::new(EventBus::new(config).await.unwrap());
+    ingest_all(&bus, "old", 0..100).await;
+    bus.flush().await.unwrap();
+    let (old, cursor) = drain(&bus, None, 1_000).await;
+    assert_eq!(old.last().unwrap().sequence, 100);
+
+    server.restart(); // nothing on disk: every stream, mark and position is gone
+    ingest_all(&bus, "new", 0..100).await;
+    bus.flush().await.unwrap();
+    let stats = bus.stats().snapshot();
+    assert!(stats.is_balanced() && stats.events_dropped == 0, "{stats:?}");
+
+    // The old cursor goes on: the new events take positions after the ones already handed out.
+    let (new, _) = drain(&bus, Some(cursor), 1_000).await;
+    assert_eq!(new.iter().map(|e| e.sequence).collect::<Vec<_>>(), (101..=200).collect::<Vec<_>>());
+    assert!(new.iter().all(|e| e.payload.starts_with(br#"{"src":"new""#)));
+}
