@@ -577,10 +577,11 @@ impl Adapter for RedisAdapter {
         }
         let mut conn = self.conn(Role::Write)?;
         let chunks = batch.len().div_ceil(self.config.pipeline_chunk);
+        let what = format!("append to shard {}", batch.shard());
         let mut loaded = false;
         loop {
             let pipe = self.append_pipeline(batch);
-            let replies: Vec<Value> = self.timed("append", pipe.query_async(&mut conn)).await?;
+            let replies: Vec<Value> = self.timed(&what, pipe.query_async(&mut conn)).await?;
             if self.check_append(batch.shard(), replies, chunks)? {
                 break;
             }
@@ -630,7 +631,7 @@ impl Adapter for RedisAdapter {
             for Entry { position: at, event } in entries {
                 examined += 1;
                 if at < position {
-                    // Only a foreign id sorts below our next position (e.g. "5-1" after 5-0).
+                    // Never from `XRANGE 0-{position} ...`; kept so a cursor can only move on.
                     continue;
                 }
                 // A hole below an entry: trimmed (or deleted) before this cursor read it.
