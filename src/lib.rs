@@ -23,6 +23,7 @@
 //! ```
 
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;
 mod bus;
@@ -37,7 +38,7 @@ pub mod scaling;
 mod stats;
 mod sync;
 
-pub use adapter::{Adapter, AdapterConfig, MemoryAdapterConfig, NetAdapterConfig};
+pub use adapter::{Adapter, AdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
 pub use bus::EventBus;
 pub use config::{BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, RetryPolicy};
 pub use consume::{ConsumeRequest, ConsumeResponse, Filter, Ordering, StoredEvent};

@@ -50,14 +50,15 @@ impl AdapterConfig {
             Self::Noop => Ok(()),
             Self::Memory(c) => c.validate(),
             Self::Net(c) => c.validate(),
-            Self::Redis(c) => validate_broker("adapter", &c.url, &c.stream_prefix, "redis://"),
+            Self::Redis(c) => c.validate(),
             Self::JetStream(c) => validate_broker("adapter", &c.url, &c.stream_prefix, "nats://"),
         }
     }
 }
 
 fn validate_broker(at: &str, url: &str, prefix: &str, scheme: &str) -> Result<(), ConfigError> {
-    if !url.starts_with(scheme) && !(scheme == "redis://" && url.starts_with("rediss://")) {
+    let tls_redis = scheme == "redis://" && url.starts_with("rediss://");
+    if !(url.starts_with(scheme) || tls_redis) {
         return Err(ConfigError::invalid(&format!("{at}.url"), format!("must start with {scheme}, got {url:?}")));
     }
     if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -157,19 +158,130 @@ impl From<NetAdapterConfig> for AdapterConfig {
     }
 }
 
-/// Redis Streams bridge.
+/// Redis Streams bridge (the adapter itself needs the `redis` feature; see
+/// `adapter::redis` for the key layout and the idempotence scheme).
+///
+/// Every field but `url` and `stream_prefix` may be left out of the JSON; the defaults suit a
+/// local server.
+///
+/// # Examples
+/// ```
+/// use purple_rain::AdapterConfig;
+/// let redis = AdapterConfig::redis("redis://127.0.0.1:6379").stream_prefix("orders").maxlen(1_000_000);
+/// assert_eq!(redis.maxlen, Some(1_000_000));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisAdapterConfig {
-    /// `redis://host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` with a TLS-enabled build).
     pub url: String,
     /// Streams are named `{stream_prefix}:{shard}`.
     pub stream_prefix: String,
+    /// Bound on establishing a connection, including the first one in `EventBus::new`.
+    pub connect_timeout_ms: u64,
+    /// Bound on every command or pipeline (publish chunks, reads); an expired one is a
+    /// retryable error.
+    pub command_timeout_ms: u64,
+    /// Events per server-side script call; a batch is sent as one pipeline of such chunks.
+    pub pipeline_chunk: usize,
+    /// Entries per `XRANGE` when a poll reads a shard.
+    pub read_chunk: usize,
+    /// Approximate retention per stream (`XADD MAXLEN ~`); `None` keeps everything.
+    pub maxlen: Option<usize>,
+    /// How long the per-producer dedup marks live after their last write. A retry of a batch
+    /// older than this could be duplicated; retries happen within seconds.
+    pub dedup_ttl_secs: u64,
 }
+
+/// Largest `pipeline_chunk` (keeps one script call's argument list modest).
+pub const MAX_REDIS_PIPELINE_CHUNK: usize = 65_536;
 
 impl Default for RedisAdapterConfig {
     fn default() -> Self {
-        Self { url: "redis://127.0.0.1:6379".into(), stream_prefix: "purple".into() }
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            stream_prefix: "purple".into(),
+            connect_timeout_ms: 2_000,
+            command_timeout_ms: 5_000,
+            pipeline_chunk: 512,
+            read_chunk: 4_096,
+            maxlen: None,
+            dedup_ttl_secs: 86_400,
+        }
+    }
+}
+
+impl RedisAdapterConfig {
+    /// Streams are named `{prefix}:{shard}`.
+    pub fn stream_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.stream_prefix = prefix.into();
+        self
+    }
+    /// Connect timeout in milliseconds.
+    pub fn connect_timeout_ms(mut self, ms: u64) -> Self {
+        self.connect_timeout_ms = ms;
+        self
+    }
+    /// Command timeout in milliseconds.
+    pub fn command_timeout_ms(mut self, ms: u64) -> Self {
+        self.command_timeout_ms = ms;
+        self
+    }
+    /// Events per script call.
+    pub fn pipeline_chunk(mut self, n: usize) -> Self {
+        self.pipeline_chunk = n;
+        self
+    }
+    /// Entries per `XRANGE`.
+    pub fn read_chunk(mut self, n: usize) -> Self {
+        self.read_chunk = n;
+        self
+    }
+    /// Approximate retention per stream.
+    pub fn maxlen(mut self, n: usize) -> Self {
+        self.maxlen = Some(n);
+        self
+    }
+    /// Lifetime of dedup marks in seconds.
+    pub fn dedup_ttl_secs(mut self, secs: u64) -> Self {
+        self.dedup_ttl_secs = secs;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        validate_broker("adapter", &self.url, &self.stream_prefix, "redis://")?;
+        let positive = |field: &str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::invalid(&format!("adapter.{field}"), "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("connect_timeout_ms", self.connect_timeout_ms)?;
+        positive("command_timeout_ms", self.command_timeout_ms)?;
+        positive("pipeline_chunk", self.pipeline_chunk as u64)?;
+        positive("read_chunk", self.read_chunk as u64)?;
+        positive("dedup_ttl_secs", self.dedup_ttl_secs)?;
+        if let Some(maxlen) = self.maxlen {
+            positive("maxlen", maxlen as u64)?;
+        }
+        if self.pipeline_chunk > MAX_REDIS_PIPELINE_CHUNK {
+            return Err(ConfigError::invalid(
+                "adapter.pipeline_chunk",
+                format!("must be at most {MAX_REDIS_PIPELINE_CHUNK}"),
+            ));
+        }
+        if self.read_chunk > crate::consume::MAX_LIMIT {
+            return Err(ConfigError::invalid(
+                "adapter.read_chunk",
+                format!("must be at most {}", crate::consume::MAX_LIMIT),
+            ));
+        }
+        // A day is far more than any retry budget; a year would only hoard memory.
+        if self.dedup_ttl_secs > 366 * 86_400 {
+            return Err(ConfigError::invalid("adapter.dedup_ttl_secs", "must be at most 31622400 (366 days)"));
+        }
+        Ok(())
     }
 }
 

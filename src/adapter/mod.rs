@@ -8,7 +8,13 @@
 mod config;
 pub mod memory;
 mod noop;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisAdapter;
 pub use config::{AdapterConfig, JetStreamAdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;
@@ -114,6 +120,9 @@ pub(crate) fn from_config(config: &AdapterConfig) -> Result<Arc<dyn Adapter>, Co
         AdapterConfig::Net(_) => {
             Err(ConfigError::Unsupported("the net adapter is not implemented in this version".into()))
         }
+        #[cfg(feature = "redis")]
+        AdapterConfig::Redis(c) => Ok(Arc::new(self::redis::RedisAdapter::new(c.clone())?)),
+        #[cfg(not(feature = "redis"))]
         AdapterConfig::Redis(_) => Err(ConfigError::Unsupported("the redis adapter needs the `redis` feature".into())),
         AdapterConfig::JetStream(_) => {
             Err(ConfigError::Unsupported("the jetstream adapter needs the `jetstream` feature".into()))
