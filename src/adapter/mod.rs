@@ -6,10 +6,17 @@
 //! on top, identically for every backend.
 
 mod config;
+#[cfg(feature = "jetstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
+pub mod jetstream;
 pub mod memory;
 mod noop;
 
-pub use config::{AdapterConfig, JetStreamAdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
+pub use config::{
+    AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
+};
+#[cfg(feature = "jetstream")]
+pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;
 
@@ -115,6 +122,9 @@ pub(crate) fn from_config(config: &AdapterConfig) -> Result<Arc<dyn Adapter>, Co
             Err(ConfigError::Unsupported("the net adapter is not implemented in this version".into()))
         }
         AdapterConfig::Redis(_) => Err(ConfigError::Unsupported("the redis adapter needs the `redis` feature".into())),
+        #[cfg(feature = "jetstream")]
+        AdapterConfig::JetStream(c) => Ok(Arc::new(JetStreamAdapter::new(c.clone()))),
+        #[cfg(not(feature = "jetstream"))]
         AdapterConfig::JetStream(_) => {
             Err(ConfigError::Unsupported("the jetstream adapter needs the `jetstream` feature".into()))
         }
