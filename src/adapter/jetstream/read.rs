@@ -65,11 +65,20 @@ struct Delivery {
 /// `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]`
 /// (v2).
 fn parse_delivery(reply: &str) -> Option<Delivery> {
-    let tokens: Vec<&str> = reply.split('.').collect();
-    if tokens.len() < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" {
+    // Called for every message read: split into a fixed array, no allocation.
+    let mut tokens = [""; 12];
+    let mut count = 0;
+    for token in reply.split('.') {
+        // v2 allows further tokens, which carry nothing read here.
+        if let Some(slot) = tokens.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
+    }
+    if count < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" {
         return None;
     }
-    let base = if tokens.len() == 9 { 2 } else { 4 };
+    let base = if count == 9 { 2 } else { 4 };
     let number = |i: usize| tokens.get(base + i)?.parse::<u64>().ok();
     Some(Delivery { stream_sequence: number(3)?, published_ns: number(5)?, pending: number(6)? })
 }
@@ -304,6 +313,8 @@ mod tests {
         assert_eq!(v1, Delivery { stream_sequence: 42, published_ns: 1_700_000_000_000_000_000, pending: 3 });
         let v2 = parse_delivery("$JS.ACK.dom.hash.purple_0.c1.1.42.7.1700000000000000000.3.tok").unwrap();
         assert_eq!(v2, v1);
+        let longer = parse_delivery("$JS.ACK.dom.hash.purple_0.c1.1.42.7.1700000000000000000.3.tok.x.y").unwrap();
+        assert_eq!(longer, v1);
         assert_eq!(parse_delivery("_INBOX.abc"), None);
         assert_eq!(parse_delivery("$JS.ACK.s.c.1.x.7.1.3"), None);
     }
