@@ -70,12 +70,28 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Graceful stop (SIGTERM), as an orderly restart does.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
             // SAFETY: `kill` only sends a signal to the pid of a child this struct owns and
             // has not reaped yet.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+
+    /// Freezes the server: connections stay open, nothing is answered.
+    fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// Graceful stop (SIGTERM), as an orderly restart does.
+    fn stop(&mut self) {
+        self.resume();
+        self.signal(libc::SIGTERM);
+        if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -264,7 +280,14 @@ fn round_trip_100k_events_over_4_shards_with_cursors_exactly_once() {
     let server = server();
     let prefix = unique_prefix("roundtrip");
     let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
-    let bus = bus(4, js_config(&server.url, &prefix));
+    let adapter = Arc::new(JetStreamAdapter::new(js_config(&server.url, &prefix)));
+    let config = EventBusConfig::builder()
+        .shards(4)
+        .ring_capacity(1 << 14)
+        .backpressure(BackpressureMode::Block)
+        .build()
+        .unwrap();
+    let bus = Arc::new(block(EventBus::with_adapter(config, adapter.clone())).unwrap());
     let n = 100_000;
     let mut expected = HashSet::with_capacity(n);
     for i in 0..n {
@@ -278,6 +301,9 @@ fn round_trip_100k_events_over_4_shards_with_cursors_exactly_once() {
     let (events, cursor, missed) = drain(&bus, 5_000, None);
     assert_eq!(missed, 0);
     assert_exactly_once(&events, &expected);
+    // Batched reads: 20 pages over 4 shards, never a request per message.
+    let requests = adapter.read_requests();
+    assert!(requests <= 200, "{requests} read requests for {n} events");
     assert_timestamps_increase(&events);
     assert_eq!(events.iter().map(|e| e.shard).collect::<HashSet<_>>().len(), 4, "all shards used");
     // The cursor stands past everything: polling again returns nothing, and new events only.
@@ -521,4 +547,108 @@ fn config_validation_names_each_field() {
     assert_eq!(js.max_msgs, Some(10));
     let unknown = r#"{"adapter":{"type":"jetstream","max_msg":10}}"#;
     assert!(matches!(EventBusConfig::from_json(unknown), Err(ConfigError::Json(m)) if m.contains("max_msg")));
+}
+
+#[test]
+fn a_restarted_producer_with_a_persisted_identity_never_reuses_a_dedup_id() {
+    let server = server();
+    let prefix = unique_prefix("epoch");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let nonce = dir.path().join("producer.nonce");
+    let mut expected = HashSet::new();
+    for run in ["first", "second"] {
+        let config = EventBusConfig::builder()
+            .shards(2)
+            .backpressure(BackpressureMode::Block)
+            .producer_nonce_path(&nonce)
+            .adapter(js_config(&server.url, &prefix))
+            .build()
+            .unwrap();
+        let bus = Arc::new(block(EventBus::new(config)).unwrap());
+        for i in 0..1_000 {
+            expected.insert(payload(run, i));
+            bus.ingest_raw(RawEvent::from_bytes(payload(run, i))).unwrap();
+        }
+        flush(&bus);
+        shutdown(bus);
+    }
+    let reader = bus(2, js_config(&server.url, &prefix));
+    let (events, _, _) = drain(&reader, 500, None);
+    assert_exactly_once(&events, &expected);
+    shutdown(reader);
+}
+
+#[test]
+fn a_stuck_server_fails_the_poll_within_the_request_timeout_and_reading_resumes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(free_port(), dir.path());
+    let bus = bus(2, js_config(&server.url(), "stuck").request_timeout_ms(500));
+    let expected: HashSet<Vec<u8>> = (0..200).map(|i| payload("k", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    let b = bus.clone();
+    let first = block(async move { b.poll(ConsumeRequest::new(50)).await }).unwrap();
+    assert_eq!(first.events.len(), 50);
+
+    server.pause();
+    let b = bus.clone();
+    let cursor = first.cursor.clone();
+    let started = Instant::now();
+    let stuck = block(async move { b.poll(ConsumeRequest::new(50).from(cursor)).await });
+    let elapsed = started.elapsed();
+    server.resume();
+    assert!(matches!(stuck, Err(purple_rain::ConsumerError::Adapter(_))), "a stuck read must fail: {stuck:?}");
+    assert!(elapsed < Duration::from_secs(5), "the read was not bounded by the request timeout: {elapsed:?}");
+
+    // The failed poll moved nothing: the same cursor continues exactly once.
+    let (rest, _, _) = drain(&bus, 50, Some(first.cursor));
+    let mut all = first.events;
+    all.extend(rest);
+    assert_exactly_once(&all, &expected);
+    shutdown(bus);
+}
+
+#[test]
+fn reading_continues_across_a_server_restart_with_the_same_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("reread")
+        .storage(JetStreamStorage::File)
+        .request_timeout_ms(1_000);
+    let bus = bus(2, adapter);
+    let expected: HashSet<Vec<u8>> = (0..2_000).map(|i| payload("q", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    // This read leaves a positioned consumer behind; the restart removes it from the server.
+    let b = bus.clone();
+    let first = block(async move { b.poll(ConsumeRequest::new(300)).await }).unwrap();
+    assert_eq!(first.events.len(), 300);
+    server.restart();
+    let b = bus.clone();
+    let cursor = first.cursor.clone();
+    // The client reconnects by itself; the first poll after may still meet the outage.
+    let second = block(async move {
+        let started = Instant::now();
+        loop {
+            match b.poll(ConsumeRequest::new(300).from(cursor.clone())).await {
+                Ok(page) => return page,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no read after the restart: {e}"),
+            }
+        }
+    });
+    let (rest, _, _) = drain(&bus, 300, Some(second.cursor));
+    let mut all = first.events;
+    all.extend(second.events);
+    all.extend(rest);
+    assert_exactly_once(&all, &expected);
+    shutdown(bus);
 }

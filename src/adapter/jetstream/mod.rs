@@ -64,6 +64,8 @@ pub struct JetStreamAdapter {
     shards: RwLock<HashMap<u16, Arc<ShardStream>>>,
     /// Shards whose stream exists on the server, as far as this adapter has seen.
     stored: RwLock<BTreeSet<u16>>,
+    /// Requests made by reads (consumer creations and fetches).
+    read_requests: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -100,6 +102,7 @@ impl JetStreamAdapter {
             acks,
             shards: RwLock::new(HashMap::new()),
             stored: RwLock::new(BTreeSet::new()),
+            read_requests: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -117,6 +120,12 @@ impl JetStreamAdapter {
     /// The subject `shard`'s events are published on.
     pub fn subject(&self, shard: u16) -> String {
         format!("{}.{shard}", self.config.stream_prefix)
+    }
+
+    /// Requests the reads made so far (consumer creations and fetches): a page of `n` events
+    /// costs about `n / 8192 + 1` of them, however many messages retention removed before it.
+    pub fn read_requests(&self) -> u64 {
+        self.read_requests.load(Ordering::Relaxed)
     }
 
     fn request_timeout(&self) -> Duration {

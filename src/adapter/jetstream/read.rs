@@ -24,6 +24,7 @@ use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::ErrorCode;
 use async_nats::{Message, StatusCode};
 use futures_util::StreamExt;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Most messages asked for in one fetch.
@@ -118,6 +119,7 @@ impl JetStreamAdapter {
             description: Some("purple-rain reader".into()),
             ..Default::default()
         };
+        self.read_requests.fetch_add(1, Ordering::Relaxed);
         let consumer = match conn.js.create_consumer_on_stream(config, &stream.name).await {
             Ok(consumer) => consumer,
             Err(e) => {
@@ -135,7 +137,7 @@ impl JetStreamAdapter {
         let pending = info.num_pending;
         if start > from {
             // Then `start` is the stream's first sequence: everything before it was removed.
-            stream.trimmed.fetch_max(start - 1, std::sync::atomic::Ordering::Relaxed);
+            stream.trimmed.fetch_max(start - 1, Ordering::Relaxed);
         }
         self.read_with(conn, &stream, consumer, start, Some(pending), &read).await
     }
@@ -212,6 +214,7 @@ impl JetStreamAdapter {
         consumer: &Consumer<pull::Config>,
         size: usize,
     ) -> Result<Vec<Message>, AdapterError> {
+        self.read_requests.fetch_add(1, Ordering::Relaxed);
         let timeout = self.request_timeout();
         let inbox = conn.client.new_inbox();
         let mut replies = conn.client.subscribe(inbox.clone()).await.map_err(|e| transient("fetch subscribe", e))?;
