@@ -652,3 +652,31 @@ fn reading_continues_across_a_server_restart_with_the_same_cursor() {
     assert_exactly_once(&all, &expected);
     shutdown(bus);
 }
+
+#[test]
+fn an_existing_stream_takes_new_limits_but_never_another_storage_type() {
+    let server = server();
+    let prefix = unique_prefix("verify");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let first = bus(1, js_config(&server.url, &prefix));
+    for i in 0..300 {
+        first.ingest_raw(RawEvent::from_bytes(payload("v", i))).unwrap();
+    }
+    flush(&first);
+    shutdown(first);
+    // A bus with a tighter bound brings the stream to it.
+    let second = bus(1, js_config(&server.url, &prefix).max_msgs(100));
+    let (events, _, missed) = drain(&second, 1_000, None);
+    assert_eq!((events.len(), missed), (100, 200));
+    shutdown(second);
+    // Another storage type would need the stream recreated, losing it: refused, by field name.
+    let config = EventBusConfig::builder()
+        .shards(1)
+        .adapter(js_config(&server.url, &prefix).storage(JetStreamStorage::File))
+        .build()
+        .unwrap();
+    match block(EventBus::new(config)) {
+        Err(ConfigError::Adapter(e)) => assert!(e.to_string().contains("adapter.storage"), "{e}"),
+        other => panic!("expected the storage mismatch to be refused, got {other:?}"),
+    }
+}

@@ -260,6 +260,10 @@ impl JetStreamAdapter {
     /// missed), then waits for the server to route a message on any of the subjects.
     pub(super) async fn wait(&self, positions: &[(u16, u64)], deadline: Instant) -> Result<(), AdapterError> {
         let conn = self.conn()?;
+        if positions.is_empty() {
+            tokio::time::sleep_until(deadline.into()).await;
+            return Ok(());
+        }
         let timeout = self.request_timeout();
         let mut subscriptions = Vec::with_capacity(positions.len());
         for &(shard, _) in positions {
@@ -283,10 +287,12 @@ impl JetStreamAdapter {
         }
         let mut routed = futures_util::stream::select_all(subscriptions);
         tokio::select! {
-            _ = routed.next() => {}
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            message = routed.next() => match message {
+                Some(_) => Ok(()),
+                None => Err(AdapterError::Connection("jetstream long poll: subscriptions closed".into())),
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => Ok(()),
         }
-        Ok(())
     }
 }
 
