@@ -32,6 +32,18 @@
 //! partial page. Long poll subscribes to the shards' subjects and waits for the server to route
 //! a message (see `read.rs`).
 //!
+//! # Order and timestamps
+//! Each shard's messages are stored in publish order, with one exception: when a connection
+//! drops mid-batch, messages already written to the dead socket are lost while the ones still
+//! queued in the client reach the server after the reconnect; the retry then stores the lost
+//! ones after them. Exactly-once holds (the retry's other copies are dropped as duplicates),
+//! and a batch completes before the next starts, so an event never moves past another batch:
+//! at most `batch.max_events` places. `timestamp_ns` is the ingestion timestamp the producer
+//! stamped (`Pr-Ts`), so it increases with the sequence for one producer outside such a
+//! reconnect; with several buses publishing to one prefix, each bus's timestamps increase and
+//! they interleave. Strict order across reconnects would need the publishes chained with
+//! `Nats-Expected-Last-Subject-Sequence`, which only works with a single producer per shard.
+//!
 //! # Reconnects
 //! The client reconnects by itself (jittered backoff, unlimited attempts). Publishes during an
 //! outage time out and are retried by the bus; a consumer lost with the server is recreated; a
