@@ -680,3 +680,42 @@ fn an_existing_stream_takes_new_limits_but_never_another_storage_type() {
         other => panic!("expected the storage mismatch to be refused, got {other:?}"),
     }
 }
+
+#[test]
+fn a_stream_lost_with_a_memory_server_is_recreated_on_the_next_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("lost")
+        .storage(JetStreamStorage::Memory)
+        .request_timeout_ms(1_000);
+    let config = EventBusConfig::builder()
+        .shards(2)
+        .backpressure(BackpressureMode::Block)
+        .batch(BatchConfig::default().retry(RetryPolicy {
+            max_attempts: 100,
+            initial_backoff_ms: 20,
+            max_backoff_ms: 500,
+        }))
+        .adapter(adapter)
+        .build()
+        .unwrap();
+    let bus = Arc::new(block(EventBus::new(config)).unwrap());
+    for i in 0..100 {
+        bus.ingest_raw(RawEvent::from_bytes(payload("before", i))).unwrap();
+    }
+    flush(&bus);
+    server.restart();
+    // The memory streams are gone; the adapter recreates them when a publish finds no stream.
+    let expected: HashSet<Vec<u8>> = (0..1_000).map(|i| payload("after", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    let stats = bus.stats().snapshot();
+    assert_eq!(stats.events_dropped, 0, "{stats:?}");
+    assert!(stats.retries > 0, "the lost stream was never noticed: {stats:?}");
+    let (events, _, _) = drain(&bus, 400, None);
+    assert_exactly_once(&events, &expected);
+    shutdown(bus);
+}
