@@ -190,6 +190,23 @@ fn bus(shards: u16, adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Ar
     Arc::new(block(EventBus::new(config)).unwrap())
 }
 
+/// A bus whose retry budget outlasts a server restart.
+fn patient_bus(adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Arc<EventBus> {
+    let config = EventBusConfig::builder()
+        .shards(2)
+        .ring_capacity(1 << 12)
+        .backpressure(BackpressureMode::Block)
+        .batch(BatchConfig::default().retry(RetryPolicy {
+            max_attempts: 100,
+            initial_backoff_ms: 20,
+            max_backoff_ms: 500,
+        }))
+        .adapter(adapter)
+        .build()
+        .unwrap();
+    Arc::new(block(EventBus::new(config)).unwrap())
+}
+
 fn payload(tag: &str, i: usize) -> Vec<u8> {
     format!(r#"{{"src":"{tag}","i":{i},"pad":"{}"}}"#, "x".repeat(40)).into_bytes()
 }
@@ -383,19 +400,7 @@ fn server_restarted_mid_ingest_every_dispatched_event_stored_exactly_once() {
         .stream_prefix("restart")
         .storage(JetStreamStorage::File)
         .request_timeout_ms(1_000);
-    let config = EventBusConfig::builder()
-        .shards(2)
-        .ring_capacity(1 << 12)
-        .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 100,
-            initial_backoff_ms: 20,
-            max_backoff_ms: 500,
-        }))
-        .adapter(adapter)
-        .build()
-        .unwrap();
-    let bus = Arc::new(block(EventBus::new(config)).unwrap());
+    let bus = patient_bus(adapter);
     let n = 40_000;
     let producer = {
         let bus = bus.clone();
@@ -689,18 +694,7 @@ fn a_stream_lost_with_a_memory_server_is_recreated_on_the_next_publish() {
         .stream_prefix("lost")
         .storage(JetStreamStorage::Memory)
         .request_timeout_ms(1_000);
-    let config = EventBusConfig::builder()
-        .shards(2)
-        .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 100,
-            initial_backoff_ms: 20,
-            max_backoff_ms: 500,
-        }))
-        .adapter(adapter)
-        .build()
-        .unwrap();
-    let bus = Arc::new(block(EventBus::new(config)).unwrap());
+    let bus = patient_bus(adapter);
     for i in 0..100 {
         bus.ingest_raw(RawEvent::from_bytes(payload("before", i))).unwrap();
     }
