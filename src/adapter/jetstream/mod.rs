@@ -196,10 +196,14 @@ impl JetStreamAdapter {
                 )))
             }
         };
-        // Our own semaphore bounds outstanding acks; the context's must never be the tighter one.
+        // The adapter's own semaphore bounds the acks it awaits. The context's bound also counts
+        // the acks of a failed batch that were dropped un-awaited, which the client keeps waiting
+        // for in the background until `ack_timeout`: give them room beside the live window and
+        // the same timeout as every request, so a failed batch cannot stall its retry.
         let js = async_nats::jetstream::ContextBuilder::new()
             .timeout(self.request_timeout())
-            .max_ack_inflight(self.config.max_outstanding_acks)
+            .ack_timeout(self.request_timeout())
+            .max_ack_inflight(self.config.max_outstanding_acks.saturating_mul(2))
             .backpressure_on_inflight(true)
             .build(client.clone());
         Ok(Connection { client, js })
