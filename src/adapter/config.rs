@@ -203,7 +203,8 @@ pub struct JetStreamAdapterConfig {
     pub replicas: usize,
     /// How long the server remembers a `Nats-Msg-Id` to drop a retried publish, in ms.
     pub duplicate_window_ms: u64,
-    /// Publishes awaiting their ack at once, across all shards.
+    /// Publishes awaiting their ack at once, across all shards. After a failed batch, the acks
+    /// it abandoned may linger beside them for at most `request_timeout_ms`.
     pub max_outstanding_acks: usize,
     /// Bound on establishing the connection at start, in ms.
     pub connect_timeout_ms: u64,
