@@ -51,7 +51,7 @@ impl AdapterConfig {
             Self::Memory(c) => c.validate(),
             Self::Net(c) => c.validate(),
             Self::Redis(c) => c.validate(),
-            Self::JetStream(c) => validate_broker("adapter", &c.url, &c.stream_prefix, "nats://"),
+            Self::JetStream(c) => c.validate(),
         }
     }
 }
@@ -291,7 +291,11 @@ impl From<RedisAdapterConfig> for AdapterConfig {
     }
 }
 
-/// NATS JetStream bridge.
+/// NATS JetStream bridge: one stream per shard, named `{stream_prefix}_{shard}`, holding the
+/// one subject `{stream_prefix}.{shard}`.
+///
+/// The retention bounds apply to each shard's stream; `None` means unbounded. Publishing keeps
+/// at most `max_outstanding_acks` messages awaiting their ack across all shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JetStreamAdapterConfig {
@@ -299,11 +303,141 @@ pub struct JetStreamAdapterConfig {
     pub url: String,
     /// Stream and subject prefix.
     pub stream_prefix: String,
+    /// Where the server keeps each shard's stream.
+    pub storage: JetStreamStorage,
+    /// Oldest message age kept, in ms; `None` keeps messages of any age.
+    pub max_age_ms: Option<u64>,
+    /// Messages kept per shard stream, oldest trimmed first; `None` is unbounded.
+    pub max_msgs: Option<u64>,
+    /// Bytes kept per shard stream, oldest trimmed first; `None` is unbounded.
+    pub max_bytes: Option<u64>,
+    /// Stream replicas (1 to 5; more than 1 needs a clustered server).
+    pub replicas: usize,
+    /// How long the server remembers a `Nats-Msg-Id` to drop a retried publish, in ms.
+    pub duplicate_window_ms: u64,
+    /// Publishes awaiting their ack at once, across all shards. After a failed batch, the acks
+    /// it abandoned may linger beside them for at most `request_timeout_ms`.
+    pub max_outstanding_acks: usize,
+    /// Bound on establishing the connection at start, in ms.
+    pub connect_timeout_ms: u64,
+    /// Bound on every request to the server (publish ack, stream and consumer calls, each
+    /// message of a read), in ms.
+    pub request_timeout_ms: u64,
+}
+
+/// Where a JetStream stream is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JetStreamStorage {
+    /// On the server's disk: survives a server restart.
+    #[default]
+    File,
+    /// In the server's memory: lost on a server restart.
+    Memory,
 }
 
 impl Default for JetStreamAdapterConfig {
     fn default() -> Self {
-        Self { url: "nats://127.0.0.1:4222".into(), stream_prefix: "purple".into() }
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            stream_prefix: "purple".into(),
+            storage: JetStreamStorage::File,
+            max_age_ms: None,
+            max_msgs: None,
+            max_bytes: None,
+            replicas: 1,
+            duplicate_window_ms: 120_000,
+            max_outstanding_acks: 4096,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl JetStreamAdapterConfig {
+    /// Stream and subject prefix.
+    pub fn stream_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.stream_prefix = prefix.into();
+        self
+    }
+    /// File or memory storage.
+    pub fn storage(mut self, storage: JetStreamStorage) -> Self {
+        self.storage = storage;
+        self
+    }
+    /// Oldest message age kept per shard stream.
+    pub fn max_age_ms(mut self, ms: u64) -> Self {
+        self.max_age_ms = Some(ms);
+        self
+    }
+    /// Messages kept per shard stream.
+    pub fn max_msgs(mut self, n: u64) -> Self {
+        self.max_msgs = Some(n);
+        self
+    }
+    /// Bytes kept per shard stream.
+    pub fn max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = Some(n);
+        self
+    }
+    /// Stream replicas.
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas = n;
+        self
+    }
+    /// Dedup window for `Nats-Msg-Id`.
+    pub fn duplicate_window_ms(mut self, ms: u64) -> Self {
+        self.duplicate_window_ms = ms;
+        self
+    }
+    /// Publishes awaiting an ack at once.
+    pub fn max_outstanding_acks(mut self, n: usize) -> Self {
+        self.max_outstanding_acks = n;
+        self
+    }
+    /// Bound on connecting at start.
+    pub fn connect_timeout_ms(mut self, ms: u64) -> Self {
+        self.connect_timeout_ms = ms;
+        self
+    }
+    /// Bound on each request.
+    pub fn request_timeout_ms(mut self, ms: u64) -> Self {
+        self.request_timeout_ms = ms;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_broker("adapter", &self.url, &self.stream_prefix, "nats://")?;
+        let positive = |field: &str, value: Option<u64>| match value {
+            Some(0) => Err(ConfigError::invalid(field, "must be at least 1 (leave it out for no bound)")),
+            Some(v) if v > i64::MAX as u64 => Err(ConfigError::invalid(field, format!("must be at most {}", i64::MAX))),
+            _ => Ok(()),
+        };
+        positive("adapter.max_age_ms", self.max_age_ms)?;
+        positive("adapter.max_msgs", self.max_msgs)?;
+        positive("adapter.max_bytes", self.max_bytes)?;
+        if !(1..=5).contains(&self.replicas) {
+            return Err(ConfigError::invalid(
+                "adapter.replicas",
+                format!("must be between 1 and 5, got {}", self.replicas),
+            ));
+        }
+        if self.duplicate_window_ms == 0 {
+            return Err(ConfigError::invalid("adapter.duplicate_window_ms", "must be at least 1"));
+        }
+        if self.max_age_ms.is_some_and(|age| self.duplicate_window_ms > age) {
+            return Err(ConfigError::invalid("adapter.duplicate_window_ms", "must not exceed max_age_ms"));
+        }
+        if self.max_outstanding_acks == 0 || self.max_outstanding_acks > 1 << 20 {
+            return Err(ConfigError::invalid("adapter.max_outstanding_acks", "must be between 1 and 1048576"));
+        }
+        if self.connect_timeout_ms == 0 {
+            return Err(ConfigError::invalid("adapter.connect_timeout_ms", "must be at least 1"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::invalid("adapter.request_timeout_ms", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,9 @@
 //! on top, identically for every backend.
 
 mod config;
+#[cfg(feature = "jetstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
+pub mod jetstream;
 pub mod memory;
 mod noop;
 #[cfg(feature = "redis")]
@@ -15,7 +18,11 @@ pub mod redis;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisAdapter;
-pub use config::{AdapterConfig, JetStreamAdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
+pub use config::{
+    AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
+};
+#[cfg(feature = "jetstream")]
+pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;
 
@@ -124,6 +131,9 @@ pub(crate) fn from_config(config: &AdapterConfig) -> Result<Arc<dyn Adapter>, Co
         AdapterConfig::Redis(c) => Ok(Arc::new(self::redis::RedisAdapter::new(c.clone())?)),
         #[cfg(not(feature = "redis"))]
         AdapterConfig::Redis(_) => Err(ConfigError::Unsupported("the redis adapter needs the `redis` feature".into())),
+        #[cfg(feature = "jetstream")]
+        AdapterConfig::JetStream(c) => Ok(Arc::new(JetStreamAdapter::new(c.clone()))),
+        #[cfg(not(feature = "jetstream"))]
         AdapterConfig::JetStream(_) => {
             Err(ConfigError::Unsupported("the jetstream adapter needs the `jetstream` feature".into()))
         }

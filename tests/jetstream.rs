@@ -1,0 +1,721 @@
+//! The JetStream adapter against a real nats-server.
+//!
+//! Tests use the server on 127.0.0.1:4222 (or `PURPLE_RAIN_NATS_URL`) with a random stream
+//! prefix each, and delete their streams at the end; when nothing answers there, each test
+//! starts its own server. Tests that restart the server always start their own, on a free port
+//! with their own store directory, and stop it on drop.
+
+#![cfg(feature = "jetstream")]
+
+use purple_rain::adapter::{Adapter, JetStreamAdapter, JetStreamStorage, ShardRead};
+use purple_rain::{
+    AdapterConfig, BackpressureMode, Batch, BatchConfig, ConfigError, ConsumeRequest, EventBus, EventBusConfig,
+    ProducerIdentity, RawEvent, RetryPolicy, StoredEvent,
+};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/// A nats-server process of this test, stopped on drop.
+struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: PathBuf,
+}
+
+impl NatsServer {
+    fn start(port: u16, store: &Path) -> Self {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| {
+            if Path::new("/usr/sbin/nats-server").exists() {
+                "/usr/sbin/nats-server".into()
+            } else {
+                "nats-server".into()
+            }
+        });
+        let mut child = Command::new(binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server must be installed (Debian package nats-server)");
+        // The server logs to stderr; wait for its ready line, then keep draining the pipe.
+        let stderr = child.stderr.take().unwrap();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Server is ready") {
+                    if let Some(tx) = ready_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(20)).expect("nats-server did not become ready");
+        Self { child: Some(child), port, store: store.to_owned() }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: `kill` only sends a signal to the pid of a child this struct owns and
+            // has not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+
+    /// Freezes the server: connections stay open, nothing is answered.
+    fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// Graceful stop (SIGTERM), as an orderly restart does.
+    fn stop(&mut self) {
+        self.resume();
+        self.signal(libc::SIGTERM);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let store = self.store.clone();
+        *self = Self::start(self.port, &store);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The shared server when one answers, else a private one for this test.
+struct TestServer {
+    url: String,
+    _own: Option<(NatsServer, tempfile::TempDir)>,
+}
+
+fn server() -> TestServer {
+    if let Ok(url) = std::env::var("PURPLE_RAIN_NATS_URL") {
+        return TestServer { url, _own: None };
+    }
+    let shared = "127.0.0.1:4222".parse().unwrap();
+    if TcpStream::connect_timeout(&shared, Duration::from_millis(500)).is_ok() {
+        return TestServer { url: "nats://127.0.0.1:4222".into(), _own: None };
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let own = NatsServer::start(free_port(), dir.path());
+    TestServer { url: own.url(), _own: Some((own, dir)) }
+}
+
+/// Deletes a prefix's streams when the test ends, pass or fail.
+struct Streams {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = block(async move {
+            let client = async_nats::connect(url).await?;
+            let js = async_nats::jetstream::new(client);
+            for shard in 0..64u16 {
+                let _ = js.delete_stream(format!("{prefix}_{shard}")).await;
+            }
+            Ok::<(), async_nats::Error>(())
+        });
+    }
+}
+
+fn unique_prefix(test: &str) -> String {
+    format!("pr_{test}_{:08x}", fastrand::u32(..))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn block<F>(future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    purple_rain::runtime::wait(future)
+}
+
+fn js_config(url: &str, prefix: &str) -> purple_rain::adapter::JetStreamAdapterConfig {
+    AdapterConfig::jetstream(url).stream_prefix(prefix).storage(JetStreamStorage::Memory)
+}
+
+fn bus(shards: u16, adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Arc<EventBus> {
+    let config = EventBusConfig::builder()
+        .shards(shards)
+        .ring_capacity(1 << 14)
+        .backpressure(BackpressureMode::Block)
+        .adapter(adapter)
+        .build()
+        .unwrap();
+    Arc::new(block(EventBus::new(config)).unwrap())
+}
+
+/// A bus whose retry budget outlasts a server restart.
+fn patient_bus(adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Arc<EventBus> {
+    let config = EventBusConfig::builder()
+        .shards(2)
+        .ring_capacity(1 << 12)
+        .backpressure(BackpressureMode::Block)
+        .batch(BatchConfig::default().retry(RetryPolicy {
+            max_attempts: 100,
+            initial_backoff_ms: 20,
+            max_backoff_ms: 500,
+        }))
+        .adapter(adapter)
+        .build()
+        .unwrap();
+    Arc::new(block(EventBus::new(config)).unwrap())
+}
+
+fn payload(tag: &str, i: usize) -> Vec<u8> {
+    format!(r#"{{"src":"{tag}","i":{i},"pad":"{}"}}"#, "x".repeat(40)).into_bytes()
+}
+
+/// Polls from `cursor` until `has_more` is false; returns the events, the cursor and `missed`.
+fn drain(bus: &Arc<EventBus>, limit: usize, cursor: Option<String>) -> (Vec<StoredEvent>, String, u64) {
+    let bus = bus.clone();
+    block(async move {
+        let mut cursor = cursor;
+        let (mut all, mut missed) = (Vec::new(), 0);
+        for _ in 0..100_000 {
+            let mut request = ConsumeRequest::new(limit);
+            if let Some(c) = &cursor {
+                request = request.from(c.clone());
+            }
+            let page = bus.poll(request).await.unwrap();
+            assert!(page.events.len() <= limit);
+            missed += page.missed;
+            all.extend(page.events);
+            cursor = Some(page.cursor);
+            if !page.has_more {
+                return (all, cursor.unwrap(), missed);
+            }
+        }
+        panic!("poll loop never ended");
+    })
+}
+
+/// Each payload exactly once, each shard in strictly increasing sequence order.
+fn assert_exactly_once(events: &[StoredEvent], expected: &HashSet<Vec<u8>>) {
+    let mut seen = HashSet::with_capacity(events.len());
+    for e in events {
+        assert!(seen.insert(e.payload.to_vec()), "stored twice: {:?}", String::from_utf8_lossy(&e.payload));
+    }
+    let missing = expected.iter().filter(|p| !seen.contains(*p)).count();
+    assert_eq!(missing, 0, "{missing} events missing");
+    assert_eq!(seen.len(), expected.len(), "unexpected events");
+    let mut last: HashMap<u16, u64> = HashMap::new();
+    for e in events {
+        if let Some(seq) = last.insert(e.shard, e.sequence) {
+            assert!(e.sequence > seq, "shard {} out of sequence order", e.shard);
+        }
+    }
+}
+
+/// With one producer, each shard's ingestion timestamps increase with the sequence.
+fn assert_timestamps_increase(events: &[StoredEvent]) {
+    let mut last: HashMap<u16, u64> = HashMap::new();
+    for e in events {
+        if let Some(ts) = last.insert(e.shard, e.timestamp_ns) {
+            assert!(e.timestamp_ns > ts, "shard {} timestamps not increasing at sequence {}", e.shard, e.sequence);
+        }
+    }
+}
+
+/// How far, at most, an event sits from its ingestion-order place in its shard's stream.
+fn max_displacement(events: &[StoredEvent]) -> usize {
+    let mut by_shard: HashMap<u16, Vec<u64>> = HashMap::new();
+    for e in events {
+        by_shard.entry(e.shard).or_default().push(e.timestamp_ns);
+    }
+    let mut worst = 0;
+    for stored in by_shard.values() {
+        let mut ingested = stored.clone();
+        ingested.sort_unstable();
+        let place: HashMap<u64, usize> = ingested.iter().enumerate().map(|(i, ts)| (*ts, i)).collect();
+        for (i, ts) in stored.iter().enumerate() {
+            worst = worst.max(i.abs_diff(place[ts]));
+        }
+    }
+    worst
+}
+
+fn flush(bus: &Arc<EventBus>) {
+    let bus = bus.clone();
+    block(async move { bus.flush().await }).unwrap();
+}
+
+fn shutdown(bus: Arc<EventBus>) {
+    block(async move { bus.shutdown_via_ref().await }).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn round_trip_100k_events_over_4_shards_with_cursors_exactly_once() {
+    let server = server();
+    let prefix = unique_prefix("roundtrip");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let adapter = Arc::new(JetStreamAdapter::new(js_config(&server.url, &prefix)));
+    let config = EventBusConfig::builder()
+        .shards(4)
+        .ring_capacity(1 << 14)
+        .backpressure(BackpressureMode::Block)
+        .build()
+        .unwrap();
+    let bus = Arc::new(block(EventBus::with_adapter(config, adapter.clone())).unwrap());
+    let n = 100_000;
+    let mut expected = HashSet::with_capacity(n);
+    for i in 0..n {
+        let p = payload("a", i);
+        expected.insert(p.clone());
+        bus.ingest_raw(RawEvent::from_bytes(p)).unwrap();
+    }
+    flush(&bus);
+    let stats = bus.stats().snapshot();
+    assert_eq!(stats.events_dispatched, n as u64, "{stats:?}");
+    let (events, cursor, missed) = drain(&bus, 5_000, None);
+    assert_eq!(missed, 0);
+    assert_exactly_once(&events, &expected);
+    // Batched reads: 20 pages over 4 shards, never a request per message.
+    let requests = adapter.read_requests();
+    assert!(requests <= 200, "{requests} read requests for {n} events");
+    assert_timestamps_increase(&events);
+    assert_eq!(events.iter().map(|e| e.shard).collect::<HashSet<_>>().len(), 4, "all shards used");
+    // The cursor stands past everything: polling again returns nothing, and new events only.
+    let (again, cursor, _) = drain(&bus, 1_000, Some(cursor));
+    assert!(again.is_empty());
+    bus.ingest_raw(RawEvent::from_bytes(payload("a", n))).unwrap();
+    flush(&bus);
+    let (new, _, _) = drain(&bus, 1_000, Some(cursor));
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].payload.as_ref(), payload("a", n).as_slice());
+    shutdown(bus);
+}
+
+#[test]
+fn batch_published_twice_is_stored_once() {
+    let server = server();
+    let prefix = unique_prefix("retry");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let adapter = Arc::new(JetStreamAdapter::new(js_config(&server.url, &prefix)));
+    let a = adapter.clone();
+    block(async move {
+        a.init().await.unwrap();
+        let first = a.next_sequence(0).await.unwrap();
+        let producer = ProducerIdentity::ephemeral();
+        let events: Vec<RawEvent> = (0..500).map(|i| RawEvent::from_bytes(payload("r", i))).collect();
+        // A first attempt that stored only part of the batch, then the whole batch twice.
+        let partial = Batch::new(0, first, 1_000, producer, events[..200].to_vec());
+        let batch = Batch::new(0, first, 1_000, producer, events.clone());
+        a.on_batch(&partial).await.unwrap();
+        a.on_batch(&batch).await.unwrap();
+        a.on_batch(&batch).await.unwrap();
+        let page = a.read_shard(ShardRead { shard: 0, from: 0, max_events: 10_000, filter: None }).await.unwrap();
+        assert_eq!(page.events.len(), 500, "each message stored once");
+        assert!(!page.more);
+        assert_eq!(page.missed, 0);
+        for (i, e) in page.events.iter().enumerate() {
+            assert_eq!(e.payload.as_ref(), payload("r", i).as_slice());
+            assert_eq!(e.timestamp_ns, 1_000 + i as u64, "the ingestion timestamp travels with the message");
+        }
+        a.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn two_buses_publish_a_third_polls_both_exactly_once() {
+    let server = server();
+    let prefix = unique_prefix("fanin");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let producers = [bus(4, js_config(&server.url, &prefix)), bus(4, js_config(&server.url, &prefix))];
+    let mut expected = HashSet::new();
+    for (tag, bus) in ["a", "b"].iter().zip(&producers) {
+        for i in 0..5_000 {
+            let p = payload(tag, i);
+            expected.insert(p.clone());
+            bus.ingest_raw(RawEvent::from_bytes(p)).unwrap();
+        }
+    }
+    for bus in &producers {
+        flush(bus);
+    }
+    let reader = bus(4, js_config(&server.url, &prefix));
+    let (events, _, missed) = drain(&reader, 777, None);
+    assert_eq!(missed, 0);
+    // Two producers' events interleave per shard: only each one's own timestamps increase.
+    assert_exactly_once(&events, &expected);
+    for bus in producers {
+        shutdown(bus);
+    }
+    shutdown(reader);
+}
+
+#[test]
+fn server_restarted_mid_ingest_every_dispatched_event_stored_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("restart")
+        .storage(JetStreamStorage::File)
+        .request_timeout_ms(1_000)
+        // A small window: acks abandoned by the batches that failed in the restart must not
+        // hold it after their batch gave up, or the retries stall.
+        .max_outstanding_acks(64);
+    let bus = patient_bus(adapter);
+    let n = 40_000;
+    let producer = {
+        let bus = bus.clone();
+        std::thread::spawn(move || {
+            for i in 0..n {
+                bus.ingest_raw(RawEvent::from_bytes(payload("s", i))).unwrap();
+                if i % 2_000 == 0 {
+                    // Spread ingest over the restart.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    while bus.stats().snapshot().events_dispatched < 5_000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing dispatched");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.restart();
+    let restarted = Instant::now();
+    producer.join().unwrap();
+    flush(&bus);
+    let recovery = restarted.elapsed();
+    assert!(recovery < Duration::from_secs(20), "publishing stalled after the restart: {recovery:?}");
+    let stats = bus.stats().snapshot();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!(stats.events_ingested, n as u64);
+    assert_eq!(stats.events_dropped, 0, "the retry budget outlasts the restart: {stats:?}");
+    assert!(stats.retries > 0, "the restart was not noticed: {stats:?}");
+    let expected: HashSet<Vec<u8>> = (0..n).map(|i| payload("s", i)).collect();
+    let (events, _, _) = drain(&bus, 5_000, None);
+    assert_exactly_once(&events, &expected);
+    // A reconnect can lose part of the in-flight window while later messages of the same batch
+    // land; the retry then stores the lost part after them. Batches never swap (each completes
+    // before the next starts), so no event moves further than one batch.
+    let displacement = max_displacement(&events);
+    assert!(displacement < 1024, "reordered across batches: {displacement}");
+    shutdown(bus);
+}
+
+#[test]
+fn unreachable_server_is_a_connection_error_within_the_connect_timeout() {
+    let timeout = Duration::from_millis(500);
+    // Nothing listens on the port: refused at once.
+    let closed = format!("nats://127.0.0.1:{}", free_port());
+    // Something listens and never speaks: only the connect timeout ends the handshake.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("nats://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    for url in [closed, silent_url] {
+        let config = EventBusConfig::builder()
+            .adapter(AdapterConfig::jetstream(&url).connect_timeout_ms(timeout.as_millis() as u64))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let result = block(EventBus::new(config));
+        let elapsed = started.elapsed();
+        match result {
+            Err(ConfigError::Adapter(purple_rain::AdapterError::Connection(m))) => assert!(m.contains(&url), "{m}"),
+            other => panic!("expected a connection error for {url}, got {other:?}"),
+        }
+        assert!(elapsed < timeout + Duration::from_millis(1_500), "{url}: took {elapsed:?}");
+    }
+    drop(silent);
+}
+
+#[test]
+fn poll_over_a_trimmed_prefix_starts_at_the_first_retained_and_reports_missed() {
+    let server = server();
+    let prefix = unique_prefix("trim");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let bus = bus(1, js_config(&server.url, &prefix).max_msgs(100));
+    for i in 0..1_000 {
+        bus.ingest_raw(RawEvent::from_bytes(payload("t", i))).unwrap();
+    }
+    flush(&bus);
+    let b = bus.clone();
+    let page = block(async move { b.poll(ConsumeRequest::new(10)).await }).unwrap();
+    assert_eq!(page.missed, 900);
+    assert_eq!(page.events.len(), 10);
+    assert_eq!(page.events[0].sequence, 901, "first retained stream sequence");
+    assert_eq!(page.events[0].payload.as_ref(), payload("t", 900).as_slice());
+    assert!(page.has_more);
+    let (rest, _, missed) = drain(&bus, 37, Some(page.cursor));
+    assert_eq!(missed, 0, "missed is reported once");
+    assert_eq!(rest.len(), 90);
+    assert_eq!(rest.last().unwrap().payload.as_ref(), payload("t", 999).as_slice());
+    assert_eq!(bus.stats().snapshot().events_trimmed, 900);
+    shutdown(bus);
+}
+
+#[test]
+fn long_poll_wakes_on_an_event_from_another_bus() {
+    let server = server();
+    let prefix = unique_prefix("wait");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let reader = bus(2, js_config(&server.url, &prefix));
+    let writer = bus(2, js_config(&server.url, &prefix));
+    let (_, cursor, _) = drain(&reader, 10, None);
+    let w = writer.clone();
+    let publish = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        w.ingest_raw(RawEvent::from_bytes(payload("w", 1))).unwrap();
+        flush(&w);
+    });
+    let r = reader.clone();
+    let started = Instant::now();
+    let page =
+        block(async move { r.poll(ConsumeRequest::new(10).from(cursor).wait(Duration::from_secs(20))).await }).unwrap();
+    let elapsed = started.elapsed();
+    publish.join().unwrap();
+    assert_eq!(page.events.len(), 1, "woke without the event");
+    assert_eq!(page.events[0].payload.as_ref(), payload("w", 1).as_slice());
+    assert!(elapsed < Duration::from_secs(5), "the wait was not woken by the server: {elapsed:?}");
+    // With nothing new, the wait lasts until its deadline and returns empty.
+    let r = reader.clone();
+    let cursor = page.cursor;
+    let started = Instant::now();
+    let page =
+        block(async move { r.poll(ConsumeRequest::new(10).from(cursor).wait(Duration::from_millis(300))).await })
+            .unwrap();
+    assert!(page.events.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    shutdown(writer);
+    shutdown(reader);
+}
+
+#[test]
+fn config_validation_names_each_field() {
+    let cases = [
+        (r#""duplicate_window_ms":0"#, "adapter.duplicate_window_ms"),
+        (r#""max_outstanding_acks":0"#, "adapter.max_outstanding_acks"),
+        (r#""connect_timeout_ms":0"#, "adapter.connect_timeout_ms"),
+        (r#""request_timeout_ms":0"#, "adapter.request_timeout_ms"),
+        (r#""max_msgs":0"#, "adapter.max_msgs"),
+        (r#""max_bytes":0"#, "adapter.max_bytes"),
+        (r#""max_age_ms":0"#, "adapter.max_age_ms"),
+        (r#""replicas":0"#, "adapter.replicas"),
+        (r#""max_age_ms":1000,"duplicate_window_ms":2000"#, "adapter.duplicate_window_ms"),
+        (r#""stream_prefix":"a.b""#, "adapter.stream_prefix"),
+    ];
+    for (fields, field) in cases {
+        let json = format!(r#"{{"adapter":{{"type":"jetstream","url":"nats://127.0.0.1:4222",{fields}}}}}"#);
+        let err = EventBusConfig::from_json(&json).unwrap_err();
+        assert_eq!(err.field(), Some(field), "{json}: {err}");
+    }
+    let full = r#"{"adapter":{"type":"jetstream","url":"nats://127.0.0.1:4222","stream_prefix":"p",
+        "storage":"memory","max_age_ms":60000,"max_msgs":10,"max_bytes":1000,"replicas":1,
+        "duplicate_window_ms":1000,"max_outstanding_acks":10,"connect_timeout_ms":10,"request_timeout_ms":10}}"#;
+    let config = EventBusConfig::from_json(full).unwrap();
+    let AdapterConfig::JetStream(js) = &config.adapter else { panic!("not jetstream") };
+    assert_eq!(js.storage, JetStreamStorage::Memory);
+    assert_eq!(js.max_msgs, Some(10));
+    let unknown = r#"{"adapter":{"type":"jetstream","max_msg":10}}"#;
+    assert!(matches!(EventBusConfig::from_json(unknown), Err(ConfigError::Json(m)) if m.contains("max_msg")));
+}
+
+#[test]
+fn a_restarted_producer_with_a_persisted_identity_never_reuses_a_dedup_id() {
+    let server = server();
+    let prefix = unique_prefix("epoch");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let nonce = dir.path().join("producer.nonce");
+    let mut expected = HashSet::new();
+    for run in ["first", "second"] {
+        let config = EventBusConfig::builder()
+            .shards(2)
+            .backpressure(BackpressureMode::Block)
+            .producer_nonce_path(&nonce)
+            .adapter(js_config(&server.url, &prefix))
+            .build()
+            .unwrap();
+        let bus = Arc::new(block(EventBus::new(config)).unwrap());
+        for i in 0..1_000 {
+            expected.insert(payload(run, i));
+            bus.ingest_raw(RawEvent::from_bytes(payload(run, i))).unwrap();
+        }
+        flush(&bus);
+        shutdown(bus);
+    }
+    let reader = bus(2, js_config(&server.url, &prefix));
+    let (events, _, _) = drain(&reader, 500, None);
+    assert_exactly_once(&events, &expected);
+    shutdown(reader);
+}
+
+#[test]
+fn a_stuck_server_fails_the_poll_within_the_request_timeout_and_reading_resumes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::start(free_port(), dir.path());
+    let bus = bus(2, js_config(&server.url(), "stuck").request_timeout_ms(500));
+    let expected: HashSet<Vec<u8>> = (0..200).map(|i| payload("k", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    let b = bus.clone();
+    let first = block(async move { b.poll(ConsumeRequest::new(50)).await }).unwrap();
+    assert_eq!(first.events.len(), 50);
+
+    server.pause();
+    let b = bus.clone();
+    let cursor = first.cursor.clone();
+    let started = Instant::now();
+    let stuck = block(async move { b.poll(ConsumeRequest::new(50).from(cursor)).await });
+    let elapsed = started.elapsed();
+    server.resume();
+    assert!(matches!(stuck, Err(purple_rain::ConsumerError::Adapter(_))), "a stuck read must fail: {stuck:?}");
+    assert!(elapsed < Duration::from_secs(5), "the read was not bounded by the request timeout: {elapsed:?}");
+
+    // The failed poll moved nothing: the same cursor continues exactly once.
+    let (rest, _, _) = drain(&bus, 50, Some(first.cursor));
+    let mut all = first.events;
+    all.extend(rest);
+    assert_exactly_once(&all, &expected);
+    shutdown(bus);
+}
+
+#[test]
+fn reading_continues_across_a_server_restart_with_the_same_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("reread")
+        .storage(JetStreamStorage::File)
+        .request_timeout_ms(1_000);
+    let bus = bus(2, adapter);
+    let expected: HashSet<Vec<u8>> = (0..2_000).map(|i| payload("q", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    // This read leaves a positioned consumer behind; the restart removes it from the server.
+    let b = bus.clone();
+    let first = block(async move { b.poll(ConsumeRequest::new(300)).await }).unwrap();
+    assert_eq!(first.events.len(), 300);
+    server.restart();
+    let b = bus.clone();
+    let cursor = first.cursor.clone();
+    // The client reconnects by itself; the first poll after may still meet the outage.
+    let second = block(async move {
+        let started = Instant::now();
+        loop {
+            match b.poll(ConsumeRequest::new(300).from(cursor.clone())).await {
+                Ok(page) => return page,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no read after the restart: {e}"),
+            }
+        }
+    });
+    let (rest, _, _) = drain(&bus, 300, Some(second.cursor));
+    let mut all = first.events;
+    all.extend(second.events);
+    all.extend(rest);
+    assert_exactly_once(&all, &expected);
+    shutdown(bus);
+}
+
+#[test]
+fn an_existing_stream_takes_new_limits_but_never_another_storage_type() {
+    let server = server();
+    let prefix = unique_prefix("verify");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let first = bus(1, js_config(&server.url, &prefix));
+    for i in 0..300 {
+        first.ingest_raw(RawEvent::from_bytes(payload("v", i))).unwrap();
+    }
+    flush(&first);
+    shutdown(first);
+    // A bus with a tighter bound brings the stream to it.
+    let second = bus(1, js_config(&server.url, &prefix).max_msgs(100));
+    let (events, _, missed) = drain(&second, 1_000, None);
+    assert_eq!((events.len(), missed), (100, 200));
+    shutdown(second);
+    // Another storage type would need the stream recreated, losing it: refused, by field name.
+    let config = EventBusConfig::builder()
+        .shards(1)
+        .adapter(js_config(&server.url, &prefix).storage(JetStreamStorage::File))
+        .build()
+        .unwrap();
+    match block(EventBus::new(config)) {
+        Err(ConfigError::Adapter(e)) => assert!(e.to_string().contains("adapter.storage"), "{e}"),
+        other => panic!("expected the storage mismatch to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stream_lost_with_a_memory_server_is_recreated_on_the_next_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("lost")
+        .storage(JetStreamStorage::Memory)
+        .request_timeout_ms(1_000);
+    let bus = patient_bus(adapter);
+    for i in 0..100 {
+        bus.ingest_raw(RawEvent::from_bytes(payload("before", i))).unwrap();
+    }
+    flush(&bus);
+    server.restart();
+    // The memory streams are gone; the adapter recreates them when a publish finds no stream.
+    let expected: HashSet<Vec<u8>> = (0..1_000).map(|i| payload("after", i)).collect();
+    for p in &expected {
+        bus.ingest_raw(RawEvent::from_bytes(p.clone())).unwrap();
+    }
+    flush(&bus);
+    let stats = bus.stats().snapshot();
+    assert_eq!(stats.events_dropped, 0, "{stats:?}");
+    assert!(stats.retries > 0, "the lost stream was never noticed: {stats:?}");
+    let (events, _, _) = drain(&bus, 400, None);
+    assert_exactly_once(&events, &expected);
+    shutdown(bus);
+}
