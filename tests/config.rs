@@ -38,10 +38,9 @@ fn each_invalid_field_is_named() {
     assert_eq!(field_of(b().ring_capacity(0).build()), "ring_capacity");
     assert_eq!(field_of(b().ring_capacity(1000).build()), "ring_capacity");
     assert_eq!(field_of(b().batch(BatchConfig::default().max_events(0)).build()), "batch.max_events");
-    let mut retry = purple_rain::RetryPolicy::default();
-    retry.max_attempts = 0;
-    assert_eq!(field_of(b().batch(BatchConfig::default().retry(retry.clone())).build()), "batch.retry.max_attempts");
-    retry = purple_rain::RetryPolicy { initial_backoff_ms: 0, ..Default::default() };
+    let retry = purple_rain::RetryPolicy { max_attempts: 0, ..Default::default() };
+    assert_eq!(field_of(b().batch(BatchConfig::default().retry(retry)).build()), "batch.retry.max_attempts");
+    let retry = purple_rain::RetryPolicy { initial_backoff_ms: 0, ..Default::default() };
     assert_eq!(field_of(b().batch(BatchConfig::default().retry(retry)).build()), "batch.retry.initial_backoff_ms");
     let policy = |f: fn(&mut ScalingPolicy)| {
         let mut p = ScalingPolicy::default();

@@ -24,11 +24,14 @@ pub enum Fault {
     PanicEvery(u64),
 }
 
+/// `(sequence, payload)` of a delivered event.
+pub type Delivered = (u64, Vec<u8>);
+
 /// Records delivered payloads per shard, with their sequences.
 pub struct Recorder {
     pub fault: Fault,
     calls: AtomicU64,
-    pub delivered: Mutex<HashMap<u16, Vec<(u64, Vec<u8>)>>>,
+    pub delivered: Mutex<HashMap<u16, Vec<Delivered>>>,
     pub flushes: AtomicUsize,
     pub shutdowns: AtomicUsize,
     pub dedup_ids: Mutex<Vec<String>>,

@@ -190,7 +190,7 @@ impl JetStreamAdapter {
                 missed += delivery.stream_sequence.saturating_sub(next);
                 next = delivery.stream_sequence + 1;
                 more = delivery.pending > 0;
-                if read.filter.map_or(true, |f| f.matches(&message.payload)) {
+                if read.filter.is_none_or(|f| f.matches(&message.payload)) {
                     events.push(stored_event(stream.shard, &delivery, message));
                 }
             }
