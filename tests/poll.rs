@@ -287,3 +287,21 @@ async fn bad_input_is_a_clear_error() {
         Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_ends_a_waiting_long_poll_at_once() {
+    let bus = Arc::new(memory_bus(2, 100).await);
+    let waiter = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let result = bus.poll(ConsumeRequest::new(10).wait(Duration::from_secs(30))).await;
+            (result, start.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bus.shutdown_via_ref().await.unwrap();
+    let (result, waited) = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    assert!(matches!(result, Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))), "{result:?}");
+    assert!(waited < Duration::from_secs(5));
+}

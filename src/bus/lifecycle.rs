@@ -17,14 +17,23 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub(crate) struct Lifecycle {
-    shutting_down: AtomicBool,
+    shutting_down: Arc<AtomicBool>,
     started: AtomicBool,
     done: watch::Sender<Option<Result<(), AdapterError>>>,
 }
 
 impl Lifecycle {
     pub(crate) fn new() -> Self {
-        Self { shutting_down: AtomicBool::new(false), started: AtomicBool::new(false), done: watch::channel(None).0 }
+        Self {
+            shutting_down: Arc::new(AtomicBool::new(false)),
+            started: AtomicBool::new(false),
+            done: watch::channel(None).0,
+        }
+    }
+
+    /// The flag itself, for waits that must end when shutdown begins.
+    pub(crate) fn stopping_flag(&self) -> Arc<AtomicBool> {
+        self.shutting_down.clone()
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

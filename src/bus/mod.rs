@@ -229,7 +229,8 @@ impl EventBus {
         }
         let shards = self.inner.select_shards(request.shards.as_deref())?;
         let delivered = self.inner.dispatch.delivered.clone();
-        runtime::run(poll::poll(self.inner.adapter.clone(), request, shards, delivered)).await
+        let stopping = self.inner.lifecycle.stopping_flag();
+        runtime::run(poll::poll(self.inner.adapter.clone(), request, shards, delivered, stopping)).await
     }
 
     /// Returns once every event accepted before the call has been handed to the adapter (or

@@ -10,6 +10,7 @@ use crate::adapter::{Adapter, ShardPage, ShardRead};
 use crate::error::{ConsumerError, ConsumerResult};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -40,6 +41,7 @@ pub(crate) async fn poll(
     request: ConsumeRequest,
     shards: Vec<u16>,
     delivered: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
 ) -> ConsumerResult<ConsumeResponse> {
     let mut cursor = match &request.from_id {
         Some(text) => Cursor::decode(text).map_err(|e| ConsumerError::InvalidCursor(e.to_string()))?,
@@ -70,6 +72,11 @@ pub(crate) async fn poll(
                 missed,
             });
         };
+        // Shutdown sets the flag before it notifies, and we registered before this check, so a
+        // long poll never outlives the bus.
+        if stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(ConsumerError::Adapter(crate::AdapterError::Shutdown));
+        }
         let positions: Vec<(u16, u64)> = shards.iter().map(|&s| (s, cursor.position(s))).collect();
         tokio::select! {
             _ = notified => {}

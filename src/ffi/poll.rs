@@ -10,8 +10,7 @@ use super::error::{fail, invalid_argument, map_consumer_error, pr_status};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::consume::{ConsumeRequest, ConsumeResponse, StoredEvent};
-use crate::error::{AdapterError, ConsumerError, ConsumerResult};
-use crate::{runtime, EventBus};
+use crate::runtime;
 use std::ffi::{c_char, CString};
 use std::fmt::Write as _;
 
@@ -82,41 +81,7 @@ fn parse_request(text: Option<&str>) -> Result<ConsumeRequest, pr_status> {
 
 fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr_status> {
     let bus = bus.bus.clone();
-    runtime::wait(async move {
-        if request.wait.is_some() {
-            long_poll(&bus, request).await
-        } else {
-            bus.poll(request).await
-        }
-    })
-    .map_err(|e| map_consumer_error(&e, ""))
-}
-
-/// A long poll that ends at `pr_shutdown` instead of at its deadline, so a thread parked in
-/// `pr_poll` is released by the shutdown (and `pr_bus_free` after it is not held up).
-///
-/// The core's poll loop is woken by the shutdown's `delivered.notify_waiters()` but goes back
-/// to waiting until its deadline; this wrapper watches the same notification and the shutdown
-/// flag. It can go once the core's long poll checks for shutdown itself.
-async fn long_poll(bus: &EventBus, request: ConsumeRequest) -> ConsumerResult<ConsumeResponse> {
-    let delivered = bus.inner().dispatch.delivered.clone();
-    let poll = bus.poll(request);
-    tokio::pin!(poll);
-    loop {
-        // Registered before the flag is read: a shutdown that sets the flag after the read also
-        // notifies after it (the flag is stored first), so it cannot slip between the two.
-        let notified = delivered.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if bus.is_shutting_down() {
-            return Err(ConsumerError::Adapter(AdapterError::Shutdown));
-        }
-        tokio::select! {
-            biased;
-            result = &mut poll => return result,
-            _ = notified => {}
-        }
-    }
+    runtime::wait(async move { bus.poll(request).await }).map_err(|e| map_consumer_error(&e, ""))
 }
 
 /// Reads a page of events. `request_json` has the shape `{"limit": 100, "from": "<cursor>",
