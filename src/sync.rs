@@ -28,3 +28,26 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Backs off in a retry loop; under loom, yields so the model checker schedules the other
+/// thread instead of exploring an unbounded spin.
+pub(crate) fn spin(backoff: &crossbeam_utils::Backoff) {
+    #[cfg(purple_rain_loom)]
+    {
+        let _ = backoff;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(purple_rain_loom))]
+    backoff.spin();
+}
+
+/// Like `spin`, for waits on another thread's progress (may yield the OS thread).
+pub(crate) fn snooze(backoff: &crossbeam_utils::Backoff) {
+    #[cfg(purple_rain_loom)]
+    {
+        let _ = backoff;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(purple_rain_loom))]
+    backoff.snooze();
+}

@@ -110,7 +110,7 @@ impl<T> Ring<T> {
                     }
                     Err(current) => {
                         tail = current;
-                        backoff.spin();
+                        crate::sync::spin(&backoff);
                     }
                 }
             } else if stamp.wrapping_add(self.capacity) == tail + 1 {
@@ -121,11 +121,11 @@ impl<T> Ring<T> {
                 if head + self.capacity == tail {
                     return Err(PushError::Full(value));
                 }
-                backoff.spin();
+                crate::sync::spin(&backoff);
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
                 // Another producer reserved this position and moved on; reload.
-                backoff.snooze();
+                crate::sync::snooze(&backoff);
                 tail = self.tail.load(Ordering::Relaxed);
             }
         }
@@ -161,7 +161,7 @@ impl<T> Ring<T> {
                     }
                 }
                 // Another consumer moved head; reload.
-                backoff.spin();
+                crate::sync::spin(&backoff);
                 head = self.head.load(Ordering::Relaxed);
                 continue;
             }
@@ -181,7 +181,7 @@ impl<T> Ring<T> {
                 }
                 Err(current) => {
                     head = current;
-                    backoff.spin();
+                    crate::sync::spin(&backoff);
                 }
             }
         }
