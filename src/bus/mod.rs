@@ -95,27 +95,8 @@ impl EventBus {
     /// Accepts pre-serialised bytes; routes by the cached hash. Never blocks, except in `Block`
     /// mode. On `Ok` the event is counted ingested and will be dispatched or counted dropped.
     #[inline]
-    pub fn ingest_raw(&self, mut event: RawEvent) -> IngestionResult<()> {
-        loop {
-            let routes = self.inner.routes.load();
-            if routes.shards.is_empty() {
-                return Err(IngestionError::Unrouted);
-            }
-            let shard = &routes.shards[routes.table.route(event.hash())];
-            match shard.push(event) {
-                Ok(()) => return Ok(()),
-                Err(ShardPushError::Full) => return Err(IngestionError::Backpressure),
-                Err(ShardPushError::Closed(back)) => {
-                    if self.inner.lifecycle.is_shutting_down() {
-                        return Err(IngestionError::ShuttingDown);
-                    }
-                    // The shard is being removed; the route table without it is already
-                    // published, so the next load routes to a live shard.
-                    event = back;
-                    std::hint::spin_loop();
-                }
-            }
-        }
+    pub fn ingest_raw(&self, event: RawEvent) -> IngestionResult<()> {
+        self.route_and_push(event, Shard::push)
     }
 
     /// Like [`ingest_raw`](Self::ingest_raw), but leaves the shard's worker asleep if it is: the
@@ -124,13 +105,25 @@ impl EventBus {
     /// event loop (Node wakes at the end of the current JS job), where one wake-up per event is
     /// most of the cost. Acceptance rules are those of `ingest_raw`.
     #[inline]
-    pub fn ingest_raw_unwoken(&self, mut event: RawEvent) -> IngestionResult<()> {
+    pub fn ingest_raw_unwoken(&self, event: RawEvent) -> IngestionResult<()> {
+        self.route_and_push(event, Shard::push_quiet)
+    }
+
+    /// Routes `event` to its live shard and pushes it with `push`. A closed shard is one being
+    /// removed (the route table without it is already published, so the next load routes to a
+    /// live shard) unless the bus is shutting down.
+    #[inline]
+    fn route_and_push(
+        &self,
+        mut event: RawEvent,
+        push: impl Fn(&Shard, RawEvent) -> Result<(), ShardPushError>,
+    ) -> IngestionResult<()> {
         loop {
             let routes = self.inner.routes.load();
             if routes.shards.is_empty() {
                 return Err(IngestionError::Unrouted);
             }
-            match routes.shards[routes.table.route(event.hash())].push_quiet(event) {
+            match push(&routes.shards[routes.table.route(event.hash())], event) {
                 Ok(()) => return Ok(()),
                 Err(ShardPushError::Full) => return Err(IngestionError::Backpressure),
                 Err(ShardPushError::Closed(back)) => {
