@@ -49,6 +49,49 @@ where
     }
 }
 
+/// Runs `future` in the caller's task with the library runtime entered while it is polled:
+/// timers and I/O it creates register with the library runtime, so it works from any executor,
+/// yet it costs no task spawn and no thread hop. For short, hot calls (poll) whose results are
+/// consumed by the caller: memory allocated for them is then allocated and freed on one thread.
+pub(crate) async fn in_context<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        let _entered = handle().enter();
+        future.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// Drives `future` to completion on this thread, with the library runtime entered (see
+/// [`in_context`]); the thread parks while the future waits. For C ABI calls on the hot path.
+/// Like [`wait`], it must not be called from a library runtime thread.
+pub fn block_here<F: Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        let polled = {
+            let _entered = handle().enter();
+            future.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(output) = polled {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 /// Runs `future` on the library runtime and blocks this thread until it completes, without
 /// `block_on` (which panics inside another runtime): the calling thread only waits on a
 /// channel. For the C ABI and for `Drop`. Must not be called from a library runtime thread.

@@ -305,3 +305,21 @@ async fn shutdown_ends_a_waiting_long_poll_at_once() {
     assert!(matches!(result, Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))), "{result:?}");
     assert!(waited < Duration::from_secs(5));
 }
+
+/// Poll runs in the caller's task (no spawn, no thread hop) with the library runtime entered, so
+/// its long-poll timer works even on an executor that has no timers of its own.
+#[test]
+fn long_poll_works_on_a_runtime_without_timers() {
+    let caller = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    caller.block_on(async {
+        let bus = memory_bus(2, 1000).await;
+        let start = Instant::now();
+        let page = bus.poll(ConsumeRequest::new(10).wait(Duration::from_millis(50))).await.unwrap();
+        assert!(page.events.is_empty());
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        bus.ingest_raw(RawEvent::from_bytes(payload(1))).unwrap();
+        let page = bus.poll(ConsumeRequest::new(10).wait(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(page.events.len(), 1);
+        bus.shutdown().await.unwrap();
+    });
+}

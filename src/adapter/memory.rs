@@ -19,7 +19,6 @@ use crate::error::AdapterError;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -169,8 +168,8 @@ impl Adapter for MemoryAdapter {
     async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
         let mut page = ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false };
         let Some(log) = self.log(read.shard) else { return Ok(page) };
-        // (sequence, timestamp, payload) of matches; ids are formatted after the lock is gone.
-        let mut found: Vec<(u64, u64, Bytes)> = Vec::with_capacity(read.max_events.min(READ_SLICE));
+        // Ids are formatted after the lock is gone.
+        let mut found: Vec<StoredEvent> = Vec::with_capacity(read.max_events.min(READ_SLICE));
         loop {
             let log = log.read().map_err(|_| poisoned())?;
             if page.next < log.first_sequence {
@@ -183,13 +182,18 @@ impl Adapter for MemoryAdapter {
                 if found.len() == read.max_events {
                     break;
                 }
-                let sequence = page.next + offset as u64;
                 if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
-                    found.push((sequence, entry.timestamp_ns, entry.payload.clone()));
+                    found.push(StoredEvent {
+                        id: String::new(),
+                        shard: read.shard,
+                        sequence: page.next + offset as u64,
+                        timestamp_ns: entry.timestamp_ns,
+                        payload: entry.payload.clone(),
+                    });
                 }
             }
             let examined_to = match found.last() {
-                Some(&(seq, _, _)) if found.len() == read.max_events => seq + 1,
+                Some(last) if found.len() == read.max_events => last.sequence + 1,
                 _ => log.first_sequence + end as u64,
             };
             page.next = examined_to;
@@ -198,16 +202,10 @@ impl Adapter for MemoryAdapter {
                 break;
             }
         }
-        page.events = found
-            .into_iter()
-            .map(|(sequence, timestamp_ns, payload)| StoredEvent {
-                id: event_id(read.shard, sequence),
-                shard: read.shard,
-                sequence,
-                timestamp_ns,
-                payload,
-            })
-            .collect();
+        for event in &mut found {
+            event.id = event_id(read.shard, event.sequence);
+        }
+        page.events = found;
         Ok(page)
     }
 
@@ -224,9 +222,35 @@ impl Adapter for MemoryAdapter {
     }
 }
 
-/// `"{shard}-{sequence}"`: the position of an event in the in-memory log.
+/// `"{shard}-{sequence}"`: the position of an event in the in-memory log. Formatted by hand,
+/// into an exactly sized string, because a poll makes one per event returned.
 fn event_id(shard: u16, sequence: u64) -> String {
-    let mut id = String::with_capacity(24);
-    let _ = write!(id, "{shard}-{sequence}");
-    id
+    fn prepend_decimal(buf: &mut [u8], mut at: usize, mut n: u64) -> usize {
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return at;
+            }
+        }
+    }
+    let mut text = [0u8; 26]; // "65535-18446744073709551615"
+    let mut at = prepend_decimal(&mut text, 26, sequence);
+    at -= 1;
+    text[at] = b'-';
+    at = prepend_decimal(&mut text, at, u64::from(shard));
+    std::str::from_utf8(&text[at..]).map(str::to_owned).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_id;
+
+    #[test]
+    fn event_ids_are_shard_dash_sequence() {
+        assert_eq!(event_id(0, 0), "0-0");
+        assert_eq!(event_id(7, 1234567890), "7-1234567890");
+        assert_eq!(event_id(u16::MAX, u64::MAX), format!("{}-{}", u16::MAX, u64::MAX));
+    }
 }

@@ -223,7 +223,7 @@ impl EventBus {
         let shards = self.inner.select_shards(request.shards.as_deref())?;
         let delivered = self.inner.dispatch.delivered.clone();
         let stopping = self.inner.lifecycle.stopping_flag();
-        runtime::run(poll::poll(self.inner.adapter.clone(), request, shards, delivered, stopping)).await
+        runtime::in_context(poll::poll(self.inner.adapter.clone(), request, shards, delivered, stopping)).await
     }
 
     /// Returns once every event accepted before the call has been handed to the adapter (or

@@ -138,7 +138,11 @@ async fn refill(
             buffer.next
         ))));
     }
-    buffer.events.extend(events);
+    if buffer.events.is_empty() {
+        buffer.events = events.into(); // no copy: a Vec becomes a VecDeque in place
+    } else {
+        buffer.events.extend(events);
+    }
     buffer.next = next;
     buffer.more = more;
     Ok(missed)
@@ -167,10 +171,16 @@ async fn take_in_sequence(
             }
         }
     }
-    let mut events = Vec::with_capacity(limit.min(buffered.max(1) * 2));
+    let mut events = Vec::new();
     for buffer in buffers.iter_mut() {
         let take = (limit - events.len()).min(buffer.events.len());
-        events.extend(buffer.events.drain(..take));
+        if events.is_empty() && take == buffer.events.len() {
+            // The common single-shard page: hand the buffer over without moving its events.
+            events = std::mem::take(&mut buffer.events).into();
+        } else {
+            events.reserve(limit.min(buffered.max(take)));
+            events.extend(buffer.events.drain(..take));
+        }
     }
     Ok(events)
 }

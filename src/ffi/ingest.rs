@@ -110,8 +110,8 @@ pub unsafe extern "C" fn pr_ingest_raw_with_key(
 /// (0 when nothing was accepted) as long as `out_accepted` itself is not NULL, since a partial
 /// batch is what it reports.
 ///
-/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading: any thread,
-/// concurrently with every call but `pr_bus_free`.
+/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+/// any thread, concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
 /// `bus` is NULL or a live handle; `events` and `lens` point to `count` elements each (NULL
@@ -166,8 +166,8 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
 /// exceed `data_len`, otherwise `PR_ERR_INVALID_ARGUMENT` (naming the index) with 0 accepted.
 /// Bytes after `ends[count-1]` are ignored.
 ///
-/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading: any thread, concurrently with
-/// every call but `pr_bus_free`.
+/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+/// any thread, concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
 /// `bus` is NULL or a live handle; `data` points to `data_len` readable bytes (NULL only if
@@ -242,16 +242,14 @@ fn copy_event(bytes: &[u8]) -> Bytes {
         .unwrap_or_else(|_| Bytes::copy_from_slice(bytes))
 }
 
-/// Copies and ingests each slice, in order, stopping at the first refused event. Returns how
-/// many were accepted and the status.
+/// Copies and ingests the slices in order, stopping at the first refused event, with one
+/// worker wake-up per shard for the whole batch. Returns how many were accepted and the status.
 fn ingest_each<'a>(bus: &EventBus, slices: impl Iterator<Item = &'a [u8]>) -> (usize, pr_status) {
-    let mut accepted = 0usize;
-    for (i, slice) in slices.enumerate() {
-        if let Err(e) = bus.ingest_raw(RawEvent::from_bytes(copy_event(slice))) {
-            let context = format!("event {i} of the batch was not accepted ({i} accepted before it): ");
-            return (i, map_ingestion_error(&e, Some(&context)));
+    match bus.ingest_raw_batch(slices.map(|slice| RawEvent::from_bytes(copy_event(slice)))) {
+        (accepted, Ok(())) => (accepted, pr_status::PR_OK),
+        (accepted, Err(e)) => {
+            let context = format!("event {accepted} of the batch was not accepted ({accepted} accepted before it): ");
+            (accepted, map_ingestion_error(&e, Some(&context)))
         }
-        accepted += 1;
     }
-    (accepted, pr_status::PR_OK)
 }

@@ -80,8 +80,7 @@ fn parse_request(text: Option<&str>) -> Result<ConsumeRequest, pr_status> {
 }
 
 fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr_status> {
-    let bus = bus.bus.clone();
-    runtime::wait(async move { bus.poll(request).await }).map_err(|e| map_consumer_error(&e, ""))
+    runtime::block_here(bus.bus.poll(request)).map_err(|e| map_consumer_error(&e, ""))
 }
 
 /// Reads a page of events. `request_json` has the shape `{"limit": 100, "from": "<cursor>",
