@@ -8,7 +8,7 @@ use purple_rain::{BackpressureMode, EventBus, EventBusConfig, RawEvent};
 const BATCH: usize = 10_000;
 
 fn events() -> Vec<RawEvent> {
-    (0..BATCH).map(|i| RawEvent::from_bytes(format!("{{\"id\":{i:>10},\"pad\":\"{}\"}}", "x".repeat(77)))).collect()
+    (0..BATCH).map(|i| RawEvent::from_bytes(format!("{{\"id\":{i:>10},\"pad\":\"{}\"}}", "x".repeat(74)))).collect()
 }
 
 fn ingest(c: &mut Criterion) {

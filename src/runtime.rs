@@ -11,11 +11,22 @@ use std::future::Future;
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
 
+thread_local! {
+    static ON_LIBRARY_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one of the library runtime's workers, whose blocking would
+/// stall the shard workers queued behind it.
+pub(crate) fn on_library_thread() -> bool {
+    ON_LIBRARY_THREAD.with(std::cell::Cell::get)
+}
+
 static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
     Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("purple-rain")
+        .on_thread_start(|| ON_LIBRARY_THREAD.with(|on| on.set(true)))
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("purple-rain: cannot start its runtime: {e}"))

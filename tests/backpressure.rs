@@ -100,3 +100,30 @@ async fn block_mode_producer_is_released_by_shutdown() {
     let s = common::assert_balanced(&bus);
     assert_eq!(s.events_ingested, ok);
 }
+
+/// A `Block`-mode producer running on a library runtime thread (as the C ABI's and Drop's
+/// waits do) must not starve the shard worker it depends on. Watched from a plain thread, so
+/// a deadlock fails the test instead of hanging it.
+#[test]
+fn block_mode_producer_on_a_library_thread_does_not_deadlock() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dispatched = purple_rain::runtime::wait(async {
+            let config = EventBusConfig::builder()
+                .shards(2)
+                .ring_capacity(8)
+                .backpressure(BackpressureMode::Block)
+                .build()
+                .unwrap();
+            let bus = EventBus::new(config).await.unwrap();
+            for i in 0..50_000u64 {
+                bus.ingest_raw(RawEvent::from_bytes_with_hash(common::payload(0, i as usize), i)).unwrap();
+            }
+            bus.flush().await.unwrap();
+            bus.stats().snapshot().events_dispatched
+        });
+        let _ = done_tx.send(dispatched);
+    });
+    let dispatched = done_rx.recv_timeout(Duration::from_secs(60)).expect("producer deadlocked with its worker");
+    assert_eq!(dispatched, 50_000);
+}

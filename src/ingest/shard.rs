@@ -120,10 +120,22 @@ impl Shard {
         }
     }
 
-    /// Parks until the worker frees a slot or the ring closes. The waiter count is raised before
-    /// the retry under the lock, and the worker checks it after freeing slots (both SeqCst), so a
-    /// freed slot is either seen by the retry or followed by a notification.
-    fn push_blocking(&self, mut event: RawEvent) -> Result<(), ShardPushError> {
+    /// Parks until the worker frees a slot or the ring closes. On a library runtime thread (a
+    /// producer inside an adapter or a task of ours) the thread is first handed over with
+    /// `block_in_place`: otherwise the shard worker this producer just woke may sit in this
+    /// thread's queue, unable to run and make room, and both would wait forever.
+    fn push_blocking(&self, event: RawEvent) -> Result<(), ShardPushError> {
+        if crate::runtime::on_library_thread() {
+            tokio::task::block_in_place(|| self.wait_for_room(event))
+        } else {
+            self.wait_for_room(event)
+        }
+    }
+
+    /// The waiter count is raised before the retry under the lock, and the worker checks it
+    /// after freeing slots (both SeqCst), so a freed slot is either seen by the retry or
+    /// followed by a notification.
+    fn wait_for_room(&self, mut event: RawEvent) -> Result<(), ShardPushError> {
         self.counters.blocked_waits.fetch_add(1, Ordering::Relaxed);
         self.blocked.fetch_add(1, Ordering::SeqCst);
         let (lock, room) = &self.room;

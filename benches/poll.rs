@@ -1,0 +1,82 @@
+//! Criterion: polling a Memory-adapter backlog in pages of 1000 (`cargo bench --bench poll`),
+//! next to a baseline measured in the same run: cloning the same number of `Bytes` payloads
+//! out of a `Vec` (the floor of handing out shared payloads).
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use purple_rain::{
+    AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, Filter, Ordering, RawEvent,
+};
+
+const BACKLOG: usize = 100_000;
+
+fn payload(i: usize) -> String {
+    let kind = if i % 100 == 0 { "buy " } else { "view" };
+    let text = format!(r#"{{"id":{i:>10},"kind":"{kind}","pad":"{}"}}"#, "x".repeat(60));
+    debug_assert_eq!(text.len(), 100);
+    text
+}
+
+fn backlog_bus(shards: u16) -> EventBus {
+    purple_rain::runtime::wait(async move {
+        let config = EventBusConfig::builder()
+            .shards(shards)
+            .ring_capacity(1 << 16)
+            .backpressure(BackpressureMode::Block)
+            .adapter(AdapterConfig::memory().max_events_per_shard(BACKLOG))
+            .build()
+            .unwrap();
+        let bus = EventBus::new(config).await.unwrap();
+        for i in 0..BACKLOG {
+            bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+        }
+        bus.flush().await.unwrap();
+        bus
+    })
+}
+
+/// Reads the whole backlog page by page; returns the events returned.
+async fn drain(bus: &EventBus, ordering: Ordering, filter: Option<&Filter>) -> usize {
+    let mut cursor = String::new();
+    let mut returned = 0;
+    loop {
+        let mut request = ConsumeRequest::new(1000).ordering(ordering).from(cursor);
+        if let Some(filter) = filter {
+            request = request.filter(filter.clone());
+        }
+        let page = bus.poll(request).await.unwrap();
+        returned += page.events.len();
+        cursor = page.cursor;
+        if !page.has_more {
+            return returned;
+        }
+    }
+}
+
+fn poll(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut group = c.benchmark_group("poll_100B_backlog");
+    group.throughput(Throughput::Elements(BACKLOG as u64));
+    group.sample_size(20);
+    let payloads: Vec<Bytes> = (0..BACKLOG).map(|i| Bytes::from(payload(i))).collect();
+    group.bench_function("baseline_clone_bytes_in_pages", |b| {
+        b.iter(|| {
+            payloads.chunks(1000).map(|page| page.to_vec()).map(|page| page.len()).sum::<usize>()
+        })
+    });
+    let one = backlog_bus(1);
+    let eight = backlog_bus(8);
+    let buy = Filter::eq("kind", "buy ").unwrap();
+    for (name, bus, ordering, filter) in [
+        ("sequence_1_shard", &one, Ordering::Sequence, None),
+        ("sequence_8_shards", &eight, Ordering::Sequence, None),
+        ("timestamp_8_shards", &eight, Ordering::Timestamp, None),
+        ("filter_1pct_8_shards_examined", &eight, Ordering::Sequence, Some(&buy)),
+    ] {
+        group.bench_function(name, |b| b.iter(|| runtime.block_on(drain(bus, ordering, filter))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, poll);
+criterion_main!(benches);
