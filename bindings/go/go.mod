@@ -1,0 +1,3 @@
+module purplerain
+
+go 1.19
