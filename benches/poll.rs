@@ -60,9 +60,7 @@ fn poll(c: &mut Criterion) {
     group.sample_size(20);
     let payloads: Vec<Bytes> = (0..BACKLOG).map(|i| Bytes::from(payload(i))).collect();
     group.bench_function("baseline_clone_bytes_in_pages", |b| {
-        b.iter(|| {
-            payloads.chunks(1000).map(|page| page.to_vec()).map(|page| page.len()).sum::<usize>()
-        })
+        b.iter(|| payloads.chunks(1000).map(|page| page.to_vec()).map(|page| page.len()).sum::<usize>())
     });
     let one = backlog_bus(1);
     let eight = backlog_bus(8);

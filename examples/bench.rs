@@ -181,11 +181,18 @@ async fn ingest_call(producers: usize, n: usize, payloads: Payloads) -> f64 {
     rate(producers * n, elapsed)
 }
 
-/// Ingest to adapter, far more events than the rings hold: the rate until `flush` returns.
+/// Ingest to adapter over `shards` shards, far more events than the rings hold: the rate until
+/// `flush` returns.
 /// With `scale_every`, a task meanwhile adds a shard and removes one, alternately, at that
 /// interval.
-async fn ingest_sustained(producers: usize, n: usize, payloads: Payloads, scale_every: Option<Duration>) -> (f64, u64) {
-    let bus = noop_bus(4, 1 << 16).await;
+async fn ingest_sustained(
+    shards: u16,
+    producers: usize,
+    n: usize,
+    payloads: Payloads,
+    scale_every: Option<Duration>,
+) -> (f64, u64) {
+    let bus = noop_bus(shards, 1 << 16).await;
     let stop = Arc::new(AtomicBool::new(false));
     let scaled = Arc::new(AtomicU64::new(0));
     let scaler = scale_every.map(|every| {
@@ -366,19 +373,25 @@ async fn main() {
         let call2 = best_of(|| ingest_call(2, burst, payloads)).await;
         report(&format!("ingest_raw call, 1 producer (burst of {burst})"), call1, base1);
         report("ingest_raw call, 2 producers total", call2, base1);
-        let sustained1 = best_of(|| async { ingest_sustained(1, n, payloads, None).await.0 }).await;
-        let sustained2 = best_of(|| async { ingest_sustained(2, n, payloads, None).await.0 }).await;
+        let sustained1 = best_of(|| async { ingest_sustained(4, 1, n, payloads, None).await.0 }).await;
+        let sustained2 = best_of(|| async { ingest_sustained(4, 2, n, payloads, None).await.0 }).await;
         report("ingest -> adapter sustained, 1 producer", sustained1, base1);
         report("ingest -> adapter sustained, 2 producers", sustained2, base1);
+        if payloads == Payloads::Owned {
+            // One shard frees events in the order they were allocated; four free them strided
+            // across the workers, which glibc's malloc handles far more slowly.
+            let one_shard = best_of(|| async { ingest_sustained(1, 1, n, payloads, None).await.0 }).await;
+            report("ingest -> adapter sustained, 1 producer, 1 shard", one_shard, base1);
+        }
     }
     // Long enough runs for dozens of scaling operations each.
     let long = 4 * n;
     println!("-- live scaling (static payloads, 1 producer, {long} events per run)");
-    let steady = best_of(|| async { ingest_sustained(1, long, Payloads::Static, None).await.0 }).await;
+    let steady = best_of(|| async { ingest_sustained(4, 1, long, Payloads::Static, None).await.0 }).await;
     report("ingest -> adapter steady (baseline of this section)", steady, steady);
     let operations = Arc::new(AtomicU64::new(0));
     let scaling = best_of(|| async {
-        let (rate, ops) = ingest_sustained(1, long, Payloads::Static, Some(Duration::from_millis(10))).await;
+        let (rate, ops) = ingest_sustained(4, 1, long, Payloads::Static, Some(Duration::from_millis(10))).await;
         operations.fetch_add(ops, AtomicOrdering::Relaxed);
         rate
     })

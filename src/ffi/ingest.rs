@@ -1,11 +1,11 @@
 //! Ingest: one event (validated JSON or raw bytes), a pointer array, or a packed buffer.
 //!
-//! The bytes are copied once (C keeps its buffer), into per-thread chunks of 16 KiB that the
-//! events reference as `Bytes` slices: one `malloc` per chunk instead of one per event, for
-//! single calls and batches alike. Events over 1 KiB get an allocation of their own, which with
-//! the chunk size bounds what a retained event can keep alive (an event held by the Memory
-//! adapter pins at most its 16 KiB chunk). Batches are validated whole before the first event
-//! is ingested, then copied and ingested in order, stopping at the first event the bus refuses;
+//! The bytes are copied once (C keeps its buffer). Single events go into per-thread chunks of
+//! 16 KiB that the events reference as `Bytes` slices: one `malloc` per chunk instead of one per
+//! event. A batch is copied into one block of its own that its events slice: one `malloc` and
+//! one `memcpy` per batch. Events over 1 KiB get an allocation of their own either way, which
+//! bounds what a retained event can keep alive. Batches are validated whole before the first
+//! event is ingested, then ingested in order, stopping at the first event the bus refuses;
 //! `*out_accepted` says how many went in before it.
 
 use super::bus::pr_bus;
@@ -110,7 +110,7 @@ pub unsafe extern "C" fn pr_ingest_raw_with_key(
 /// (0 when nothing was accepted) as long as `out_accepted` itself is not NULL, since a partial
 /// batch is what it reports.
 ///
-/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+/// Ownership: the bytes are copied (events up to 1 KiB into one block per call). Threading:
 /// any thread, concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn pr_ingest_raw_batch(
 /// exceed `data_len`, otherwise `PR_ERR_INVALID_ARGUMENT` (naming the index) with 0 accepted.
 /// Bytes after `ends[count-1]` are ignored.
 ///
-/// Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+/// Ownership: the bytes are copied (events up to 1 KiB into one block per call). Threading:
 /// any thread, concurrently with every call but `pr_bus_free`.
 ///
 /// # Safety
@@ -199,12 +199,8 @@ pub unsafe extern "C" fn pr_ingest_raw_packed(
             }
             previous = end;
         }
-        let mut start = 0usize;
-        let slices = ends.iter().map(|&end| {
-            let slice = &data[start..end as usize];
-            start = end as usize;
-            slice
-        });
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        let slices = starts.zip(ends.iter().copied()).map(|(start, end)| &data[start as usize..end as usize]);
         let (accepted, status) = ingest_each(bus, slices);
         out_accepted.write(accepted);
         status
@@ -242,10 +238,28 @@ fn copy_event(bytes: &[u8]) -> Bytes {
         .unwrap_or_else(|_| Bytes::copy_from_slice(bytes))
 }
 
-/// Copies and ingests the slices in order, stopping at the first refused event, with one
-/// worker wake-up per shard for the whole batch. Returns how many were accepted and the status.
-fn ingest_each<'a>(bus: &EventBus, slices: impl Iterator<Item = &'a [u8]>) -> (usize, pr_status) {
-    match bus.ingest_raw_batch(slices.map(|slice| RawEvent::from_bytes(copy_event(slice)))) {
+/// Copies the slices (the small ones into one shared block) and ingests them in order, stopping
+/// at the first refused event, with one worker wake-up per shard for the whole batch. Returns
+/// how many were accepted and the status.
+fn ingest_each<'a, I>(bus: &EventBus, slices: I) -> (usize, pr_status)
+where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    let small = |slice: &&[u8]| slice.len() <= CHUNKED_MAX;
+    let mut block = BytesMut::with_capacity(slices.clone().filter(small).map(<[u8]>::len).sum());
+    slices.clone().filter(small).for_each(|slice| block.extend_from_slice(slice));
+    let block = block.freeze();
+    let mut offset = 0;
+    let events = slices.map(|slice| {
+        let bytes = if small(&slice) {
+            offset += slice.len();
+            block.slice(offset - slice.len()..offset)
+        } else {
+            Bytes::copy_from_slice(slice)
+        };
+        RawEvent::from_bytes(bytes)
+    });
+    match bus.ingest_raw_batch(events) {
         (accepted, Ok(())) => (accepted, pr_status::PR_OK),
         (accepted, Err(e)) => {
             let context = format!("event {accepted} of the batch was not accepted ({accepted} accepted before it): ");
