@@ -471,7 +471,7 @@ pr_status pr_ingest_raw_with_key(const struct pr_bus *bus,
  * (0 when nothing was accepted) as long as `out_accepted` itself is not NULL, since a partial
  * batch is what it reports.
  *
- * Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+ * Ownership: the bytes are copied (events up to 1 KiB into one block per call). Threading:
  * any thread, concurrently with every call but `pr_bus_free`.
  *
  * # Safety
@@ -495,7 +495,7 @@ pr_status pr_ingest_raw_batch(const struct pr_bus *bus,
  * exceed `data_len`, otherwise `PR_ERR_INVALID_ARGUMENT` (naming the index) with 0 accepted.
  * Bytes after `ends[count-1]` are ignored.
  *
- * Ownership: the bytes are copied (events up to 1 KiB into shared 16 KiB chunks). Threading:
+ * Ownership: the bytes are copied (events up to 1 KiB into one block per call). Threading:
  * any thread, concurrently with every call but `pr_bus_free`.
  *
  * # Safety

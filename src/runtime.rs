@@ -76,7 +76,7 @@ pub(crate) async fn in_context<F: Future>(future: F) -> F::Output {
 /// Drives `future` to completion on this thread, with the library runtime entered (see
 /// [`in_context`]); the thread parks while the future waits. For C ABI calls on the hot path.
 /// Like [`wait`], it must not be called from a library runtime thread.
-pub fn block_here<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_here<F: Future>(future: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
     struct Unpark(std::thread::Thread);

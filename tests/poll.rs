@@ -323,3 +323,10 @@ fn long_poll_works_on_a_runtime_without_timers() {
         bus.shutdown().await.unwrap();
     });
 }
+
+/// Poll futures can be spawned on a multi-threaded executor.
+#[test]
+fn poll_futures_are_send() {
+    fn require_send<T: Send>(_: &T) {}
+    let _check = |bus: &EventBus| require_send(&bus.poll(ConsumeRequest::new(1)));
+}
