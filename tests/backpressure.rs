@@ -74,6 +74,8 @@ async fn block_parks_the_producer_until_room_and_loses_nothing() {
     let s = common::assert_balanced(&bus);
     assert_eq!((s.events_ingested, s.events_dispatched, s.events_dropped), (60, 60, 0));
     assert!(s.blocked_waits > 0, "the producer must have waited: {s:?}");
+    // Batches of one event each: a declared batch counter that is never incremented fails here.
+    assert_eq!(s.batches_dispatched, 60, "{s:?}");
     let expected: Vec<Vec<u8>> = (0..60).map(|i| common::payload(0, i)).collect();
     assert_eq!(recorder.payloads(), expected);
 }

@@ -84,3 +84,26 @@ fn header_versions_are_the_crate_versions() {
     assert_eq!(define("PR_ABI_VERSION"), purple_rain::ffi::PR_ABI_VERSION.to_string());
     assert!(header.contains("#ifndef PURPLE_RAIN_H\n#define PURPLE_RAIN_H"));
 }
+
+/// Failure mode 47: the bindings' suites are part of the one CI command, unconditionally. CI
+/// runs `.ci/run`, which must hand over to `.ci/test-all`; that script must run the C, Go and
+/// Node suites with no skip switch and no swallowed failure on those lines.
+#[test]
+fn ci_runs_every_binding_suite_unconditionally() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(read(".ci/run").lines().any(|l| l.trim() == "exec .ci/test-all"), ".ci/run no longer runs .ci/test-all");
+    let script = read(".ci/test-all");
+    assert!(script.contains("set -euo pipefail"), "failures in .ci/test-all no longer stop CI");
+    for command in ["bash tests/c/run.sh", "go test -race -count=1 ./...", "npm test", "cargo test --all-features"] {
+        let lines: Vec<&str> = script.lines().filter(|l| l.contains(command)).collect();
+        assert!(!lines.is_empty(), "CI no longer runs `{command}`");
+        for line in lines {
+            let line = line.trim_start();
+            assert!(!line.starts_with('#'), "`{command}` is commented out in CI");
+            assert!(!line.contains("|| true") && !line.contains("|| :"), "CI ignores failures of `{command}`");
+        }
+    }
+    for gate in ["SKIP_", "PURPLE_RAIN_SKIP", "NO_BINDINGS"] {
+        assert!(!script.contains(gate), "CI has a switch `{gate}` that can skip suites");
+    }
+}

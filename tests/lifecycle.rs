@@ -175,3 +175,73 @@ async fn dedup_ids_have_the_documented_shape() {
         assert_eq!(parts[3], seq.to_string());
     }
 }
+
+/// Failure mode 6: the auto-scaler holds only a weak reference and shutdown stops it, so a bus
+/// whose monitor is running still shuts down, and a dropped one drains, promptly. Watched from a
+/// plain thread so a hang fails the test instead of wedging it.
+#[test]
+fn the_auto_scaler_never_holds_up_shutdown_or_drop() {
+    let policy = purple_rain::ScalingPolicy {
+        min_shards: 1,
+        max_shards: 8,
+        auto: true,
+        cooldown: Duration::from_millis(10),
+        ..purple_rain::ScalingPolicy::default()
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let recorders: Vec<_> = (0..2).map(|_| Arc::new(Recorder::new(Fault::None))).collect();
+    let watched = recorders.clone();
+    std::thread::spawn(move || {
+        for (i, recorder) in watched.into_iter().enumerate() {
+            let config = EventBusConfig::builder().shards(2).scaling(policy.clone()).build().unwrap();
+            let bus = runtime::wait(EventBus::with_adapter(config, recorder));
+            let bus = Arc::new(bus.unwrap());
+            for n in 0..300 {
+                bus.ingest_raw(RawEvent::from_bytes(common::payload(i, n))).unwrap();
+            }
+            // Let the monitor tick a few times (it ticks every 10 ms) before stopping.
+            std::thread::sleep(Duration::from_millis(50));
+            if i == 0 {
+                let bus = bus.clone();
+                runtime::wait(async move { bus.shutdown_via_ref().await }).unwrap();
+            }
+            drop(bus);
+        }
+        let _ = done_tx.send(());
+    });
+    done_rx.recv_timeout(Duration::from_secs(30)).expect("shutdown or drop hung with the auto-scaler running");
+    for recorder in &recorders {
+        assert_eq!(recorder.delivered_count(), 300);
+        assert_eq!(recorder.shutdowns.load(Ordering::SeqCst), 1);
+    }
+}
+
+/// Failure mode 11: a single event is dispatched as soon as its worker wakes, not after a batch
+/// delay or an idle-loop sleep. With `max_delay_ms` at 10 s, a dispatcher that lingered for
+/// its batch to fill would miss the 2 s bound by far.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_event_is_not_held_for_the_batch_delay() {
+    let config = EventBusConfig::builder()
+        .shards(2)
+        .batch(BatchConfig::default().max_events(1024).max_delay_ms(10_000))
+        .adapter(purple_rain::AdapterConfig::memory())
+        .build()
+        .unwrap();
+    let bus = EventBus::new(config).await.unwrap();
+    let mut cursor = bus.poll(purple_rain::ConsumeRequest::new(10)).await.unwrap().cursor;
+    let mut worst = Duration::ZERO;
+    for i in 0..20 {
+        let start = std::time::Instant::now();
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+        // No flush: only the worker's own dispatch can make the event visible.
+        let page = bus
+            .poll(purple_rain::ConsumeRequest::new(10).from(cursor.clone()).wait(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        worst = worst.max(start.elapsed());
+        assert_eq!(page.events.len(), 1);
+        cursor = page.cursor;
+    }
+    assert!(worst < Duration::from_secs(2), "a single event waited {worst:?} to be dispatched");
+    bus.shutdown().await.unwrap();
+}

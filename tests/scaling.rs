@@ -242,3 +242,118 @@ async fn auto_scaler_grows_a_busy_bus_and_never_shrinks_it_while_busy() {
     bus.flush().await.unwrap();
     common::assert_balanced(&bus);
 }
+
+/// Failure mode 17: the bound check and the activation happen under one lock, so racing adds
+/// can never take the bus past `max_shards` together.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_adds_never_go_past_max_shards() {
+    let config = EventBusConfig::builder()
+        .shards(1)
+        .scaling(ScalingPolicy { min_shards: 1, max_shards: 4, ..ScalingPolicy::default() })
+        .build()
+        .unwrap();
+    let bus = Arc::new(EventBus::new(config).await.unwrap());
+    let adds: Vec<_> = (0..16)
+        .map(|_| {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.add_shards(1).await })
+        })
+        .collect();
+    let mut added = 0;
+    for add in adds {
+        match add.await.unwrap() {
+            Ok(ids) => added += ids.len(),
+            Err(ScalingError::OutOfBounds { .. }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(added, 3, "exactly the room up to max_shards was used");
+    assert_eq!(bus.shard_ids().len(), 4);
+    assert_eq!(bus.stats().shards().iter().filter(|s| !s.retired).count(), 4);
+}
+
+/// Fails `next_sequence` (the step that activates a shard) for shard ids from `fail_from` on.
+struct FailingActivation {
+    inner: Recorder,
+    fail_from: u16,
+}
+
+#[async_trait::async_trait]
+impl purple_rain::Adapter for FailingActivation {
+    fn name(&self) -> &str {
+        "failing-activation"
+    }
+    async fn next_sequence(&self, shard: u16) -> Result<u64, purple_rain::AdapterError> {
+        if shard >= self.fail_from {
+            return Err(purple_rain::AdapterError::Fatal(format!("cannot activate shard {shard}")));
+        }
+        Ok(0)
+    }
+    async fn on_batch(&self, batch: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+        purple_rain::Adapter::on_batch(&self.inner, batch).await
+    }
+}
+
+/// Failure mode 16: an add whose second shard fails to activate is rolled back whole: the shard
+/// count is unchanged, nothing is routed to the half-made shard, and no event is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_activation_is_rolled_back_whole_and_loses_nothing() {
+    let adapter = Arc::new(FailingActivation { inner: Recorder::new(Fault::None), fail_from: 3 });
+    let config = EventBusConfig::builder().shards(2).build().unwrap();
+    let bus = EventBus::with_adapter(config, adapter.clone()).await.unwrap();
+    for i in 0..500 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+    }
+    // Shard 2 activates, shard 3 fails: the whole request fails and shard 2 is undone.
+    assert!(matches!(bus.add_shards(2).await, Err(ScalingError::Adapter(_))));
+    assert_eq!(bus.shard_ids(), vec![0, 1], "the shard count is off after a rollback");
+    for i in 500..1000 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let s = common::assert_balanced(&bus);
+    assert_eq!((s.events_ingested, s.events_dispatched, s.events_dropped), (1000, 1000, 0));
+    assert_eq!(adapter.inner.delivered_count(), 1000);
+    let shards: Vec<u16> = adapter.inner.delivered.lock().unwrap().keys().copied().collect();
+    assert!(shards.iter().all(|&shard| shard < 2), "events went to a rolled-back shard: {shards:?}");
+    bus.shutdown().await.unwrap();
+}
+
+/// Failure mode 18: a scale-down with one bad id is refused before anything changes, instead
+/// of removing the good ids and reporting success or a bare error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_scale_down_changes_nothing() {
+    let recorder = Arc::new(Recorder::new(Fault::None));
+    let config = EventBusConfig::builder().shards(3).build().unwrap();
+    let bus = EventBus::with_adapter(config, recorder.clone()).await.unwrap();
+    assert!(matches!(bus.remove_shards(vec![1, 7]).await, Err(ScalingError::UnknownShard(7))));
+    assert!(matches!(bus.remove_shards(vec![2, 2]).await, Err(ScalingError::InvalidRequest(_))));
+    assert_eq!(bus.shard_ids(), vec![0, 1, 2]);
+    assert!(bus.stats().shards().iter().all(|s| !s.retired));
+    bus.remove_shards(vec![1]).await.unwrap();
+    assert_eq!(bus.shard_ids(), vec![0, 2]);
+}
+
+/// Failure mode 22: every shard stamps wall-clock time, so a shard added late does not start
+/// near zero and timestamp order across shards means something.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_added_later_stamps_wall_clock_timestamps() {
+    let config = EventBusConfig::builder().shards(1).adapter(AdapterConfig::memory()).build().unwrap();
+    let bus = EventBus::new(config).await.unwrap();
+    bus.ingest_raw(RawEvent::with_key(&b"{\"old\":1}"[..], "k")).unwrap();
+    bus.flush().await.unwrap();
+    let added = bus.add_shards(3).await.unwrap();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    for i in 0..200 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(1, i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let page = bus.poll(ConsumeRequest::new(1000)).await.unwrap();
+    let old = page.events.iter().find(|e| e.shard == 0 && e.sequence == 0).unwrap().timestamp_ns;
+    let on_new: Vec<_> = page.events.iter().filter(|e| added.contains(&e.shard)).collect();
+    assert!(!on_new.is_empty(), "no event reached the added shards");
+    for e in on_new {
+        assert!(e.timestamp_ns >= before, "shard {} stamped {} before {before}", e.shard, e.timestamp_ns);
+        assert!(e.timestamp_ns > old, "a later event on a new shard sorts before an older one");
+    }
+}
