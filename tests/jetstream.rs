@@ -719,3 +719,49 @@ fn a_stream_lost_with_a_memory_server_is_recreated_on_the_next_publish() {
     assert_exactly_once(&events, &expected);
     shutdown(bus);
 }
+
+/// Failure mode 30: a shard whose read fails makes the whole poll fail, never a page of the
+/// other shards reported as complete. Shard 1's stream is replaced out of band by one that
+/// holds an event but refuses a reader (its only consumer slot is taken).
+#[test]
+fn a_shard_that_cannot_be_read_fails_the_poll_instead_of_being_skipped() {
+    let server = server();
+    let prefix = unique_prefix("failshard");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let bus = bus(2, js_config(&server.url, &prefix).request_timeout_ms(2_000));
+    for i in 0..200 {
+        bus.ingest_raw(RawEvent::from_bytes(payload("failshard", i))).unwrap();
+    }
+    flush(&bus);
+    let (events, _, _) = drain(&bus, 1000, None);
+    assert_eq!(events.len(), 200);
+    assert!(events.iter().any(|e| e.shard == 0) && events.iter().any(|e| e.shard == 1));
+
+    let (url, name, subject) = (server.url.clone(), format!("{prefix}_1"), format!("{prefix}.1"));
+    block(async move {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await?);
+        let mut config = js.get_stream(&name).await?.info().await?.config.clone();
+        js.delete_stream(&name).await?;
+        config.max_consumers = 1;
+        let stream = js.create_stream(config).await?;
+        let squatter = async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("squatter".into()),
+            ..Default::default()
+        };
+        stream.create_consumer(squatter).await?;
+        js.publish(subject, "{\"late\":true}".into()).await?.await?;
+        Ok::<(), async_nats::Error>(())
+    })
+    .unwrap();
+
+    let bus_for_poll = bus.clone();
+    let outcome = block(async move { bus_for_poll.poll(ConsumeRequest::new(1000)).await });
+    let error = match outcome {
+        Ok(page) => {
+            panic!("poll skipped the unreadable shard: {} events, has_more {}", page.events.len(), page.has_more)
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains(&format!("{prefix}_1")), "the error does not name the stream: {error}");
+    shutdown(bus);
+}
