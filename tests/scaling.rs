@@ -357,3 +357,64 @@ async fn a_shard_added_later_stamps_wall_clock_timestamps() {
         assert!(e.timestamp_ns > old, "a later event on a new shard sorts before an older one");
     }
 }
+
+/// Holds `next_sequence` (the step that activates a shard) for shard ids from `first_held` on
+/// until the test releases it.
+struct HeldActivation {
+    inner: Recorder,
+    first_held: u16,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl purple_rain::Adapter for HeldActivation {
+    fn name(&self) -> &str {
+        "held-activation"
+    }
+    async fn next_sequence(&self, shard: u16) -> Result<u64, purple_rain::AdapterError> {
+        if shard >= self.first_held {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        Ok(0)
+    }
+    async fn on_batch(&self, batch: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+        purple_rain::Adapter::on_batch(&self.inner, batch).await
+    }
+}
+
+/// Failure mode 13: while a new shard is still being activated, no event is routed to it;
+/// once `add_shards` returns it takes its share.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_event_is_routed_to_a_shard_before_it_runs() {
+    let adapter = Arc::new(HeldActivation {
+        inner: Recorder::new(Fault::None),
+        first_held: 2,
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let config = EventBusConfig::builder().shards(2).build().unwrap();
+    let bus = Arc::new(EventBus::with_adapter(config, adapter.clone()).await.unwrap());
+    let adding = {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.add_shards(1).await })
+    };
+    adapter.entered.notified().await;
+    for i in 0..2000 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+    }
+    assert_eq!(bus.shard_ids(), vec![0, 1], "a shard is routable before it runs");
+    let early: u64 = bus.stats().shards().iter().filter(|s| s.id >= 2).map(|s| s.events_ingested).sum();
+    assert_eq!(early, 0, "events were routed to a shard still being activated");
+    adapter.release.notify_one();
+    assert_eq!(adding.await.unwrap().unwrap(), vec![2]);
+    for i in 2000..4000 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let s = common::assert_balanced(&bus);
+    assert_eq!((s.events_ingested, s.events_dispatched), (4000, 4000));
+    let delivered = adapter.inner.delivered.lock().unwrap();
+    assert!(delivered.get(&2).is_some_and(|events| !events.is_empty()), "the new shard never got its share");
+}
