@@ -525,7 +525,8 @@ pr_status pr_ingest_raw_packed(const struct pr_bus *bus,
  * Ownership: on success `*out` receives a result the caller owns and must release with
  * `pr_poll_result_free` (also when it holds no events); on failure `*out` is not written.
  * Threading: any thread, concurrently with every call but `pr_bus_free`; blocks until the page
- * is read.
+ * is read. The read runs on the calling thread (no hand-off to a library thread), so the
+ * result is allocated where it will be freed; a long poll parks the thread without spinning.
  *
  * # Safety
  * `bus` is NULL or a live handle; `request_json` is NULL or NUL-terminated; `out` points to
