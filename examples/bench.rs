@@ -182,9 +182,8 @@ async fn ingest_call(producers: usize, n: usize, payloads: Payloads) -> f64 {
 }
 
 /// Ingest to adapter over `shards` shards, far more events than the rings hold: the rate until
-/// `flush` returns.
-/// With `scale_every`, a task meanwhile adds a shard and removes one, alternately, at that
-/// interval.
+/// `flush` returns. With `scale_every`, a task meanwhile adds a shard and removes one,
+/// alternately, at that interval; its last operation is waited for inside the timing.
 async fn ingest_sustained(
     shards: u16,
     producers: usize,
