@@ -68,6 +68,19 @@ impl ShardLog {
         self.arena.split().freeze()
     }
 
+    /// Makes room for `incoming` more entries, growing by a quarter at a time and never past
+    /// what the bound can hold (`bound` retained plus one batch before its trim). An entry is 40
+    /// bytes; a deque that doubled would cost up to 80 per retained event, a quarter at most 50.
+    fn make_room(&mut self, incoming: usize, bound: usize) {
+        let (len, capacity) = (self.entries.len(), self.entries.capacity());
+        let needed = len + incoming;
+        if needed <= capacity {
+            return;
+        }
+        let target = (capacity + capacity / 4).min(bound.saturating_add(incoming)).max(needed);
+        self.entries.reserve_exact(target - len);
+    }
+
     /// Drops the oldest entries beyond the bounds; returns how many.
     fn trim(&mut self, max_events: usize, max_bytes: Option<usize>) -> u64 {
         let mut trimmed = 0;
@@ -152,7 +165,7 @@ impl Adapter for MemoryAdapter {
             log.first_sequence = batch.first_sequence();
             self.trimmed.fetch_add(gap, Ordering::Relaxed);
         }
-        log.entries.reserve(batch.len());
+        log.make_room(batch.len(), self.config.max_events_per_shard);
         for entry in batch.iter() {
             let payload = log.store(entry.payload());
             log.payload_bytes += payload.len();
@@ -245,7 +258,43 @@ fn event_id(shard: u16, sequence: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::event_id;
+    use super::*;
+    use crate::{ProducerIdentity, RawEvent};
+
+    /// Appends `batches` batches of `size` 100-byte events to shard 0.
+    async fn append(adapter: &MemoryAdapter, batches: usize, size: usize) {
+        for _ in 0..batches {
+            let first = adapter.next_sequence(0).await.unwrap();
+            let events = (0..size).map(|_| RawEvent::from_bytes(vec![b'x'; 100])).collect();
+            let batch = Batch::new(0, first, 1 + first, ProducerIdentity::ephemeral(), events);
+            adapter.on_batch(&batch).await.unwrap();
+        }
+    }
+
+    fn capacity(adapter: &MemoryAdapter) -> (usize, usize) {
+        let log = adapter.log(0).unwrap();
+        let log = log.read().unwrap();
+        (log.entries.len(), log.entries.capacity())
+    }
+
+    #[tokio::test]
+    async fn the_log_grows_by_a_quarter_not_by_doubling() {
+        let adapter = MemoryAdapter::new(MemoryAdapterConfig::default());
+        for _ in 0..20 {
+            append(&adapter, 37, 1000).await;
+            let (len, capacity) = capacity(&adapter);
+            assert!(capacity as f64 <= len as f64 * 1.25 + 1000.0, "{capacity} slots for {len} entries");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bounded_log_never_holds_room_beyond_its_bound_and_one_batch() {
+        let adapter = MemoryAdapter::new(MemoryAdapterConfig::default().max_events_per_shard(1500));
+        append(&adapter, 50, 1000).await;
+        let (len, capacity) = capacity(&adapter);
+        assert_eq!(len, 1500);
+        assert!(capacity <= 2500, "{capacity} slots for a bound of 1500");
+    }
 
     #[test]
     fn event_ids_are_shard_dash_sequence() {
