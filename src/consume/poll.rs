@@ -178,7 +178,7 @@ async fn take_in_sequence(
             // The common single-shard page: hand the buffer over without moving its events.
             events = std::mem::take(&mut buffer.events).into();
         } else {
-            events.reserve(limit.min(buffered.max(take)));
+            events.reserve(take);
             events.extend(buffer.events.drain(..take));
         }
     }
