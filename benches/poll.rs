@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use purple_rain::{
-    AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, Filter, Ordering, RawEvent,
+    AdapterConfig, BackpressureMode, ConsumeRequest, ConsumeResponse, EventBus, EventBusConfig, Filter, Ordering,
+    RawEvent,
 };
 
 const BACKLOG: usize = 100_000;
@@ -35,18 +36,22 @@ fn backlog_bus(shards: u16) -> EventBus {
     })
 }
 
-/// Reads the whole backlog page by page; returns the events returned.
-async fn drain(bus: &EventBus, ordering: Ordering, filter: Option<&Filter>) -> usize {
-    let mut cursor = String::new();
+/// Reads the whole backlog page by page; returns the events returned. With `reuse`, each page
+/// is read with `poll_into` into the previous one.
+async fn drain(bus: &EventBus, ordering: Ordering, filter: Option<&Filter>, reuse: bool) -> usize {
+    let mut page = ConsumeResponse::default();
     let mut returned = 0;
     loop {
-        let mut request = ConsumeRequest::new(1000).ordering(ordering).from(cursor);
+        let mut request = ConsumeRequest::new(1000).ordering(ordering).from(std::mem::take(&mut page.cursor));
         if let Some(filter) = filter {
             request = request.filter(filter.clone());
         }
-        let page = bus.poll(request).await.unwrap();
+        if reuse {
+            bus.poll_into(request, &mut page).await.unwrap();
+        } else {
+            page = bus.poll(request).await.unwrap();
+        }
         returned += page.events.len();
-        cursor = page.cursor;
         if !page.has_more {
             return returned;
         }
@@ -65,13 +70,15 @@ fn poll(c: &mut Criterion) {
     let one = backlog_bus(1);
     let eight = backlog_bus(8);
     let buy = Filter::eq("kind", "buy ").unwrap();
-    for (name, bus, ordering, filter) in [
-        ("sequence_1_shard", &one, Ordering::Sequence, None),
-        ("sequence_8_shards", &eight, Ordering::Sequence, None),
-        ("timestamp_8_shards", &eight, Ordering::Timestamp, None),
-        ("filter_1pct_8_shards_examined", &eight, Ordering::Sequence, Some(&buy)),
+    for (name, bus, ordering, filter, reuse) in [
+        ("sequence_1_shard", &one, Ordering::Sequence, None, false),
+        ("sequence_1_shard_poll_into", &one, Ordering::Sequence, None, true),
+        ("sequence_8_shards", &eight, Ordering::Sequence, None, false),
+        ("sequence_8_shards_poll_into", &eight, Ordering::Sequence, None, true),
+        ("timestamp_8_shards", &eight, Ordering::Timestamp, None, false),
+        ("filter_1pct_8_shards_examined", &eight, Ordering::Sequence, Some(&buy), false),
     ] {
-        group.bench_function(name, |b| b.iter(|| runtime.block_on(drain(bus, ordering, filter))));
+        group.bench_function(name, |b| b.iter(|| runtime.block_on(drain(bus, ordering, filter, reuse))));
     }
     group.finish();
 }

@@ -11,8 +11,8 @@
 use async_trait::async_trait;
 use crossbeam_queue::ArrayQueue;
 use purple_rain::{
-    AdapterConfig, AdapterError, BackpressureMode, Batch, ConsumeRequest, EventBus, EventBusConfig, Filter, Ordering,
-    RawEvent,
+    AdapterConfig, AdapterError, BackpressureMode, Batch, ConsumeRequest, ConsumeResponse, EventBus, EventBusConfig,
+    Filter, Ordering, RawEvent,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering as AtomicOrdering};
@@ -294,7 +294,9 @@ async fn long_poll_latency(count: usize) -> (Duration, Duration) {
     percentiles(samples)
 }
 
-async fn poll(shards: u16, ordering: Ordering, filter: Option<Filter>, backlog: usize) -> (usize, f64) {
+/// Polls a backlog of `backlog` events from the start, in pages of 1000, until `has_more` is
+/// false. With `reuse`, each page is read with `poll_into` into the previous one.
+async fn poll(shards: u16, ordering: Ordering, filter: Option<Filter>, backlog: usize, reuse: bool) -> (usize, f64) {
     let config = EventBusConfig::builder()
         .shards(shards)
         .ring_capacity(1 << 16)
@@ -310,16 +312,19 @@ async fn poll(shards: u16, ordering: Ordering, filter: Option<Filter>, backlog: 
     let mut best = (0, 0.0f64);
     for _ in 0..ROUNDS {
         let start = Instant::now();
-        let mut cursor = String::new();
+        let mut page = ConsumeResponse::default();
         let mut returned = 0;
         loop {
-            let mut request = ConsumeRequest::new(1000).ordering(ordering).from(cursor);
+            let mut request = ConsumeRequest::new(1000).ordering(ordering).from(std::mem::take(&mut page.cursor));
             if let Some(f) = &filter {
                 request = request.filter(f.clone());
             }
-            let page = bus.poll(request).await.unwrap();
+            if reuse {
+                bus.poll_into(request, &mut page).await.unwrap();
+            } else {
+                page = bus.poll(request).await.unwrap();
+            }
             returned += page.events.len();
-            cursor = page.cursor;
             if !page.has_more {
                 break;
             }
@@ -401,13 +406,16 @@ async fn main() {
     let backlog = if quick { 200_000 } else { 1_000_000 };
     let buy = Filter::eq("kind", "buy ").ok();
     let poll_base = best_of(|| async { crossbeam_baseline(1, backlog, Payloads::Owned) }).await;
-    for (name, shards, ordering, filter) in [
-        ("poll Sequence, 1 shard, pages of 1000", 1, Ordering::Sequence, None),
-        ("poll Sequence, 8 shards, pages of 1000", 8, Ordering::Sequence, None),
-        ("poll Timestamp, 8 shards, pages of 1000", 8, Ordering::Timestamp, None),
-        ("poll filter 1% match, 8 shards (examined/s)", 8, Ordering::Sequence, buy),
+    for (name, shards, ordering, filter, reuse) in [
+        ("poll Sequence, 1 shard, pages of 1000", 1, Ordering::Sequence, None, false),
+        ("poll_into Sequence, 1 shard (page reused)", 1, Ordering::Sequence, None, true),
+        ("poll Sequence, 8 shards, pages of 1000", 8, Ordering::Sequence, None, false),
+        ("poll_into Sequence, 8 shards (page reused)", 8, Ordering::Sequence, None, true),
+        ("poll Timestamp, 8 shards, pages of 1000", 8, Ordering::Timestamp, None, false),
+        ("poll_into Timestamp, 8 shards (page reused)", 8, Ordering::Timestamp, None, true),
+        ("poll filter 1% match, 8 shards (examined/s)", 8, Ordering::Sequence, buy, false),
     ] {
-        let (returned, examined) = poll(shards, ordering, filter, backlog).await;
+        let (returned, examined) = poll(shards, ordering, filter, backlog, reuse).await;
         report(name, examined, poll_base);
         println!("    returned {returned} of {backlog}");
     }

@@ -352,7 +352,8 @@ fn batch_published_twice_is_stored_once() {
         a.on_batch(&partial).await.unwrap();
         a.on_batch(&batch).await.unwrap();
         a.on_batch(&batch).await.unwrap();
-        let page = a.read_shard(ShardRead { shard: 0, from: 0, max_events: 10_000, filter: None }).await.unwrap();
+        let read = ShardRead { shard: 0, from: 0, max_events: 10_000, filter: None, recycled_ids: None };
+        let page = a.read_shard(read).await.unwrap();
         assert_eq!(page.events.len(), 500, "each message stored once");
         assert!(!page.more);
         assert_eq!(page.missed, 0);

@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use purple_rain::{
-    AdapterConfig, ConsumeRequest, ConsumerError, EventBus, EventBusConfig, Filter, Ordering, RawEvent, StoredEvent,
+    AdapterConfig, ConsumeRequest, ConsumeResponse, ConsumerError, EventBus, EventBusConfig, Filter, Ordering,
+    RawEvent, StoredEvent,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +43,21 @@ async fn drain(bus: &EventBus, limit: usize, ordering: Ordering, filter: Option<
     panic!("poll loop never ended");
 }
 
+/// Like [`drain`], with every page read by `poll_into` into the previous one; returns copies
+/// of the pages in order.
+async fn drain_into(bus: &EventBus, limit: usize, ordering: Ordering) -> Vec<ConsumeResponse> {
+    let mut page = ConsumeResponse::default();
+    let mut pages = Vec::new();
+    loop {
+        let request = ConsumeRequest::new(limit).ordering(ordering).from(page.cursor.clone());
+        bus.poll_into(request, &mut page).await.unwrap();
+        pages.push(page.clone());
+        if !page.has_more {
+            return pages;
+        }
+    }
+}
+
 fn check_exactly_once(events: &[StoredEvent], expected: usize) {
     let ids: HashSet<(u16, u64)> = events.iter().map(|e| (e.shard, e.sequence)).collect();
     assert_eq!(ids.len(), events.len(), "an event was returned twice");
@@ -77,6 +93,11 @@ proptest! {
             check_exactly_once(&seq, events);
             let (ts, _) = drain(&bus, limit, Ordering::Timestamp, None).await;
             check_exactly_once(&ts, events);
+            // Reusing each page gives the same pages, ids included.
+            for (ordering, expected) in [(Ordering::Sequence, &seq), (Ordering::Timestamp, &ts)] {
+                let reused: Vec<StoredEvent> = drain_into(&bus, limit, ordering).await.into_iter().flat_map(|p| p.events).collect();
+                assert_eq!(&reused, expected);
+            }
             let keys: Vec<_> = ts.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
             let mut sorted = keys.clone();
             sorted.sort_unstable();
@@ -84,6 +105,40 @@ proptest! {
             bus.shutdown().await.unwrap();
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_into_writes_the_new_ids_into_the_previous_pages_strings() {
+    let bus = memory_bus(1, 1 << 20).await;
+    for i in 0..300 {
+        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+    let mut page = ConsumeResponse::default();
+    bus.poll_into(ConsumeRequest::new(100), &mut page).await.unwrap();
+    assert_eq!(page.events.len(), 100);
+    let previous: HashSet<usize> = page.events.iter().map(|e| e.id.as_ptr() as usize).collect();
+    let cursor = page.cursor.clone();
+    bus.poll_into(ConsumeRequest::new(100).from(cursor), &mut page).await.unwrap();
+    let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, (100..200).map(|s| format!("0-{s}")).collect::<Vec<_>>());
+    assert!(
+        page.events.iter().all(|e| previous.contains(&(e.id.as_ptr() as usize))),
+        "every id of the second page should live in a string of the first"
+    );
+    assert_eq!(page.events[0].payload, payload(100));
+
+    // A failed poll_into keeps the cursor, so a retry resumes where the last page ended.
+    let cursor = page.cursor.clone();
+    let bad = bus.poll_into(ConsumeRequest::new(100).from("not a cursor"), &mut page).await;
+    assert!(matches!(bad, Err(ConsumerError::InvalidCursor(_))), "{bad:?}");
+    assert!(page.events.is_empty());
+    assert_eq!(page.cursor, cursor);
+    bus.poll_into(ConsumeRequest::new(1000).from(page.cursor.clone()), &mut page).await.unwrap();
+    assert_eq!(page.events.first().map(|e| e.sequence), Some(200));
+    assert_eq!(page.events.len(), 100);
+    assert!(!page.has_more);
+    bus.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,4 +384,6 @@ fn long_poll_works_on_a_runtime_without_timers() {
 fn poll_futures_are_send() {
     fn require_send<T: Send>(_: &T) {}
     let _check = |bus: &EventBus| require_send(&bus.poll(ConsumeRequest::new(1)));
+    let _check_into =
+        |bus: &EventBus, page: &mut ConsumeResponse| require_send(&bus.poll_into(ConsumeRequest::new(1), page));
 }

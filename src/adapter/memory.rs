@@ -215,8 +215,11 @@ impl Adapter for MemoryAdapter {
                 break;
             }
         }
+        let mut recycled = read.recycled_ids.map(|ids| ids.take(found.len())).unwrap_or_default();
         for event in &mut found {
-            event.id = event_id(read.shard, event.sequence);
+            let mut id = recycled.pop().unwrap_or_default();
+            write_event_id(&mut id, read.shard, event.sequence);
+            event.id = id;
         }
         page.events = found;
         Ok(page)
@@ -235,9 +238,10 @@ impl Adapter for MemoryAdapter {
     }
 }
 
-/// `"{shard}-{sequence}"`: the position of an event in the in-memory log. Formatted by hand,
-/// into an exactly sized string, because a poll makes one per event returned.
-fn event_id(shard: u16, sequence: u64) -> String {
+/// Writes `"{shard}-{sequence}"`, the position of an event in the in-memory log, into `id`
+/// (emptied first). Formatted by hand because a poll makes one per event returned; a new
+/// string gets exactly the capacity it needs, a recycled one keeps its own.
+fn write_event_id(id: &mut String, shard: u16, sequence: u64) {
     fn prepend_decimal(buf: &mut [u8], mut at: usize, mut n: u64) -> usize {
         loop {
             at -= 1;
@@ -253,7 +257,9 @@ fn event_id(shard: u16, sequence: u64) -> String {
     at -= 1;
     text[at] = b'-';
     at = prepend_decimal(&mut text, at, u64::from(shard));
-    std::str::from_utf8(&text[at..]).map(str::to_owned).unwrap_or_default()
+    id.clear();
+    // SAFETY: only ASCII digits and a dash were written, so the string stays valid UTF-8.
+    unsafe { id.as_mut_vec() }.extend_from_slice(&text[at..]);
 }
 
 #[cfg(test)]
@@ -298,6 +304,11 @@ mod tests {
 
     #[test]
     fn event_ids_are_shard_dash_sequence() {
+        let event_id = |shard, sequence| {
+            let mut id = String::from("left over from an earlier page");
+            write_event_id(&mut id, shard, sequence);
+            id
+        };
         assert_eq!(event_id(0, 0), "0-0");
         assert_eq!(event_id(7, 1234567890), "7-1234567890");
         assert_eq!(event_id(u16::MAX, u64::MAX), format!("{}-{}", u16::MAX, u64::MAX));

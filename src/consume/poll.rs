@@ -6,7 +6,7 @@
 //! later shard is skipped because an earlier shard filled the page (failure modes 23, 24).
 
 use super::{ConsumeRequest, ConsumeResponse, Cursor, Ordering, StoredEvent};
-use crate::adapter::{Adapter, ShardPage, ShardRead};
+use crate::adapter::{Adapter, IdPool, ShardPage, ShardRead};
 use crate::error::{ConsumerError, ConsumerResult};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -36,12 +36,14 @@ impl ShardBuffer {
     }
 }
 
+/// Ids to reuse (`recycled_ids`) come from the caller's previous page ([`IdPool`]).
 pub(crate) async fn poll(
     adapter: Arc<dyn Adapter>,
     request: ConsumeRequest,
     shards: Vec<u16>,
     delivered: Arc<Notify>,
     stopping: Arc<AtomicBool>,
+    recycled_ids: Option<&IdPool>,
 ) -> ConsumerResult<ConsumeResponse> {
     let mut cursor = match &request.from_id {
         Some(text) => Cursor::decode(text).map_err(|e| ConsumerError::InvalidCursor(e.to_string()))?,
@@ -60,7 +62,8 @@ pub(crate) async fn poll(
         tokio::pin!(notified);
         notified.as_mut().enable();
 
-        let page = read_page(adapter.as_ref(), &request, &shards, &cursor).await?;
+        let reader = Reader { adapter: adapter.as_ref(), request: &request, recycled_ids };
+        let page = reader.read_page(&shards, &cursor).await?;
         missed += page.missed;
         cursor = page.cursor;
         let Some(deadline) = deadline.filter(|d| page.events.is_empty() && !page.has_more && Instant::now() < *d)
@@ -93,128 +96,139 @@ struct Page {
     missed: u64,
 }
 
-async fn read_page(
-    adapter: &dyn Adapter,
-    request: &ConsumeRequest,
-    shards: &[u16],
-    cursor: &Cursor,
-) -> ConsumerResult<Page> {
-    let limit = request.limit;
-    let mut missed = 0;
-    // First read: a fair share per shard, so one busy shard cannot starve the others.
-    let share = limit.div_ceil(shards.len().max(1)).max(1);
-    let mut buffers = Vec::with_capacity(shards.len());
-    for &shard in shards {
-        let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
-        missed += refill(adapter, request, &mut buffer, share).await?;
-        buffers.push(buffer);
-    }
-    let events = match request.ordering {
-        Ordering::Sequence => take_in_sequence(adapter, request, &mut buffers, limit, &mut missed).await?,
-        Ordering::Timestamp => merge_by_timestamp(adapter, request, &mut buffers, limit, share, &mut missed).await?,
-    };
-    let mut next = cursor.clone();
-    for buffer in &buffers {
-        next.advance(buffer.shard, buffer.position());
-    }
-    let has_more = buffers.iter().any(ShardBuffer::has_more);
-    Ok(Page { events, cursor: next, has_more, missed })
+/// What every shard read of one page shares.
+struct Reader<'a> {
+    adapter: &'a dyn Adapter,
+    request: &'a ConsumeRequest,
+    recycled_ids: Option<&'a IdPool>,
 }
 
-/// Reads up to `max` more matching events of one shard into its buffer; returns events missed.
-async fn refill(
-    adapter: &dyn Adapter,
-    request: &ConsumeRequest,
-    buffer: &mut ShardBuffer,
-    max: usize,
-) -> ConsumerResult<u64> {
-    let read = ShardRead { shard: buffer.shard, from: buffer.next, max_events: max, filter: request.filter.as_ref() };
-    let ShardPage { events, next, missed, more } = adapter.read_shard(read).await.map_err(ConsumerError::Adapter)?;
-    if next < buffer.next {
-        return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
-            "adapter {} moved shard {} backwards ({} -> {next})",
-            adapter.name(),
-            buffer.shard,
-            buffer.next
-        ))));
-    }
-    if buffer.events.is_empty() {
-        buffer.events = events.into(); // no copy: a Vec becomes a VecDeque in place
-    } else {
-        buffer.events.extend(events);
-    }
-    buffer.next = next;
-    buffer.more = more;
-    Ok(missed)
-}
-
-/// Shard after shard, each in sequence order: the fair shares first, then what is left of the
-/// page from shards that have more.
-async fn take_in_sequence(
-    adapter: &dyn Adapter,
-    request: &ConsumeRequest,
-    buffers: &mut [ShardBuffer],
-    limit: usize,
-    missed: &mut u64,
-) -> ConsumerResult<Vec<StoredEvent>> {
-    let buffered: usize = buffers.iter().map(|b| b.events.len()).sum();
-    if buffered < limit {
-        let mut room = limit - buffered;
-        for buffer in buffers.iter_mut() {
-            if room == 0 {
-                break;
-            }
-            if buffer.more {
-                let before = buffer.events.len();
-                *missed += refill(adapter, request, buffer, room).await?;
-                room -= buffer.events.len() - before;
-            }
+impl Reader<'_> {
+    async fn read_page(&self, shards: &[u16], cursor: &Cursor) -> ConsumerResult<Page> {
+        let limit = self.request.limit;
+        let mut missed = 0;
+        // First read: a fair share per shard, so one busy shard cannot starve the others.
+        let share = limit.div_ceil(shards.len().max(1)).max(1);
+        let mut buffers = Vec::with_capacity(shards.len());
+        for &shard in shards {
+            let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
+            missed += self.refill(&mut buffer, share).await?;
+            buffers.push(buffer);
         }
+        let events = match self.request.ordering {
+            Ordering::Sequence => self.take_in_sequence(&mut buffers, limit, &mut missed).await?,
+            Ordering::Timestamp => self.merge_by_timestamp(&mut buffers, limit, share, &mut missed).await?,
+        };
+        let mut next = cursor.clone();
+        for buffer in &buffers {
+            next.advance(buffer.shard, buffer.position());
+        }
+        let has_more = buffers.iter().any(ShardBuffer::has_more);
+        Ok(Page { events, cursor: next, has_more, missed })
     }
-    let mut events = Vec::new();
-    for buffer in buffers.iter_mut() {
-        let take = (limit - events.len()).min(buffer.events.len());
-        if events.is_empty() && take == buffer.events.len() {
-            // The common single-shard page: hand the buffer over without moving its events.
-            events = std::mem::take(&mut buffer.events).into();
+
+    /// Reads up to `max` more matching events of one shard into its buffer; returns events
+    /// missed.
+    async fn refill(&self, buffer: &mut ShardBuffer, max: usize) -> ConsumerResult<u64> {
+        let read = ShardRead {
+            shard: buffer.shard,
+            from: buffer.next,
+            max_events: max,
+            filter: self.request.filter.as_ref(),
+            recycled_ids: self.recycled_ids,
+        };
+        let adapter = self.adapter;
+        let ShardPage { events, next, missed, more } =
+            adapter.read_shard(read).await.map_err(ConsumerError::Adapter)?;
+        if next < buffer.next {
+            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
+                "adapter {} moved shard {} backwards ({} -> {next})",
+                adapter.name(),
+                buffer.shard,
+                buffer.next
+            ))));
+        }
+        if buffer.events.is_empty() {
+            buffer.events = events.into(); // no copy: a Vec becomes a VecDeque in place
         } else {
-            events.reserve(take);
-            events.extend(buffer.events.drain(..take));
+            buffer.events.extend(events);
         }
+        buffer.next = next;
+        buffer.more = more;
+        Ok(missed)
     }
-    Ok(events)
-}
 
-/// A k-way merge by `(timestamp_ns, shard, sequence)`. A shard's buffer is refilled the moment
-/// it runs dry, before anything else is taken, because its next event may be the smallest.
-async fn merge_by_timestamp(
-    adapter: &dyn Adapter,
-    request: &ConsumeRequest,
-    buffers: &mut [ShardBuffer],
-    limit: usize,
-    chunk: usize,
-    missed: &mut u64,
-) -> ConsumerResult<Vec<StoredEvent>> {
-    let key = |e: &StoredEvent| (e.timestamp_ns, e.shard, e.sequence);
-    let mut heap = BinaryHeap::with_capacity(buffers.len());
-    for (index, buffer) in buffers.iter().enumerate() {
-        if let Some(front) = buffer.events.front() {
-            heap.push(Reverse((key(front), index)));
+    /// Shard after shard, each in sequence order: the fair shares first, then what is left of the
+    /// page from shards that have more.
+    async fn take_in_sequence(
+        &self,
+        buffers: &mut [ShardBuffer],
+        limit: usize,
+        missed: &mut u64,
+    ) -> ConsumerResult<Vec<StoredEvent>> {
+        let buffered: usize = buffers.iter().map(|b| b.events.len()).sum();
+        if buffered < limit {
+            let mut room = limit - buffered;
+            for buffer in buffers.iter_mut() {
+                if room == 0 {
+                    break;
+                }
+                if buffer.more {
+                    let before = buffer.events.len();
+                    *missed += self.refill(buffer, room).await?;
+                    room -= buffer.events.len() - before;
+                }
+            }
         }
+        let total = limit.min(buffers.iter().map(|b| b.events.len()).sum());
+        let mut events = Vec::new();
+        for buffer in buffers.iter_mut() {
+            let take = (total - events.len()).min(buffer.events.len());
+            if events.is_empty() && take == buffer.events.len() {
+                // The first shard's buffer becomes the page without moving its events (the whole
+                // page, on one shard); it grows once to hold the others'.
+                events = std::mem::take(&mut buffer.events).into();
+                events.reserve_exact(total - take);
+            } else if take == buffer.events.len() {
+                // Never popped from, so the deque is a Vec in place: one bulk copy.
+                events.append(&mut Vec::from(std::mem::take(&mut buffer.events)));
+            } else {
+                events.extend(buffer.events.drain(..take));
+            }
+        }
+        Ok(events)
     }
-    let mut events = Vec::with_capacity(limit.min(4096));
-    while events.len() < limit {
-        let Some(Reverse((_, index))) = heap.pop() else { break };
-        let buffer = &mut buffers[index];
-        if let Some(event) = buffer.events.pop_front() {
-            events.push(event);
+
+    /// A k-way merge by `(timestamp_ns, shard, sequence)`. A shard's buffer is refilled the moment
+    /// it runs dry, before anything else is taken, because its next event may be the smallest.
+    async fn merge_by_timestamp(
+        &self,
+        buffers: &mut [ShardBuffer],
+        limit: usize,
+        chunk: usize,
+        missed: &mut u64,
+    ) -> ConsumerResult<Vec<StoredEvent>> {
+        let key = |e: &StoredEvent| (e.timestamp_ns, e.shard, e.sequence);
+        let mut heap = BinaryHeap::with_capacity(buffers.len());
+        for (index, buffer) in buffers.iter().enumerate() {
+            if let Some(front) = buffer.events.front() {
+                heap.push(Reverse((key(front), index)));
+            }
         }
-        if buffer.events.is_empty() && buffer.more && events.len() < limit {
-            *missed += refill(adapter, request, buffer, chunk.min(limit - events.len())).await?;
+        let mut events = Vec::with_capacity(limit.min(4096));
+        while events.len() < limit {
+            let Some(Reverse((_, index))) = heap.pop() else { break };
+            let buffer = &mut buffers[index];
+            if let Some(event) = buffer.events.pop_front() {
+                events.push(event);
+            }
+            if buffer.events.is_empty() && buffer.more && events.len() < limit {
+                *missed += self.refill(buffer, chunk.min(limit - events.len())).await?;
+            }
+            if let Some(front) = buffer.events.front() {
+                heap.push(Reverse((key(front), index)));
+            }
         }
-        if let Some(front) = buffer.events.front() {
-            heap.push(Reverse((key(front), index)));
-        }
+        Ok(events)
     }
-    Ok(events)
 }
