@@ -41,7 +41,7 @@ mod sync;
 pub use adapter::{Adapter, AdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
 pub use bus::EventBus;
 pub use config::{BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, RetryPolicy};
-pub use consume::{ConsumeRequest, ConsumeResponse, Filter, Ordering, StoredEvent};
+pub use consume::{ConsumeRequest, ConsumeResponse, Filter, IdPool, Ordering, StoredEvent};
 pub use dispatch::{Batch, ProducerIdentity};
 pub use error::{
     AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult, ScalingError,

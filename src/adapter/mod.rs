@@ -26,11 +26,11 @@ pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
 pub use noop::NoopAdapter;
 
-use crate::consume::{Filter, StoredEvent};
+use crate::consume::{Filter, IdPool, StoredEvent};
 use crate::dispatch::Batch;
 use crate::error::{AdapterError, ConfigError};
 use async_trait::async_trait;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A backend for batches. All methods are called on the library's runtime.
@@ -104,42 +104,9 @@ pub struct ShardRead<'a> {
     pub max_events: usize,
     /// Only events that match; a non-JSON payload never matches.
     pub filter: Option<&'a Filter>,
-    /// Id strings of a page the caller has finished with ([`EventBus::poll_into`]): an adapter
-    /// that builds its ids may write them into these instead of allocating one per event.
-    ///
-    /// [`EventBus::poll_into`]: crate::EventBus::poll_into
+    /// Id strings of pages the caller has finished with ([`IdPool`]): an adapter that builds
+    /// its ids may write them into these instead of allocating one per event.
     pub recycled_ids: Option<&'a IdPool>,
-}
-
-/// Emptied id strings, handed from a finished page to the reads of the next one.
-///
-/// An id is a `String` per event ([`StoredEvent::id`]), so a page of 1 000 events is 1 000
-/// small allocations and, once the caller drops the page, 1 000 frees; glibc's malloc then
-/// also consolidates them whenever the next large buffer is allocated. A consumer looping over
-/// pages pays for that on every page unless the strings are reused.
-#[derive(Debug, Default)]
-pub struct IdPool(Mutex<Vec<String>>);
-
-impl IdPool {
-    /// Takes the ids of `events`, emptied, leaving `events` empty (payloads are released).
-    pub fn drain_from(events: &mut Vec<StoredEvent>) -> Self {
-        let ids = events
-            .drain(..)
-            .map(|event| {
-                let mut id = event.id;
-                id.clear();
-                id
-            })
-            .collect();
-        Self(Mutex::new(ids))
-    }
-
-    /// Up to `n` empty strings with spare capacity; fewer, or none, once the pool runs out.
-    pub fn take(&self, n: usize) -> Vec<String> {
-        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let keep = ids.len().saturating_sub(n);
-        ids.split_off(keep)
-    }
 }
 
 /// The answer to a [`ShardRead`].

@@ -2,9 +2,9 @@
 
 mod lifecycle;
 
-use crate::adapter::{self, Adapter, IdPool};
+use crate::adapter::{self, Adapter};
 use crate::config::EventBusConfig;
-use crate::consume::{poll, ConsumeRequest, ConsumeResponse};
+use crate::consume::{poll, ConsumeRequest, ConsumeResponse, IdPool};
 use crate::dispatch::worker::{self, DispatchContext};
 use crate::dispatch::ProducerIdentity;
 use crate::error::{AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult};
@@ -250,10 +250,18 @@ impl EventBus {
     /// # Ok(()) }
     /// ```
     pub async fn poll_into(&self, request: ConsumeRequest, page: &mut ConsumeResponse) -> ConsumerResult<()> {
-        let recycled = IdPool::drain_from(&mut page.events);
-        let next = self.poll_recycling(request, Some(&recycled)).await?;
-        *page = next;
+        let ids = IdPool::new();
+        ids.recycle(page.events.drain(..));
+        *page = self.poll_recycling(request, Some(&ids)).await?;
         Ok(())
+    }
+
+    /// Like [`poll`](Self::poll), but the page's ids are written into strings taken from `ids`
+    /// (by the Memory adapter) where it has them. For a front end that copies every event out
+    /// of the page and can hand the ids back with [`IdPool::recycle`]: the C and Node bindings
+    /// keep one pool per bus.
+    pub async fn poll_reusing(&self, request: ConsumeRequest, ids: &IdPool) -> ConsumerResult<ConsumeResponse> {
+        self.poll_recycling(request, Some(ids)).await
     }
 
     async fn poll_recycling(

@@ -7,10 +7,12 @@
 
 pub mod cursor;
 pub mod filter;
+mod id_pool;
 pub(crate) mod poll;
 
 pub use cursor::{Cursor, CursorError};
 pub use filter::{Filter, FilterError};
+pub use id_pool::IdPool;
 
 use crate::error::ConsumerError;
 use bytes::Bytes;

@@ -5,8 +5,8 @@
 //! poll starts exactly where this one stopped, whatever the filter and ordering: no match on a
 //! later shard is skipped because an earlier shard filled the page (failure modes 23, 24).
 
-use super::{ConsumeRequest, ConsumeResponse, Cursor, Ordering, StoredEvent};
-use crate::adapter::{Adapter, IdPool, ShardPage, ShardRead};
+use super::{ConsumeRequest, ConsumeResponse, Cursor, IdPool, Ordering, StoredEvent};
+use crate::adapter::{Adapter, ShardPage, ShardRead};
 use crate::error::{ConsumerError, ConsumerResult};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -36,7 +36,7 @@ impl ShardBuffer {
     }
 }
 
-/// Ids to reuse (`recycled_ids`) come from the caller's previous page ([`IdPool`]).
+/// Ids are written into strings from `recycled_ids` where the adapter supports it.
 pub(crate) async fn poll(
     adapter: Arc<dyn Adapter>,
     request: ConsumeRequest,

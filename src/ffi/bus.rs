@@ -8,13 +8,15 @@
 use super::error::{map_adapter_error, map_config_error, pr_status};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref, PR_ABI_VERSION};
-use crate::{runtime, EventBus, EventBusConfig};
+use crate::{runtime, EventBus, EventBusConfig, IdPool};
 use std::ffi::c_char;
 use std::sync::Arc;
 
 /// A running event bus. Opaque: create with `pr_bus_new`, destroy with `pr_bus_free`.
 pub struct pr_bus {
     pub(crate) bus: Arc<EventBus>,
+    /// Ids of pages already copied into results, for the next polls to write into.
+    pub(crate) ids: IdPool,
 }
 
 /// The ABI version this library implements; equal to `PR_ABI_VERSION` of the header it was built
@@ -66,7 +68,7 @@ pub unsafe extern "C" fn pr_bus_new(config_json: *const c_char, out: *mut *mut p
         };
         match runtime::wait(EventBus::new(config)) {
             Ok(bus) => {
-                out.write(Box::into_raw(Box::new(pr_bus { bus: Arc::new(bus) })));
+                out.write(Box::into_raw(Box::new(pr_bus { bus: Arc::new(bus), ids: IdPool::new() })));
                 pr_status::PR_OK
             }
             Err(e) => map_config_error(&e, text),

@@ -9,7 +9,7 @@ use super::bus::pr_bus;
 use super::error::{fail, invalid_argument, map_consumer_error, pr_status};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref};
-use crate::consume::{ConsumeRequest, ConsumeResponse, StoredEvent};
+use crate::consume::{ConsumeRequest, ConsumeResponse, IdPool, StoredEvent};
 use crate::runtime;
 use std::ffi::{c_char, CString};
 use std::fmt::Write as _;
@@ -49,7 +49,8 @@ pub struct pr_poll_result {
 }
 
 impl pr_poll_result {
-    fn new(response: ConsumeResponse) -> Self {
+    /// Copies the ids into one block and hands the id strings to `pool` for the next poll.
+    fn new(mut response: ConsumeResponse, pool: &IdPool) -> Self {
         let mut ids = Vec::with_capacity(response.events.iter().map(|e| e.id.len() + 1).sum());
         let mut id_starts = Vec::with_capacity(response.events.len());
         for event in &response.events {
@@ -63,6 +64,7 @@ impl pr_poll_result {
             }
             ids.push(0);
         }
+        pool.recycle_ids(response.events.iter_mut().map(|e| std::mem::take(&mut e.id)));
         let cursor = CString::new(response.cursor.into_bytes().into_iter().filter(|&b| b != 0).collect::<Vec<u8>>())
             .unwrap_or_default();
         Self { events: response.events, ids, id_starts, cursor, has_more: response.has_more, missed: response.missed }
@@ -80,7 +82,7 @@ fn parse_request(text: Option<&str>) -> Result<ConsumeRequest, pr_status> {
 }
 
 fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr_status> {
-    runtime::block_here(bus.bus.poll(request)).map_err(|e| map_consumer_error(&e, ""))
+    runtime::block_here(bus.bus.poll_reusing(request, &bus.ids)).map_err(|e| map_consumer_error(&e, ""))
 }
 
 /// Reads a page of events. `request_json` has the shape `{"limit": 100, "from": "<cursor>",
@@ -118,7 +120,7 @@ pub unsafe extern "C" fn pr_poll(
         };
         match run_poll(bus, request) {
             Ok(response) => {
-                out.write(Box::into_raw(Box::new(pr_poll_result::new(response))));
+                out.write(Box::into_raw(Box::new(pr_poll_result::new(response, &bus.ids))));
                 pr_status::PR_OK
             }
             Err(status) => status,
@@ -251,6 +253,7 @@ pub unsafe extern "C" fn pr_poll_json(
             Err(status) => return status,
         };
         let text = response_json(&response);
+        bus.ids.recycle(response.events);
         // malloc'd, so `pr_string_free` is `free` and needs no length a caller could change.
         // SAFETY: plain allocation of `len + 1` bytes; checked for NULL below.
         let ptr = unsafe { libc::malloc(text.len() + 1) }.cast::<u8>();

@@ -200,3 +200,41 @@ fn chunked_batch_copies_are_exact() {
         }
     }
 }
+
+#[test]
+fn poll_results_hand_their_id_strings_to_the_next_poll() {
+    let mut bus = ptr::null_mut();
+    // SAFETY (all calls below): valid strings, views and out-pointers; each result and the bus
+    // are freed once.
+    unsafe {
+        assert_eq!(
+            pr_bus_new(c"{\"shards\":1,\"adapter\":{\"type\":\"memory\"}}".as_ptr(), &mut bus),
+            pr_status::PR_OK
+        );
+        for i in 0..300 {
+            let event = format!("{{\"n\":{i}}}");
+            assert_eq!(pr_ingest(bus, event.as_ptr(), event.len()), pr_status::PR_OK);
+        }
+        assert_eq!(pr_flush(bus), pr_status::PR_OK);
+        let id_of = |result, index| {
+            let mut view = std::mem::MaybeUninit::<pr_event_view>::uninit();
+            assert_eq!(pr_poll_result_event(result, index, view.as_mut_ptr()), pr_status::PR_OK);
+            CStr::from_ptr(view.assume_init().id).to_str().unwrap().to_owned()
+        };
+        let mut first = ptr::null_mut();
+        assert_eq!(pr_poll(bus, c"{\"limit\":100}".as_ptr(), &mut first), pr_status::PR_OK);
+        assert_eq!((*bus).ids.len(), 100, "the first page's ids wait in the pool");
+        let cursor = CStr::from_ptr(pr_poll_result_cursor(first)).to_str().unwrap().to_owned();
+        let request = std::ffi::CString::new(format!("{{\"limit\":150,\"from\":\"{cursor}\"}}")).unwrap();
+        let mut second = ptr::null_mut();
+        assert_eq!(pr_poll(bus, request.as_ptr(), &mut second), pr_status::PR_OK);
+        assert_eq!((*bus).ids.len(), 150, "100 reused and handed back, 50 new");
+        // Both results stay intact: their ids live in their own blocks.
+        assert_eq!(id_of(first, 99), "0-99");
+        assert_eq!(id_of(second, 0), "0-100");
+        assert_eq!(id_of(second, 149), "0-249");
+        pr_poll_result_free(first);
+        pr_poll_result_free(second);
+        pr_bus_free(bus);
+    }
+}

@@ -7,7 +7,7 @@ use crate::page::{PackedPage, RawValue, ScalingAdvice, Stats};
 use crate::{fast, lifetime, promise};
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
 use napi_derive::napi;
-use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, ScalingDecision};
+use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, IdPool, ScalingDecision};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -23,6 +23,8 @@ pub struct JsEventBus {
     /// Set when `shutdown()` starts, so parked long polls end at once instead of at their
     /// deadline.
     closed: Arc<watch::Sender<bool>>,
+    /// Ids of pages already packed for JS, for the next polls to write into.
+    ids: Arc<IdPool>,
 }
 
 impl JsEventBus {
@@ -30,7 +32,7 @@ impl JsEventBus {
         // A quarter ring, so unwoken events can never fill one (they may all hash to one shard),
         // and at most 64, so a long synchronous burst still reaches the adapter as it goes.
         let wake_every = (ring_capacity / 4).clamp(1, 64) as u32;
-        Self { bus: Arc::new(bus), wake_every, closed: Arc::new(watch::channel(false).0) }
+        Self { bus: Arc::new(bus), wake_every, closed: Arc::new(watch::channel(false).0), ids: Arc::default() }
     }
 
     fn ensure_open(&self) -> Result<(), Failure> {
@@ -84,18 +86,18 @@ impl JsEventBus {
             Ok(request) => request,
             Err(failure) => return promise::rejected(env, failure),
         };
-        let bus = self.bus.clone();
+        let (bus, ids) = (self.bus.clone(), self.ids.clone());
         let mut closed = self.closed.subscribe();
         let task = async move {
             let page = if request.wait.is_some() {
                 tokio::select! {
-                    page = bus.poll(request) => page.map_err(Failure::from)?,
+                    page = bus.poll_reusing(request, &ids) => page.map_err(Failure::from)?,
                     _ = closed.wait_for(|closed| *closed) => return Err(Failure::shutting_down()),
                 }
             } else {
-                bus.poll(request).await.map_err(Failure::from)?
+                bus.poll_reusing(request, &ids).await.map_err(Failure::from)?
             };
-            PackedPage::pack(page)
+            PackedPage::pack(page, &ids)
         };
         promise::spawn(env, task, |env, packed| packed.into_js(env))
     }

@@ -5,7 +5,7 @@ use crate::errors::{Failure, INVALID_REQUEST};
 use napi::bindgen_prelude::{BigUint64Array, Env, JsObjectValue, Object, Uint16Array, Uint32Array};
 use napi::JsValue;
 use napi_derive::napi;
-use purple_rain::{ConsumeResponse, EventBus};
+use purple_rain::{ConsumeResponse, EventBus, IdPool};
 
 /// Checks packed-ingest offsets: non-decreasing and within `len`. Returns the bytes used.
 pub(crate) fn check_ends(ends: &[u32], len: usize) -> Result<usize, String> {
@@ -53,7 +53,8 @@ pub(crate) struct PackedPage {
 }
 
 impl PackedPage {
-    pub(crate) fn pack(page: ConsumeResponse) -> Result<Self, Failure> {
+    /// Packs `page`; its id strings go to `pool` for the next poll to write into.
+    pub(crate) fn pack(page: ConsumeResponse, pool: &IdPool) -> Result<Self, Failure> {
         let n = page.events.len();
         let ids_json = page.events.iter().any(|e| e.id.contains(ID_SEPARATOR));
         let mut packed = Self {
@@ -73,6 +74,7 @@ impl PackedPage {
             packed.ids = serde_json::to_string(&ids).map_err(|e| Failure::new(INVALID_REQUEST, e.to_string()))?;
         }
         let mut total = 0usize;
+        let mut spent_ids = Vec::with_capacity(n);
         for (index, event) in page.events.into_iter().enumerate() {
             total += event.payload.len();
             let end = u32::try_from(total).map_err(|_| {
@@ -92,7 +94,9 @@ impl PackedPage {
                 packed.ids.push_str(&event.id);
             }
             packed.payloads.push(event.payload);
+            spent_ids.push(event.id);
         }
+        pool.recycle_ids(spent_ids);
         Ok(packed)
     }
 
