@@ -257,7 +257,9 @@ mod tests {
             has_more: true,
             missed: 4,
         };
-        let packed = PackedPage::pack(page).unwrap();
+        let pool = IdPool::new();
+        let packed = PackedPage::pack(page, &pool).unwrap();
+        assert_eq!(pool.take(10).len(), 3, "the page's id strings wait for the next poll");
         assert_eq!(packed.payloads.concat(), b"abxyz");
         assert_eq!(packed.total_len(), 5);
         assert_eq!(packed.ends, [2, 2, 5]);
@@ -273,7 +275,7 @@ mod tests {
     #[test]
     fn ids_with_the_separator_go_as_json() {
         let page = ConsumeResponse { events: vec![event("a\nb", 0, 0, b"x")], ..Default::default() };
-        let packed = PackedPage::pack(page).unwrap();
+        let packed = PackedPage::pack(page, &IdPool::new()).unwrap();
         assert!(packed.ids_json);
         assert_eq!(packed.ids, r#"["a\nb"]"#);
     }
