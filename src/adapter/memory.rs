@@ -179,20 +179,31 @@ impl Adapter for MemoryAdapter {
     }
 
     async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
+        let mut events = Vec::with_capacity(read.max_events.min(READ_SLICE));
+        let mut page = self.read_shard_into(read, &mut events).await?;
+        page.events = events;
+        Ok(page)
+    }
+
+    async fn read_shard_into(
+        &self,
+        read: ShardRead<'_>,
+        found: &mut Vec<StoredEvent>,
+    ) -> Result<ShardPage, AdapterError> {
         let mut page = ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false };
-        let Some(log) = self.log(read.shard) else { return Ok(page) };
-        // Ids are formatted after the lock is gone.
-        let mut found: Vec<StoredEvent> = Vec::with_capacity(read.max_events.min(READ_SLICE));
+        let Some(log) = self.log(read.shard).filter(|_| read.max_events > 0) else { return Ok(page) };
+        let start = found.len();
+        let full = start + read.max_events;
         loop {
             let log = log.read().map_err(|_| poisoned())?;
             if page.next < log.first_sequence {
                 page.missed += log.first_sequence - page.next;
                 page.next = log.first_sequence;
             }
-            let start = (page.next - log.first_sequence) as usize;
-            let end = log.entries.len().min(start + READ_SLICE);
-            for (offset, entry) in log.entries.range(start..end).enumerate() {
-                if found.len() == read.max_events {
+            let first = (page.next - log.first_sequence) as usize;
+            let end = log.entries.len().min(first + READ_SLICE);
+            for (offset, entry) in log.entries.range(first..end).enumerate() {
+                if found.len() == full {
                     break;
                 }
                 if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
@@ -206,22 +217,23 @@ impl Adapter for MemoryAdapter {
                 }
             }
             let examined_to = match found.last() {
-                Some(last) if found.len() == read.max_events => last.sequence + 1,
+                Some(last) if found.len() == full => last.sequence + 1,
                 _ => log.first_sequence + end as u64,
             };
             page.next = examined_to;
             page.more = page.next < log.next_sequence();
-            if found.len() == read.max_events || !page.more {
+            if found.len() == full || !page.more {
                 break;
             }
         }
-        let mut recycled = read.recycled_ids.map(|ids| ids.take(found.len())).unwrap_or_default();
-        for event in &mut found {
+        // Ids are formatted after the lock is gone.
+        let new = &mut found[start..];
+        let mut recycled = read.recycled_ids.map(|ids| ids.take(new.len())).unwrap_or_default();
+        for event in new {
             let mut id = recycled.pop().unwrap_or_default();
             write_event_id(&mut id, read.shard, event.sequence);
             event.id = id;
         }
-        page.events = found;
         Ok(page)
     }
 

@@ -74,6 +74,20 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false })
     }
 
+    /// Like [`read_shard`](Self::read_shard), but appends the events to `page` (the page being
+    /// built) and returns a [`ShardPage`] whose `events` is empty. Sequence-ordered polls read
+    /// through this, so a backend that makes its events one by one can override it to make
+    /// them in place; the default moves what `read_shard` returns.
+    async fn read_shard_into(
+        &self,
+        read: ShardRead<'_>,
+        page: &mut Vec<StoredEvent>,
+    ) -> Result<ShardPage, AdapterError> {
+        let mut shard_page = self.read_shard(read).await?;
+        page.append(&mut shard_page.events);
+        Ok(shard_page)
+    }
+
     /// Shards that hold retained events (also shards this bus no longer routes to).
     fn stored_shards(&self) -> Vec<u16> {
         Vec::new()

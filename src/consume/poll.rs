@@ -103,51 +103,123 @@ struct Reader<'a> {
     recycled_ids: Option<&'a IdPool>,
 }
 
+/// Where one shard stands after a page.
+struct ShardEnd {
+    shard: u16,
+    /// The cursor position: the first event examined but not returned, else past everything
+    /// examined.
+    position: u64,
+    /// Events at or past `position` existed (or were not looked at).
+    more: bool,
+}
+
 impl Reader<'_> {
     async fn read_page(&self, shards: &[u16], cursor: &Cursor) -> ConsumerResult<Page> {
         let limit = self.request.limit;
-        let mut missed = 0;
-        // First read: a fair share per shard, so one busy shard cannot starve the others.
+        // A fair share per shard first, so one busy shard cannot starve the others.
         let share = limit.div_ceil(shards.len().max(1)).max(1);
-        let mut buffers = Vec::with_capacity(shards.len());
-        for &shard in shards {
-            let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
-            missed += self.refill(&mut buffer, share).await?;
-            buffers.push(buffer);
-        }
-        let events = match self.request.ordering {
-            Ordering::Sequence => self.take_in_sequence(&mut buffers, limit, &mut missed).await?,
-            Ordering::Timestamp => self.merge_by_timestamp(&mut buffers, limit, share, &mut missed).await?,
+        let mut missed = 0;
+        let (events, ends) = match self.request.ordering {
+            Ordering::Sequence => self.read_in_sequence(shards, cursor, limit, share, &mut missed).await?,
+            Ordering::Timestamp => self.merge_by_timestamp(shards, cursor, limit, share, &mut missed).await?,
         };
         let mut next = cursor.clone();
-        for buffer in &buffers {
-            next.advance(buffer.shard, buffer.position());
+        for end in &ends {
+            next.advance(end.shard, end.position);
         }
-        let has_more = buffers.iter().any(ShardBuffer::has_more);
+        let has_more = ends.iter().any(|end| end.more);
         Ok(Page { events, cursor: next, has_more, missed })
+    }
+
+    fn shard_read(&self, shard: u16, from: u64, max_events: usize) -> ShardRead<'_> {
+        ShardRead { shard, from, max_events, filter: self.request.filter.as_ref(), recycled_ids: self.recycled_ids }
+    }
+
+    /// Refuses an adapter answer that would move a cursor backwards.
+    fn check_forward(&self, shard: u16, from: u64, next: u64) -> ConsumerResult<()> {
+        if next < from {
+            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
+                "adapter {} moved shard {shard} backwards ({from} -> {next})",
+                self.adapter.name()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Appends up to `max` matching events of `shard` from `from` to `page`.
+    async fn read_into(
+        &self,
+        shard: u16,
+        from: u64,
+        max: usize,
+        page: &mut Vec<StoredEvent>,
+    ) -> ConsumerResult<ShardPage> {
+        let before = page.len();
+        let read = self.shard_read(shard, from, max);
+        let end = self.adapter.read_shard_into(read, page).await.map_err(ConsumerError::Adapter)?;
+        self.check_forward(shard, from, end.next)?;
+        if page.len() - before > max {
+            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
+                "adapter {} returned {} events of shard {shard} where {max} were asked for",
+                self.adapter.name(),
+                page.len() - before
+            ))));
+        }
+        Ok(end)
+    }
+
+    /// Each shard's events in sequence order, read straight into the page: a fair share of
+    /// every shard, then what is left of the page from shards that have more. A shard the page
+    /// has no room left for is only looked at (one event, not returned), so `has_more` stays
+    /// exact.
+    async fn read_in_sequence(
+        &self,
+        shards: &[u16],
+        cursor: &Cursor,
+        limit: usize,
+        share: usize,
+        missed: &mut u64,
+    ) -> ConsumerResult<(Vec<StoredEvent>, Vec<ShardEnd>)> {
+        let mut page = Vec::with_capacity(limit.min(4096));
+        let mut ends = Vec::with_capacity(shards.len());
+        for &shard in shards {
+            let from = cursor.position(shard);
+            let room = share.min(limit - page.len());
+            let end = if room > 0 {
+                let read = self.read_into(shard, from, room, &mut page).await?;
+                *missed += read.missed;
+                ShardEnd { shard, position: read.next, more: read.more }
+            } else {
+                let peek = self.adapter.read_shard(self.shard_read(shard, from, 1)).await;
+                let peek = peek.map_err(ConsumerError::Adapter)?;
+                self.check_forward(shard, from, peek.next)?;
+                *missed += peek.missed;
+                let position = peek.events.first().map_or(peek.next, |e| e.sequence);
+                ShardEnd { shard, position, more: !peek.events.is_empty() || peek.more }
+            };
+            ends.push(end);
+        }
+        for end in &mut ends {
+            let room = limit - page.len();
+            if room == 0 {
+                break;
+            }
+            if end.more {
+                let read = self.read_into(end.shard, end.position, room, &mut page).await?;
+                *missed += read.missed;
+                (end.position, end.more) = (read.next, read.more);
+            }
+        }
+        Ok((page, ends))
     }
 
     /// Reads up to `max` more matching events of one shard into its buffer; returns events
     /// missed.
     async fn refill(&self, buffer: &mut ShardBuffer, max: usize) -> ConsumerResult<u64> {
-        let read = ShardRead {
-            shard: buffer.shard,
-            from: buffer.next,
-            max_events: max,
-            filter: self.request.filter.as_ref(),
-            recycled_ids: self.recycled_ids,
-        };
-        let adapter = self.adapter;
+        let read = self.shard_read(buffer.shard, buffer.next, max);
         let ShardPage { events, next, missed, more } =
-            adapter.read_shard(read).await.map_err(ConsumerError::Adapter)?;
-        if next < buffer.next {
-            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
-                "adapter {} moved shard {} backwards ({} -> {next})",
-                adapter.name(),
-                buffer.shard,
-                buffer.next
-            ))));
-        }
+            self.adapter.read_shard(read).await.map_err(ConsumerError::Adapter)?;
+        self.check_forward(buffer.shard, buffer.next, next)?;
         if buffer.events.is_empty() {
             buffer.events = events.into(); // no copy: a Vec becomes a VecDeque in place
         } else {
@@ -158,56 +230,23 @@ impl Reader<'_> {
         Ok(missed)
     }
 
-    /// Shard after shard, each in sequence order: the fair shares first, then what is left of the
-    /// page from shards that have more.
-    async fn take_in_sequence(
-        &self,
-        buffers: &mut [ShardBuffer],
-        limit: usize,
-        missed: &mut u64,
-    ) -> ConsumerResult<Vec<StoredEvent>> {
-        let buffered: usize = buffers.iter().map(|b| b.events.len()).sum();
-        if buffered < limit {
-            let mut room = limit - buffered;
-            for buffer in buffers.iter_mut() {
-                if room == 0 {
-                    break;
-                }
-                if buffer.more {
-                    let before = buffer.events.len();
-                    *missed += self.refill(buffer, room).await?;
-                    room -= buffer.events.len() - before;
-                }
-            }
-        }
-        let total = limit.min(buffers.iter().map(|b| b.events.len()).sum());
-        let mut events = Vec::new();
-        for buffer in buffers.iter_mut() {
-            let take = (total - events.len()).min(buffer.events.len());
-            if events.is_empty() && take == buffer.events.len() {
-                // The first shard's buffer becomes the page without moving its events (the whole
-                // page, on one shard); it grows once to hold the others'.
-                events = std::mem::take(&mut buffer.events).into();
-                events.reserve_exact(total - take);
-            } else if take == buffer.events.len() {
-                // Never popped from, so the deque is a Vec in place: one bulk copy.
-                events.append(&mut Vec::from(std::mem::take(&mut buffer.events)));
-            } else {
-                events.extend(buffer.events.drain(..take));
-            }
-        }
-        Ok(events)
-    }
-
-    /// A k-way merge by `(timestamp_ns, shard, sequence)`. A shard's buffer is refilled the moment
-    /// it runs dry, before anything else is taken, because its next event may be the smallest.
+    /// A k-way merge by `(timestamp_ns, shard, sequence)`, after a first read of `chunk` events
+    /// per shard. A shard's buffer is refilled the moment it runs dry, before anything else is
+    /// taken, because its next event may be the smallest.
     async fn merge_by_timestamp(
         &self,
-        buffers: &mut [ShardBuffer],
+        shards: &[u16],
+        cursor: &Cursor,
         limit: usize,
         chunk: usize,
         missed: &mut u64,
-    ) -> ConsumerResult<Vec<StoredEvent>> {
+    ) -> ConsumerResult<(Vec<StoredEvent>, Vec<ShardEnd>)> {
+        let mut buffers = Vec::with_capacity(shards.len());
+        for &shard in shards {
+            let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
+            *missed += self.refill(&mut buffer, chunk).await?;
+            buffers.push(buffer);
+        }
         let key = |e: &StoredEvent| (e.timestamp_ns, e.shard, e.sequence);
         let mut heap = BinaryHeap::with_capacity(buffers.len());
         for (index, buffer) in buffers.iter().enumerate() {
@@ -229,6 +268,8 @@ impl Reader<'_> {
                 heap.push(Reverse((key(front), index)));
             }
         }
-        Ok(events)
+        let ends =
+            buffers.iter().map(|b| ShardEnd { shard: b.shard, position: b.position(), more: b.has_more() }).collect();
+        Ok((events, ends))
     }
 }
