@@ -12,7 +12,7 @@
 use crate::adapter::Adapter;
 use crate::ingest::Shard;
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Per-shard counters. Workers and slow paths write them; producers never touch them on the
@@ -180,6 +180,16 @@ pub struct EventBusStats {
     pub(crate) registry: Arc<ShardRegistry>,
     adapter: Arc<dyn Adapter>,
     pub(crate) last_adapter_error: Mutex<Option<String>>,
+    workers_running: AtomicUsize,
+}
+
+/// Held by a shard worker's task for as long as the task exists, however it ends.
+pub(crate) struct WorkerAlive(Arc<EventBusStats>);
+
+impl Drop for WorkerAlive {
+    fn drop(&mut self) {
+        self.0.workers_running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EventBusStats {
@@ -201,7 +211,21 @@ impl EventBusStats {
             registry,
             adapter,
             last_adapter_error: Mutex::new(None),
+            workers_running: AtomicUsize::new(0),
         }
+    }
+
+    /// Shard worker tasks that exist: one per shard while the bus runs (a shard being removed
+    /// keeps its worker until everything it accepted has been dispatched), none once shutdown
+    /// returns. A higher count means a leaked worker.
+    pub fn workers_running(&self) -> usize {
+        self.workers_running.load(Ordering::Acquire)
+    }
+
+    /// Counts a worker from before its task is spawned until the task is dropped.
+    pub(crate) fn worker_started(self: &Arc<Self>) -> WorkerAlive {
+        self.workers_running.fetch_add(1, Ordering::AcqRel);
+        WorkerAlive(self.clone())
     }
 
     /// A plain-number copy of every counter.

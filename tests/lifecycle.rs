@@ -64,6 +64,7 @@ async fn shutdown_racing_eight_producers_strands_nothing() {
         assert_eq!(s.events_dropped, 0);
         assert_eq!(recorder.delivered_count() as u64, ok, "every Ok ingest reached the adapter");
         assert!(!s.shutdown_was_lossy);
+        assert_eq!(bus.stats().workers_running(), 0, "a worker outlived shutdown");
         assert!(matches!(bus.ingest_raw(RawEvent::from_bytes(&b"{}"[..])), Err(IngestionError::ShuttingDown)));
     }
 }
@@ -84,6 +85,7 @@ async fn concurrent_shutdowns_all_wait_for_the_one_drain() {
                 // Returned only after the drain: the adapter has everything and was shut down.
                 assert_eq!(recorder.delivered_count(), 100);
                 assert_eq!(recorder.shutdowns.load(Ordering::SeqCst), 1);
+                assert_eq!(bus.stats().workers_running(), 0, "a shutdown returned before the drain ended");
             })
         })
         .collect();

@@ -307,6 +307,7 @@ async fn a_failed_activation_is_rolled_back_whole_and_loses_nothing() {
     // Shard 2 activates, shard 3 fails: the whole request fails and shard 2 is undone.
     assert!(matches!(bus.add_shards(2).await, Err(ScalingError::Adapter(_))));
     assert_eq!(bus.shard_ids(), vec![0, 1], "the shard count is off after a rollback");
+    assert_eq!(bus.stats().workers_running(), 2, "the undone shard's worker was leaked");
     for i in 500..1000 {
         bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
     }
@@ -316,7 +317,8 @@ async fn a_failed_activation_is_rolled_back_whole_and_loses_nothing() {
     assert_eq!(adapter.inner.delivered_count(), 1000);
     let shards: Vec<u16> = adapter.inner.delivered.lock().unwrap().keys().copied().collect();
     assert!(shards.iter().all(|&shard| shard < 2), "events went to a rolled-back shard: {shards:?}");
-    bus.shutdown().await.unwrap();
+    bus.shutdown_via_ref().await.unwrap();
+    assert_eq!(bus.stats().workers_running(), 0, "a worker outlived shutdown");
 }
 
 /// Failure mode 18: a scale-down with one bad id is refused before anything changes, instead
@@ -330,8 +332,10 @@ async fn a_refused_scale_down_changes_nothing() {
     assert!(matches!(bus.remove_shards(vec![2, 2]).await, Err(ScalingError::InvalidRequest(_))));
     assert_eq!(bus.shard_ids(), vec![0, 1, 2]);
     assert!(bus.stats().shards().iter().all(|s| !s.retired));
+    assert_eq!(bus.stats().workers_running(), 3);
     bus.remove_shards(vec![1]).await.unwrap();
     assert_eq!(bus.shard_ids(), vec![0, 2]);
+    assert_eq!(bus.stats().workers_running(), 2, "a removed shard's worker outlived its drain");
 }
 
 /// Failure mode 22: every shard stamps wall-clock time, so a shard added late does not start

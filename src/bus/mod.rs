@@ -386,7 +386,12 @@ impl BusInner {
     pub(crate) async fn start_shard(&self, id: u16) -> Result<Arc<Shard>, AdapterError> {
         let next_sequence = self.adapter.next_sequence(id).await?;
         let shard = Arc::new(Shard::new(id, self.config.ring_capacity, self.config.backpressure));
-        let handle = runtime::spawn(worker::run(shard.clone(), self.dispatch.clone(), next_sequence, 0));
+        let alive = self.dispatch.stats.worker_started();
+        let run = worker::run(shard.clone(), self.dispatch.clone(), next_sequence, 0);
+        let handle = runtime::spawn(async move {
+            let _alive = alive;
+            run.await
+        });
         self.workers.lock().unwrap_or_else(|e| e.into_inner()).push((id, handle));
         self.known_shards.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
         Ok(shard)
