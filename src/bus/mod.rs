@@ -1,6 +1,8 @@
 //! `EventBus`: the one handle for ingest, poll, flush, scaling and shutdown.
 
 mod lifecycle;
+#[cfg(test)]
+mod tests;
 
 use crate::adapter::{self, Adapter};
 use crate::config::EventBusConfig;

@@ -61,7 +61,9 @@ pub(crate) async fn run(
                 let batch = Batch::new(shard.id, next_sequence, first_ts, ctx.producer, std::mem::take(&mut events));
                 next_sequence += n as u64;
                 last_timestamp_ns = first_ts + n as u64 - 1;
+                let in_flight = InFlight { shard: &shard, events: n as u64 };
                 let outcome = deliver(&ctx, &shard, &batch).await;
+                std::mem::forget(in_flight);
                 let counters = &shard.counters;
                 let n = n as u64;
                 match outcome {
@@ -92,6 +94,21 @@ pub(crate) async fn run(
         }
     }
     shard.worker_exited();
+}
+
+/// A batch taken off the ring and not yet counted. If the worker's task ends while the batch is
+/// with the adapter (the task was aborted, or unwound), dropping this counts the batch lost, so
+/// `dispatched + dropped == ingested` holds even for a dead worker; the reaper in
+/// `BusInner::stop_shards` counts what is still in the ring.
+struct InFlight<'a> {
+    shard: &'a Shard,
+    events: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shard.counters.dropped_lost.fetch_add(self.events, Ordering::AcqRel);
+    }
 }
 
 /// Hands a batch to the adapter, retrying retryable errors with exponential backoff and full
