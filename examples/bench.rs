@@ -2,7 +2,8 @@
 //! crossbeam `ArrayQueue` of the same events), because shared machines are noisy and only
 //! ratios travel.
 //!
-//! `cargo run --release --example bench [-- quick]`
+//! `cargo run --release --example bench [-- quick] [ingest|scaling|poll|latency|memory ...]`
+//! (no section named: all of them).
 //!
 //! Every producer builds its own 100-byte events before its clock starts, as a real producer
 //! owns what it sends; the consumer side (the shard worker, or the baseline's popping thread)
@@ -363,11 +364,18 @@ async fn memory_overhead(n: usize) -> f64 {
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    // Sections named on the command line (ingest, scaling, poll, latency, memory); none = all.
+    let named: Vec<String> = std::env::args().skip(1).filter(|a| a != "quick").collect();
+    let run = |section: &str| named.is_empty() || named.iter().any(|n| n == section);
     let n = if quick { 500_000 } else { 2_000_000 };
     let burst = if quick { 200_000 } else { 500_000 };
     println!("purple-rain {} bench, 100-byte events, {n} per producer", purple_rain::VERSION);
-    for (payloads, label) in [(Payloads::Static, "static payloads: the bus alone"), (Payloads::Owned, "owned payloads")]
-    {
+    let ingest_sections = if run("ingest") {
+        &[(Payloads::Static, "static payloads: the bus alone"), (Payloads::Owned, "owned payloads")][..]
+    } else {
+        &[]
+    };
+    for &(payloads, label) in ingest_sections {
         println!("-- {label}");
         let base1 = best_of(|| async { crossbeam_baseline(1, n, payloads) }).await;
         let base2 = best_of(|| async { crossbeam_baseline(2, n, payloads) }).await;
@@ -388,45 +396,52 @@ async fn main() {
             report("ingest -> adapter sustained, 1 producer, 1 shard", one_shard, base1);
         }
     }
-    // Long enough runs for dozens of scaling operations each.
-    let long = 4 * n;
-    println!("-- live scaling (static payloads, 1 producer, {long} events per run)");
-    let steady = best_of(|| async { ingest_sustained(4, 1, long, Payloads::Static, None).await.0 }).await;
-    report("ingest -> adapter steady (baseline of this section)", steady, steady);
-    let operations = Arc::new(AtomicU64::new(0));
-    let scaling = best_of(|| async {
-        let (rate, ops) = ingest_sustained(4, 1, long, Payloads::Static, Some(Duration::from_millis(10))).await;
-        operations.fetch_add(ops, AtomicOrdering::Relaxed);
-        rate
-    })
-    .await;
-    let ops = operations.load(AtomicOrdering::Relaxed) / ROUNDS as u64;
-    report(&format!("ingest -> adapter while scaling every 10 ms (~{ops} ops/run)"), scaling, steady);
-    println!("-- poll (owned payloads, Memory adapter)");
-    let backlog = if quick { 200_000 } else { 1_000_000 };
-    let buy = Filter::eq("kind", "buy ").ok();
-    let poll_base = best_of(|| async { crossbeam_baseline(1, backlog, Payloads::Owned) }).await;
-    for (name, shards, ordering, filter, reuse) in [
-        ("poll Sequence, 1 shard, pages of 1000", 1, Ordering::Sequence, None, false),
-        ("poll_into Sequence, 1 shard (page reused)", 1, Ordering::Sequence, None, true),
-        ("poll Sequence, 8 shards, pages of 1000", 8, Ordering::Sequence, None, false),
-        ("poll_into Sequence, 8 shards (page reused)", 8, Ordering::Sequence, None, true),
-        ("poll Timestamp, 8 shards, pages of 1000", 8, Ordering::Timestamp, None, false),
-        ("poll_into Timestamp, 8 shards (page reused)", 8, Ordering::Timestamp, None, true),
-        ("poll filter 1% match, 8 shards (examined/s)", 8, Ordering::Sequence, buy, false),
-    ] {
-        let (returned, examined) = poll(shards, ordering, filter, backlog, reuse).await;
-        report(name, examined, poll_base);
-        println!("    returned {returned} of {backlog}");
+    if run("scaling") {
+        // Long enough runs for dozens of scaling operations each.
+        let long = 4 * n;
+        println!("-- live scaling (static payloads, 1 producer, {long} events per run)");
+        let steady = best_of(|| async { ingest_sustained(4, 1, long, Payloads::Static, None).await.0 }).await;
+        report("ingest -> adapter steady (baseline of this section)", steady, steady);
+        let operations = Arc::new(AtomicU64::new(0));
+        let scaling = best_of(|| async {
+            let (rate, ops) = ingest_sustained(4, 1, long, Payloads::Static, Some(Duration::from_millis(10))).await;
+            operations.fetch_add(ops, AtomicOrdering::Relaxed);
+            rate
+        })
+        .await;
+        let ops = operations.load(AtomicOrdering::Relaxed) / ROUNDS as u64;
+        report(&format!("ingest -> adapter while scaling every 10 ms (~{ops} ops/run)"), scaling, steady);
     }
-
-    let samples = if quick { 1000 } else { 3000 };
-    let (p50, p99) = adapter_latency(samples).await;
-    println!("ingest -> adapter latency at ~1k events/s: p50 {p50:.1?}, p99 {p99:.1?}");
-    let (p50, p99) = long_poll_latency(samples).await;
-    println!("ingest -> long-poll return latency at ~1k events/s: p50 {p50:.1?}, p99 {p99:.1?}");
-    println!(
-        "memory adapter retained heap beyond the 100-byte payload: {:.1} bytes/event",
-        memory_overhead(if quick { 200_000 } else { 1_000_000 }).await
-    );
+    if run("poll") {
+        println!("-- poll (owned payloads, Memory adapter)");
+        let backlog = if quick { 200_000 } else { 1_000_000 };
+        let buy = Filter::eq("kind", "buy ").ok();
+        let poll_base = best_of(|| async { crossbeam_baseline(1, backlog, Payloads::Owned) }).await;
+        for (name, shards, ordering, filter, reuse) in [
+            ("poll Sequence, 1 shard, pages of 1000", 1, Ordering::Sequence, None, false),
+            ("poll_into Sequence, 1 shard (page reused)", 1, Ordering::Sequence, None, true),
+            ("poll Sequence, 8 shards, pages of 1000", 8, Ordering::Sequence, None, false),
+            ("poll_into Sequence, 8 shards (page reused)", 8, Ordering::Sequence, None, true),
+            ("poll Timestamp, 8 shards, pages of 1000", 8, Ordering::Timestamp, None, false),
+            ("poll_into Timestamp, 8 shards (page reused)", 8, Ordering::Timestamp, None, true),
+            ("poll filter 1% match, 8 shards (examined/s)", 8, Ordering::Sequence, buy, false),
+        ] {
+            let (returned, examined) = poll(shards, ordering, filter, backlog, reuse).await;
+            report(name, examined, poll_base);
+            println!("    returned {returned} of {backlog}");
+        }
+    }
+    if run("latency") {
+        let samples = if quick { 1000 } else { 3000 };
+        let (p50, p99) = adapter_latency(samples).await;
+        println!("ingest -> adapter latency at ~1k events/s: p50 {p50:.1?}, p99 {p99:.1?}");
+        let (p50, p99) = long_poll_latency(samples).await;
+        println!("ingest -> long-poll return latency at ~1k events/s: p50 {p50:.1?}, p99 {p99:.1?}");
+    }
+    if run("memory") {
+        println!(
+            "memory adapter retained heap beyond the 100-byte payload: {:.1} bytes/event",
+            memory_overhead(if quick { 200_000 } else { 1_000_000 }).await
+        );
+    }
 }
