@@ -387,3 +387,59 @@ fn poll_futures_are_send() {
     let _check_into =
         |bus: &EventBus, page: &mut ConsumeResponse| require_send(&bus.poll_into(ConsumeRequest::new(1), page));
 }
+
+/// An adapter whose reads break the contract in one of two ways.
+struct Misreads {
+    /// Return two events when one is asked for.
+    too_many: bool,
+}
+
+#[async_trait::async_trait]
+impl purple_rain::Adapter for Misreads {
+    fn name(&self) -> &str {
+        "misreads"
+    }
+    async fn on_batch(&self, _: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+        Ok(())
+    }
+    async fn read_shard(
+        &self,
+        read: purple_rain::adapter::ShardRead<'_>,
+    ) -> Result<purple_rain::adapter::ShardPage, purple_rain::AdapterError> {
+        let event = |sequence: u64| StoredEvent {
+            id: sequence.to_string(),
+            shard: read.shard,
+            sequence,
+            timestamp_ns: sequence + 1,
+            payload: bytes::Bytes::from_static(b"{}"),
+        };
+        let (events, next) = match (self.too_many, read.from) {
+            (true, from) => (vec![event(from), event(from + 1)], from + 2),
+            (false, 0) => (vec![event(0)], 1),
+            // Going back to the start from where the last read left the cursor.
+            (false, _) => (vec![event(0)], 0),
+        };
+        Ok(purple_rain::adapter::ShardPage { events, next, missed: 0, more: true })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adapter_that_breaks_the_read_contract_fails_the_poll() {
+    let config = || EventBusConfig::builder().shards(1).build().unwrap();
+    let fatal = |result: Result<ConsumeResponse, ConsumerError>, what: &str| match result {
+        Err(ConsumerError::Adapter(purple_rain::AdapterError::Fatal(message))) => {
+            assert!(message.contains(what), "{message}")
+        }
+        other => panic!("expected a fatal adapter error about {what:?}, got {other:?}"),
+    };
+    for ordering in [Ordering::Sequence, Ordering::Timestamp] {
+        let bus = EventBus::with_adapter(config(), Arc::new(Misreads { too_many: false })).await.unwrap();
+        let first = bus.poll(ConsumeRequest::new(1).ordering(ordering)).await.unwrap();
+        assert_eq!(first.events.len(), 1);
+        fatal(bus.poll(ConsumeRequest::new(1).ordering(ordering).from(first.cursor)).await, "backwards");
+        bus.shutdown().await.unwrap();
+    }
+    let bus = EventBus::with_adapter(config(), Arc::new(Misreads { too_many: true })).await.unwrap();
+    fatal(bus.poll(ConsumeRequest::new(1)).await, "reading up to 1");
+    bus.shutdown().await.unwrap();
+}

@@ -158,11 +158,11 @@ impl Reader<'_> {
         let read = self.shard_read(shard, from, max);
         let end = self.adapter.read_shard_into(read, page).await.map_err(ConsumerError::Adapter)?;
         self.check_forward(shard, from, end.next)?;
-        if page.len() - before > max {
+        if !(before..=before + max).contains(&page.len()) {
             return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
-                "adapter {} returned {} events of shard {shard} where {max} were asked for",
+                "adapter {} changed the page from {before} to {} events reading up to {max} of shard {shard}",
                 self.adapter.name(),
-                page.len() - before
+                page.len()
             ))));
         }
         Ok(end)
