@@ -6,7 +6,7 @@
 //! [`bus`] (handle lifecycle, versions), [`ingest`], [`poll`], [`stats`] (counters and scaling).
 //!
 //! Every exported function follows the same shape, modelled on rustls-ffi: its body sits inside
-//! [`ffi_boundary!`] (a panic becomes `PR_ERR_PANIC` / NULL / false / 0 and never unwinds into or
+//! `ffi_boundary!` (a panic becomes `PR_ERR_PANIC` / NULL / false / 0 and never unwinds into or
 //! aborts the host), every pointer goes through one of the `try_*!` macros below (NULL becomes
 //! `PR_ERR_NULL_ARGUMENT` with a message naming the argument), and out-parameters are written
 //! last, only on success. Raw-pointer `unsafe` lives only in those macros and the one
