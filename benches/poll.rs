@@ -9,7 +9,8 @@ use purple_rain::{
     RawEvent,
 };
 
-const BACKLOG: usize = 100_000;
+/// A 1M-event backlog, as in `examples/bench.rs`; every iteration polls all of it.
+const BACKLOG: usize = 1_000_000;
 
 fn payload(i: usize) -> String {
     let kind = if i % 100 == 0 { "buy " } else { "view" };
