@@ -254,7 +254,7 @@ impl EventBus {
     pub async fn poll_into(&self, request: ConsumeRequest, page: &mut ConsumeResponse) -> ConsumerResult<()> {
         let ids = IdPool::new();
         ids.recycle(page.events.drain(..));
-        *page = self.poll_recycling(request, Some(&ids)).await?;
+        *page = self.poll_reusing(request, &ids).await?;
         Ok(())
     }
 

@@ -135,15 +135,24 @@ impl Reader<'_> {
         ShardRead { shard, from, max_events, filter: self.request.filter.as_ref(), recycled_ids: self.recycled_ids }
     }
 
+    /// The error for an adapter answer that breaks the read contract.
+    fn broken(&self, what: String) -> ConsumerError {
+        ConsumerError::Adapter(crate::AdapterError::Fatal(format!("adapter {} {what}", self.adapter.name())))
+    }
+
     /// Refuses an adapter answer that would move a cursor backwards.
     fn check_forward(&self, shard: u16, from: u64, next: u64) -> ConsumerResult<()> {
         if next < from {
-            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
-                "adapter {} moved shard {shard} backwards ({from} -> {next})",
-                self.adapter.name()
-            ))));
+            return Err(self.broken(format!("moved shard {shard} backwards ({from} -> {next})")));
         }
         Ok(())
+    }
+
+    /// Reads up to `max` matching events of `shard` from `from` into a page of their own.
+    async fn read(&self, shard: u16, from: u64, max: usize) -> ConsumerResult<ShardPage> {
+        let page = self.adapter.read_shard(self.shard_read(shard, from, max)).await.map_err(ConsumerError::Adapter)?;
+        self.check_forward(shard, from, page.next)?;
+        Ok(page)
     }
 
     /// Appends up to `max` matching events of `shard` from `from` to `page`.
@@ -159,11 +168,10 @@ impl Reader<'_> {
         let end = self.adapter.read_shard_into(read, page).await.map_err(ConsumerError::Adapter)?;
         self.check_forward(shard, from, end.next)?;
         if !(before..=before + max).contains(&page.len()) {
-            return Err(ConsumerError::Adapter(crate::AdapterError::Fatal(format!(
-                "adapter {} changed the page from {before} to {} events reading up to {max} of shard {shard}",
-                self.adapter.name(),
-                page.len()
-            ))));
+            let now = page.len();
+            return Err(self.broken(format!(
+                "changed the page from {before} to {now} events reading up to {max} of shard {shard}"
+            )));
         }
         Ok(end)
     }
@@ -190,9 +198,7 @@ impl Reader<'_> {
                 *missed += read.missed;
                 ShardEnd { shard, position: read.next, more: read.more }
             } else {
-                let peek = self.adapter.read_shard(self.shard_read(shard, from, 1)).await;
-                let peek = peek.map_err(ConsumerError::Adapter)?;
-                self.check_forward(shard, from, peek.next)?;
+                let peek = self.read(shard, from, 1).await?;
                 *missed += peek.missed;
                 let position = peek.events.first().map_or(peek.next, |e| e.sequence);
                 ShardEnd { shard, position, more: !peek.events.is_empty() || peek.more }
@@ -216,10 +222,7 @@ impl Reader<'_> {
     /// Reads up to `max` more matching events of one shard into its buffer; returns events
     /// missed.
     async fn refill(&self, buffer: &mut ShardBuffer, max: usize) -> ConsumerResult<u64> {
-        let read = self.shard_read(buffer.shard, buffer.next, max);
-        let ShardPage { events, next, missed, more } =
-            self.adapter.read_shard(read).await.map_err(ConsumerError::Adapter)?;
-        self.check_forward(buffer.shard, buffer.next, next)?;
+        let ShardPage { events, next, missed, more } = self.read(buffer.shard, buffer.next, max).await?;
         if buffer.events.is_empty() {
             buffer.events = events.into(); // no copy: a Vec becomes a VecDeque in place
         } else {
