@@ -11,6 +11,7 @@
 
 use super::{BusInner, EventBus};
 use crate::error::AdapterError;
+use crate::ingest::routes::PublishedRoutes;
 use crate::runtime;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,6 +55,8 @@ impl BusInner {
 
     /// Spawns the shutdown sequence once; returns a receiver for its result.
     fn begin_shutdown(self: &Arc<Self>) -> watch::Receiver<Option<Result<(), AdapterError>>> {
+        // The thread shutting a bus down is usually the one that ingested into it.
+        PublishedRoutes::forget_cached();
         let done = self.lifecycle.done.subscribe();
         if !self.lifecycle.started.swap(true, Ordering::AcqRel) {
             let this = self.clone();

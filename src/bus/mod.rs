@@ -10,12 +10,11 @@ use crate::consume::{poll, ConsumeRequest, ConsumeResponse, IdPool};
 use crate::dispatch::worker::{self, DispatchContext};
 use crate::dispatch::ProducerIdentity;
 use crate::error::{AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult};
-use crate::ingest::routing::RouteTable;
+use crate::ingest::routes::{PublishedRoutes, Routes};
 use crate::ingest::{Event, RawEvent, Shard, ShardPushError};
 use crate::runtime;
 use crate::scaling::{LoadTracker, ScalingState};
 use crate::stats::{EventBusStats, ShardRegistry};
-use arc_swap::ArcSwap;
 use lifecycle::Lifecycle;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -43,24 +42,10 @@ pub struct EventBus {
     inner: Arc<BusInner>,
 }
 
-/// The live shard set as producers see it: swapped whole on scaling.
-pub(crate) struct Routes {
-    pub(crate) shards: Vec<Arc<Shard>>,
-    pub(crate) table: RouteTable,
-}
-
-impl Routes {
-    pub(crate) fn new(shards: Vec<Arc<Shard>>) -> Self {
-        let ids: Vec<u16> = shards.iter().map(|s| s.id).collect();
-        let table = RouteTable::new(&ids);
-        Self { shards, table }
-    }
-}
-
 pub(crate) struct BusInner {
     pub(crate) config: EventBusConfig,
     pub(crate) adapter: Arc<dyn Adapter>,
-    pub(crate) routes: ArcSwap<Routes>,
+    pub(crate) routes: PublishedRoutes,
     pub(crate) registry: Arc<ShardRegistry>,
     pub(crate) stats: Arc<EventBusStats>,
     pub(crate) dispatch: Arc<DispatchContext>,
@@ -114,24 +99,28 @@ impl EventBus {
     /// Routes `event` to its live shard and pushes it with `push`. A closed shard is one being
     /// removed (the route table without it is already published, so the next load routes to a
     /// live shard) unless the bus is shutting down.
-    #[inline]
+    #[inline(always)]
     fn route_and_push(
         &self,
         mut event: RawEvent,
         push: impl Fn(&Shard, RawEvent) -> Result<(), ShardPushError>,
     ) -> IngestionResult<()> {
         loop {
-            let routes = self.inner.routes.load();
-            if routes.shards.is_empty() {
-                return Err(IngestionError::Unrouted);
-            }
-            match push(&routes.shards[routes.table.route(event.hash())], event) {
+            let pushed = self.inner.routes.with_current(|routes| match routes.shards.is_empty() {
+                true => Err(None),
+                false => push(&routes.shards[routes.table.route(event.hash())], event).map_err(Some),
+            });
+            match pushed {
                 Ok(()) => return Ok(()),
-                Err(ShardPushError::Full) => return Err(IngestionError::Backpressure),
-                Err(ShardPushError::Closed(back)) => {
+                Err(None) => return Err(IngestionError::Unrouted),
+                Err(Some(ShardPushError::Full)) => return Err(IngestionError::Backpressure),
+                Err(Some(ShardPushError::Closed(back))) => {
                     if self.inner.lifecycle.is_shutting_down() {
                         return Err(IngestionError::ShuttingDown);
                     }
+                    // The ring was closed after the set without it was published: seeing the
+                    // close makes that publication visible to the next `with_current`.
+                    std::sync::atomic::fence(Ordering::Acquire);
                     event = back;
                     std::hint::spin_loop();
                 }
@@ -357,7 +346,7 @@ impl BusInner {
             delivered: Arc::new(Notify::new()),
         });
         let inner = Arc::new(Self {
-            routes: ArcSwap::from_pointee(Routes { shards: Vec::new(), table: RouteTable::new(&[0]) }),
+            routes: PublishedRoutes::new(Routes::new(Vec::new())),
             registry,
             stats,
             dispatch,
@@ -380,7 +369,7 @@ impl BusInner {
             }
         }
         inner.registry.set_active(shards.clone());
-        inner.routes.store(Arc::new(Routes::new(shards)));
+        inner.routes.publish(Routes::new(shards));
         Ok(inner)
     }
 

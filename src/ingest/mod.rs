@@ -2,6 +2,7 @@
 
 mod event;
 pub(crate) mod ring;
+pub(crate) mod routes;
 pub(crate) mod routing;
 mod shard;
 

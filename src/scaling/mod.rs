@@ -14,8 +14,9 @@ mod policy;
 
 pub use policy::ScalingPolicy;
 
-use crate::bus::{BusInner, EventBus, Routes};
+use crate::bus::{BusInner, EventBus};
 use crate::error::ScalingError;
+use crate::ingest::routes::Routes;
 use crate::ingest::Shard;
 use crate::runtime;
 use std::collections::BTreeMap;
@@ -144,7 +145,7 @@ impl BusInner {
         active.extend(added.iter().cloned());
         self.registry.set_active(active);
         let shards: Vec<_> = live.iter().cloned().chain(added.iter().cloned()).collect();
-        self.routes.store(Arc::new(Routes::new(shards)));
+        self.routes.publish(Routes::new(shards));
         state.last_applied = Some(Instant::now());
         Ok(added.iter().map(|s| s.id).collect())
     }
@@ -172,7 +173,7 @@ impl BusInner {
             return Err(ScalingError::OutOfBounds { requested, min: min.max(1), max });
         }
         let remaining: Vec<_> = live.iter().filter(|s| !ids.contains(&s.id)).cloned().collect();
-        self.routes.store(Arc::new(Routes::new(remaining)));
+        self.routes.publish(Routes::new(remaining));
         let died = self.stop_shards(&removing).await;
         for shard in &removing {
             self.registry.retire(shard);
