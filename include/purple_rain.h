@@ -436,7 +436,9 @@ pr_status pr_ingest(const struct pr_bus *bus, const uint8_t *json, size_t len);
  * `PR_ERR_UNROUTED`, `PR_ERR_SAMPLED`: in every case the event was not accepted.
  *
  * Ownership: the bytes are copied. Threading: any thread, concurrently with every call but
- * `pr_bus_free`.
+ * `pr_bus_free`. Memory: each ingesting thread keeps the shard set it routed through last
+ * (the rings' memory) until it ingests into any bus again or exits, also after `pr_bus_free`;
+ * the thread that calls `pr_bus_free` drops its own at once.
  *
  * # Safety
  * `bus` is NULL or a live handle; `bytes` points to `len` readable bytes (NULL only if `len`

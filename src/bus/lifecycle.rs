@@ -102,3 +102,20 @@ impl Drop for EventBus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventBusConfig, RawEvent};
+
+    #[tokio::test]
+    async fn shutting_a_bus_down_drops_this_threads_cached_route_set() {
+        let bus = EventBus::new(EventBusConfig::default()).await.expect("bus");
+        bus.ingest_raw(RawEvent::from_bytes(b"{}".to_vec())).expect("ingest");
+        let routes = bus.inner.routes.load_full();
+        // The bus, this test and this thread's route cache hold the set.
+        assert_eq!(Arc::strong_count(&routes), 3);
+        bus.shutdown_via_ref().await.expect("shutdown");
+        assert_eq!(Arc::strong_count(&routes), 2);
+    }
+}

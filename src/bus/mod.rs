@@ -81,6 +81,11 @@ impl EventBus {
 
     /// Accepts pre-serialised bytes; routes by the cached hash. Never blocks, except in `Block`
     /// mode. On `Ok` the event is counted ingested and will be dispatched or counted dropped.
+    ///
+    /// The calling thread keeps a reference to the shard set it routed through, so the next
+    /// call needs no atomic read-modify-write. That set (and the memory of its rings) stays
+    /// allocated after the bus is gone until the thread ingests into any bus again or exits,
+    /// unless this thread is the one that shut the bus down.
     #[inline]
     pub fn ingest_raw(&self, event: RawEvent) -> IngestionResult<()> {
         self.route_and_push(event, Shard::push)

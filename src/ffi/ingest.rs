@@ -56,7 +56,9 @@ pub unsafe extern "C" fn pr_ingest(bus: *const pr_bus, json: *const u8, len: usi
 /// `PR_ERR_UNROUTED`, `PR_ERR_SAMPLED`: in every case the event was not accepted.
 ///
 /// Ownership: the bytes are copied. Threading: any thread, concurrently with every call but
-/// `pr_bus_free`.
+/// `pr_bus_free`. Memory: each ingesting thread keeps the shard set it routed through last
+/// (the rings' memory) until it ingests into any bus again or exits, also after `pr_bus_free`;
+/// the thread that calls `pr_bus_free` drops its own at once.
 ///
 /// # Safety
 /// `bus` is NULL or a live handle; `bytes` points to `len` readable bytes (NULL only if `len`
