@@ -93,14 +93,20 @@ fn count_payloads(events: &[StoredEvent]) -> HashMap<Vec<u8>, usize> {
 /// `XRANGE` as `(id, [(field, value)])`.
 type RangeReply = Vec<(String, Vec<(String, Vec<u8>)>)>;
 
+/// An entry's stamp (`"{timestamp_ns} {dedup_id}"`) and payload, from its one field `e`.
+fn entry_parts(fields: Vec<(String, Vec<u8>)>) -> (String, Vec<u8>) {
+    let field = fields.into_iter().find(|(k, _)| k == "e").expect("field e").1;
+    let newline = field.iter().position(|&b| b == b'\n').expect("a newline after the stamp");
+    (String::from_utf8(field[..newline].to_vec()).expect("an ASCII stamp"), field[newline + 1..].to_vec())
+}
+
 fn stream_contents(conn: &mut redis::Connection, prefix: &str) -> HashMap<Vec<u8>, usize> {
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(conn).unwrap();
     let mut seen = HashMap::new();
     for key in keys.iter().filter(|k| k[prefix.len() + 1..].parse::<u16>().is_ok()) {
         let entries: RangeReply = redis::cmd("XRANGE").arg(key).arg("-").arg("+").query(conn).unwrap();
         for (_, fields) in entries {
-            let payload = fields.into_iter().find(|(k, _)| k == "p").expect("payload field").1;
-            *seen.entry(payload).or_insert(0) += 1;
+            *seen.entry(entry_parts(fields).1).or_insert(0) += 1;
         }
     }
     seen
@@ -173,10 +179,9 @@ async fn two_buses_publish_into_one_prefix_and_a_third_polls_both_exactly_once()
         let entries: RangeReply =
             redis::cmd("XRANGE").arg(format!("{}:{shard}", guard.prefix)).arg("-").arg("+").query(&mut conn).unwrap();
         for (_, fields) in entries {
-            let field = |name: &str| fields.iter().find(|(k, _)| k == name).unwrap().1.clone();
-            let meta = String::from_utf8(field("m")).unwrap();
-            let (_ts, dedup) = meta.split_once(' ').unwrap();
-            let producer = if field("p").starts_with(br#"{"src":"a""#) { a.producer() } else { b.producer() };
+            let (stamp, payload) = entry_parts(fields);
+            let (_ts, dedup) = stamp.split_once(' ').unwrap();
+            let producer = if payload.starts_with(br#"{"src":"a""#) { a.producer() } else { b.producer() };
             assert!(dedup.starts_with(&format!("{:016x}:{}:{shard}:", producer.id, producer.epoch)), "{dedup}");
             assert!(dedup_ids.insert(dedup.to_owned()), "dedup id {dedup} twice");
         }
@@ -186,6 +191,45 @@ async fn two_buses_publish_into_one_prefix_and_a_third_polls_both_exactly_once()
     let page = poller.poll(ConsumeRequest::new(1_000).ordering(Ordering::Timestamp)).await.unwrap();
     let keys: Vec<_> = page.events.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
     assert!(keys.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// A stream whose last timestamp is ahead of this producer's clock (another producer's, or a
+/// clock step): the script restamps every entry after it and must keep payload and dedup id.
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_restamped_by_the_script_keep_their_payloads_and_dedup_ids() {
+    let guard = PrefixGuard::new(shared_url(), "restamp");
+    let mut conn = redis::Client::open(guard.url.as_str()).unwrap().get_connection().unwrap();
+    let ahead_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 3_600_000;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{}:0:meta", guard.prefix))
+        .arg("tms")
+        .arg(ahead_ms)
+        .arg("tns")
+        .arg(999_998)
+        .query(&mut conn)
+        .unwrap();
+    let bus = bus(1, redis_config(&guard.url, &guard.prefix)).await;
+    // Newlines in payloads: the stamp ends at the first one, the payload is everything after.
+    let payloads: Vec<Vec<u8>> = (0..5).map(|i| format!("line {i}\n{{\"i\":{i}}}\n").into_bytes()).collect();
+    bus.ingest_raw_batch(payloads.iter().cloned().map(RawEvent::from_bytes)).1.unwrap();
+    bus.flush().await.unwrap();
+
+    let (events, _) = drain(&bus, None, 10).await;
+    assert_eq!(events.iter().map(|e| e.payload.to_vec()).collect::<Vec<_>>(), payloads);
+    let first_ns = ahead_ms * 1_000_000 + 999_999;
+    let stamps: Vec<u64> = events.iter().map(|e| e.timestamp_ns).collect();
+    assert_eq!(stamps, (first_ns..first_ns + 5).collect::<Vec<_>>(), "restamped past the stream's last timestamp");
+    let producer = bus.producer();
+    let entries: RangeReply =
+        redis::cmd("XRANGE").arg(format!("{}:0", guard.prefix)).arg("-").arg("+").query(&mut conn).unwrap();
+    for (i, (_, fields)) in entries.into_iter().enumerate() {
+        let (stamp, payload) = entry_parts(fields);
+        let dedup = format!("{:016x}:{}:0:{}", producer.id, producer.epoch, i + 1);
+        assert_eq!(stamp, format!("{} {dedup}", first_ns + i as u64));
+        assert_eq!(payload, payloads[i]);
+    }
+    bus.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 #!lua
 -- Appends one chunk of one producer's batch to a shard stream, exactly once.
 --
--- KEYS[1] stream   {prefix}:{shard}; entry 0-{position} has fields p (payload), m (ts dedup-id)
+-- KEYS[1] stream   {prefix}:{shard}; entry 0-{position} has one field e: "{ts} {dedup-id}\n{payload}"
 -- KEYS[2] meta     {prefix}:{shard}:meta  hash: seq (last position), tms/tns (last timestamp)
 -- KEYS[3] mark     {prefix}:{shard}:mark:{producer}:{epoch}  last producer sequence written
 -- KEYS[4] shards   {prefix}:shards  set of shard ids that have a stream
@@ -12,13 +12,13 @@
 -- ARGV[6] the rest of that timestamp, nanoseconds (0..999999)
 -- ARGV[7] floor: a position this producer already saw assigned (never assign at or below it)
 -- ARGV[8] MAXLEN ~ bound (0 = unbounded)   ARGV[9] mark lifetime in seconds
--- ARGV[10..] per event: payload, then m as the producer stamped it ("{ts} {dedup id}")
+-- ARGV[10..] per event: its field e as the producer stamped it
 -- Returns {written, last position, trimmed}, or an error before anything was written.
 --
 -- Numbers: positions and producer sequences stay far below 2^53, so Lua doubles hold them
 -- exactly; nanosecond timestamps do not, so they travel as (ms, ns) pairs.
 local stream, meta, mark, shards = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local count = (#ARGV - 9) / 2
+local count = #ARGV - 9
 local batch_first = tonumber(ARGV[3])
 local first = tonumber(ARGV[4])
 local written_to = tonumber(redis.call('GET', mark) or '-1')
@@ -48,8 +48,8 @@ local floor = tonumber(ARGV[7])
 if n < floor then n = floor end
 
 -- Timestamps strictly increase per stream even with several producers: max(own, last + 1).
--- Usually the producer's own stamps stand and its `m` strings are stored as sent; only when
--- another producer (or a clock step) got ahead are they rewritten from the adjusted base.
+-- Usually the producer's own stamps stand and its fields are stored as sent; only when another
+-- producer (or a clock step) got ahead are their stamps rewritten from the adjusted base.
 local tms = tonumber(ARGV[5])
 local tns = tonumber(ARGV[6]) + skip
 tms = tms + math.floor(tns / 1000000)
@@ -65,10 +65,13 @@ local maxlen = tonumber(ARGV[8])
 local before = 0
 if maxlen > 0 then before = redis.call('XLEN', stream) end
 local prefix = ARGV[2]
-local function meta_of(k, i)
-  if not restamp then return ARGV[9 + 2 * i] end
+local function field_of(k, i)
+  local sent = ARGV[9 + i]
+  if not restamp then return sent end
   local ns = tns + k
+  local payload_at = string.find(sent, '\n', 1, true) or (#sent + 1)
   return string.format('%d%06d %s%d', tms + math.floor(ns / 1000000), ns % 1000000, prefix, first + i - 1)
+    .. string.sub(sent, payload_at)
 end
 
 -- The first entry takes its position explicitly (`n` may be ahead of the stream's last id:
@@ -81,28 +84,25 @@ local args = {'XADD', stream}
 if maxlen > 0 then args = {'XADD', stream, 'MAXLEN', '~', maxlen} end
 local h = #args
 args[h + 1] = string.format('0-%d', n + 1)
-args[h + 2] = 'p'
-args[h + 3] = ARGV[8 + 2 * (skip + 1)]
-args[h + 4] = 'm'
-args[h + 5] = meta_of(0, skip + 1)
+args[h + 2] = 'e'
+args[h + 3] = field_of(0, skip + 1)
 local r = redis.pcall(unpack(args))
 if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
--- The rest, with the arguments spelled out: no table and no `unpack` per event, and `m` as
--- sent unless restamped (this loop is where the script's per-event cost is).
+-- The rest, with the arguments spelled out: no table and no `unpack` per event, and each field
+-- as sent unless restamped (this loop is where the script's per-event cost is).
 if restamp then
   args[h + 1] = '0-*'
   for i = skip + 2, count do
-    args[h + 3] = ARGV[8 + 2 * i]
-    args[h + 5] = meta_of(i - skip - 1, i)
+    args[h + 3] = field_of(i - skip - 1, i)
     redis.call(unpack(args))
   end
 elseif maxlen > 0 then
   for i = skip + 2, count do
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '0-*', 'p', ARGV[8 + 2 * i], 'm', ARGV[9 + 2 * i])
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '0-*', 'e', ARGV[9 + i])
   end
 else
   for i = skip + 2, count do
-    redis.call('XADD', stream, '0-*', 'p', ARGV[8 + 2 * i], 'm', ARGV[9 + 2 * i])
+    redis.call('XADD', stream, '0-*', 'e', ARGV[9 + i])
   end
 end
 local written = count - skip

@@ -1,15 +1,24 @@
-//! Stream entries ↔ positions: ids `0-{position}`, fields `p` (the payload) and `m`
-//! (`"{timestamp_ns} {dedup_id}"`).
+//! Stream entries ↔ positions: ids `0-{position}` and one field `e`,
+//! `"{timestamp_ns} {dedup_id}\n{payload}"`.
+//!
+//! One field, not a field per part: every field is two more strings for the server to store
+//! and for the client's reply parser to allocate, and parsing the reply is what a read costs.
+//! Measured on one connection reading 10 000 entries at a time, `p` + `m` entries parsed at
+//! 0.35–0.38 M entries/s and one-field entries at 0.49–0.52 M/s.
 
-use ::redis::Value;
-use bytes::Bytes;
+use ::redis::{RedisWrite, ToRedisArgs, Value};
+use bytes::{Buf, Bytes};
+use std::io::Write as _;
+
+/// The entry's one field.
+const FIELD: &[u8] = b"e";
 
 /// One entry of an `XRANGE` reply.
 #[derive(Debug)]
 pub(super) struct Entry {
     /// The position the entry occupies; the next position to read after it is `position + 1`.
     pub(super) position: u64,
-    /// `Some` for an entry this adapter wrote; `None` for a foreign one (missing fields, or an
+    /// `Some` for an entry this adapter wrote; `None` for a foreign one (no `e` field, or an
     /// id outside millisecond 0): it is passed over like an event the filter rejected, so a
     /// cursor never stalls on it.
     pub(super) event: Option<Decoded>,
@@ -22,6 +31,25 @@ pub(super) struct Decoded {
     pub(super) id: String,
     pub(super) timestamp_ns: u64,
     pub(super) payload: Bytes,
+}
+
+/// An entry's field as its producer stamps it, written straight into the command's buffer (no
+/// buffer per event). The append script stores it as sent unless it must restamp it.
+pub(super) struct EntryField<'a> {
+    pub(super) timestamp_ns: u64,
+    /// `"{producer}:{epoch}:{shard}:"`; the producer sequence completes the dedup id.
+    pub(super) dedup_prefix: &'a str,
+    pub(super) sequence: u64,
+    pub(super) payload: &'a [u8],
+}
+
+impl ToRedisArgs for EntryField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into the command's own buffer cannot fail.
+        let _ = writeln!(arg, "{} {}{}", self.timestamp_ns, self.dedup_prefix, self.sequence);
+        let _ = arg.write_all(self.payload);
+    }
 }
 
 /// The entry id of a position.
@@ -40,10 +68,21 @@ fn parse_id(id: &[u8]) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-/// The timestamp of an `m` field: the digits before the first space.
-fn parse_timestamp(meta: &[u8]) -> Option<u64> {
-    let end = meta.iter().position(|&b| b == b' ').unwrap_or(meta.len());
-    std::str::from_utf8(&meta[..end]).ok()?.parse().ok()
+/// The timestamp of an entry's field: the digits before the first space.
+fn parse_timestamp(stamp: &[u8]) -> Option<u64> {
+    let end = stamp.iter().position(|&b| b == b' ').unwrap_or(stamp.len());
+    std::str::from_utf8(&stamp[..end]).ok()?.parse().ok()
+}
+
+/// Splits a field into its timestamp and payload; `None` when it is not one of ours.
+fn parse_field(field: Vec<u8>) -> Option<(u64, Bytes)> {
+    let newline = field.iter().position(|&b| b == b'\n')?;
+    let timestamp_ns = parse_timestamp(&field[..newline])?;
+    // The payload keeps the field's allocation: advancing a `Bytes` made from a `Vec` neither
+    // copies nor allocates.
+    let mut payload = Bytes::from(field);
+    payload.advance(newline + 1);
+    Some((timestamp_ns, payload))
 }
 
 /// Parses an `XRANGE` reply (an array of `[id, [field, value, ...]]`). An error names what is
@@ -70,22 +109,21 @@ fn parse_entry(item: Value) -> Result<Entry, String> {
         Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
         _ => Vec::new(),
     };
-    let mut payload = None;
-    let mut timestamp = None;
+    let mut stamped = None;
     let mut fields = fields.into_iter();
     while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
-        match (key, value) {
-            (Value::BulkString(k), Value::BulkString(v)) if k == b"p" => payload = Some(v),
-            (Value::BulkString(k), Value::BulkString(v)) if k == b"m" => timestamp = parse_timestamp(&v),
-            _ => {}
+        if let (Value::BulkString(key), Value::BulkString(value)) = (key, value) {
+            if key == FIELD {
+                stamped = parse_field(value);
+            }
         }
     }
-    let event = match (ms, payload, timestamp) {
-        (0, Some(payload), Some(timestamp_ns)) => Some(Decoded {
+    let event = match (ms, stamped) {
+        (0, Some((timestamp_ns, payload))) => Some(Decoded {
             // The id bytes are ASCII digits and '-' (parse_id checked), so this never fails.
             id: String::from_utf8(id).unwrap_or_default(),
             timestamp_ns,
-            payload: Bytes::from(payload),
+            payload,
         }),
         _ => None,
     };
@@ -133,21 +171,38 @@ mod tests {
     #[test]
     fn decodes_own_entries_and_passes_over_foreign_ones() {
         let reply = Value::Array(vec![
-            entry("0-7", &[(b"p", b"{\"a\":1}"), (b"m", b"1700000000000000001 ab:1:0:6")]),
-            entry("1-7", &[(b"p", b"x"), (b"m", b"1 ab:1:0:7")]),
+            entry("0-7", &[(b"e", b"1700000000000000001 ab:1:0:6\n{\"a\":1}")]),
+            entry("1-7", &[(b"e", b"1 ab:1:0:7\nx")]),
             entry("0-8", &[(b"other", b"field")]),
-            entry("0-9", &[(b"m", b"5"), (b"p", b"")]),
-            entry("0-10", &[(b"p", b"x"), (b"m", b"notanumber ab:1:0:8")]),
+            entry("0-9", &[(b"other", b"field"), (b"e", b"5\n")]),
+            entry("0-10", &[(b"e", b"notanumber ab:1:0:8\nx")]),
+            entry("0-11", &[(b"e", b"1700000000000000002 ab:1:0:9 no newline")]),
+            entry("0-12", &[(b"e", b"3 ab:1:0:10\nline\nbreaks\n")]),
         ]);
         let entries = parse_range(reply).unwrap();
-        assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9, 10]);
+        assert_eq!(entries.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 7, 8, 9, 10, 11, 12]);
         let first = entries[0].event.as_ref().unwrap();
         assert_eq!((first.id.as_str(), first.timestamp_ns), ("0-7", 1_700_000_000_000_000_001));
         assert_eq!(first.payload.as_ref(), b"{\"a\":1}");
         assert!(entries[1].event.is_none(), "an id outside millisecond 0 is not ours");
-        assert!(entries[2].event.is_none(), "no payload field");
-        assert_eq!(entries[3].event.as_ref().unwrap().payload.as_ref(), b"");
+        assert!(entries[2].event.is_none(), "no e field");
+        let empty = entries[3].event.as_ref().unwrap();
+        assert_eq!((empty.timestamp_ns, empty.payload.as_ref()), (5, &b""[..]));
         assert!(entries[4].event.is_none(), "a timestamp that is not a number");
+        assert!(entries[5].event.is_none(), "no newline before a payload");
+        assert_eq!(entries[6].event.as_ref().unwrap().payload.as_ref(), b"line\nbreaks\n");
+    }
+
+    #[test]
+    fn a_field_is_written_as_the_reader_parses_it() {
+        let payload = b"{\"k\":\"a\nb\"}";
+        let field =
+            EntryField { timestamp_ns: 1_700_000_000_000_000_042, dedup_prefix: "ab:1:0:", sequence: 9, payload };
+        let args = field.to_redis_args();
+        assert_eq!(args.len(), 1, "one argument");
+        assert_eq!(args[0], b"1700000000000000042 ab:1:0:9\n{\"k\":\"a\nb\"}");
+        let (timestamp_ns, parsed) = parse_field(args[0].clone()).unwrap();
+        assert_eq!((timestamp_ns, parsed.as_ref()), (1_700_000_000_000_000_042, &payload[..]));
     }
 
     #[test]

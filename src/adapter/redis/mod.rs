@@ -12,11 +12,11 @@
 //! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
 //! producer run `P:s:mark:{producer}:{epoch}` (the last producer sequence written, expiring
 //! `dedup_ttl_secs` after its last write), and the set `P:shards` of shard ids that have a
-//! stream, so a poller finds shards it does not route to itself. Every entry has two fields:
-//! `p`, the payload bytes, and `m`, `"{timestamp_ns} {dedup_id}"` (the dedup id is
-//! `{producer}:{epoch}:{shard}:{sequence}`); the position is the entry id. Two fields rather
-//! than three: every field costs the server on write and the client's reply parser on read
-//! (measured in `BENCHMARKS-redis.md`).
+//! stream, so a poller finds shards it does not route to itself. Every entry has one field,
+//! `e`: `"{timestamp_ns} {dedup_id}\n{payload}"` (the dedup id is
+//! `{producer}:{epoch}:{shard}:{sequence}`; the payload is every byte after the first newline);
+//! the position is the entry id. One field rather than one per part: every field costs the
+//! server on write and the client's reply parser on read (measured in `BENCHMARKS.md`).
 //!
 //! # Positions: one sequence space per stream, assigned by Redis
 //! Several buses append to the same streams, each numbering its own batches from its own
@@ -68,7 +68,7 @@
 //! never one round trip per event (failure mode 34). Reads have their own connections, so they
 //! never queue behind an append pipeline; a read of at least 2 048 entries is split into id
 //! ranges read at once on up to four connections, because parsing the reply is what a read
-//! costs the client (see `BENCHMARKS-redis.md`). A part that does not reach the end of its
+//! costs the client (see `BENCHMARKS.md`). A part that does not reach the end of its
 //! range ends the result, so parts that ran at different moments never leave a gap.
 //!
 //! Long polls use `XREAD BLOCK` on every polled stream, for at most the time left, on a
@@ -87,7 +87,7 @@
 mod entry;
 mod error;
 
-use self::entry::{entry_id, foreign_wakeups, parse_range, Entry, LAST_ID};
+use self::entry::{entry_id, foreign_wakeups, parse_range, Entry, EntryField, LAST_ID};
 use self::error::{classify, classify_server, timed_out, unexpected};
 use super::{Adapter, ShardPage, ShardRead};
 use crate::adapter::RedisAdapterConfig;
@@ -99,7 +99,6 @@ use ::redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, Redi
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -297,7 +296,6 @@ impl RedisAdapter {
         let chunk = self.config.pipeline_chunk;
         let mut pipe = ::redis::pipe();
         pipe.ignore_errors();
-        let mut meta_field = String::with_capacity(64);
         for (index, events) in batch.events().chunks(chunk).enumerate() {
             let offset = (index * chunk) as u64;
             let first_ts = batch.first_timestamp_ns() + offset;
@@ -318,13 +316,15 @@ impl RedisAdapter {
                 .arg(floor)
                 .arg(maxlen)
                 .arg(self.config.dedup_ttl_secs);
-            // Each event's `m` as its producer stamps it; the script keeps these unless another
-            // producer got ahead of this one's clock (then it restamps in Lua).
+            // Each event's field as its producer stamps it; the script keeps these unless
+            // another producer got ahead of this one's clock (then it restamps in Lua).
             for (i, event) in events.iter().enumerate() {
-                meta_field.clear();
-                let i = offset + i as u64;
-                let _ = write!(meta_field, "{} {dedup_prefix}{}", first_ts + i - offset, batch.first_sequence() + i);
-                cmd.arg(event.payload().as_ref()).arg(meta_field.as_str());
+                cmd.arg(EntryField {
+                    timestamp_ns: first_ts + i as u64,
+                    dedup_prefix: &dedup_prefix,
+                    sequence: batch.first_sequence() + offset + i as u64,
+                    payload: event.payload(),
+                });
             }
         }
         pipe
