@@ -111,15 +111,15 @@ impl EventBus {
         push: impl Fn(&Shard, RawEvent) -> Result<(), ShardPushError>,
     ) -> IngestionResult<()> {
         loop {
-            let pushed = self.inner.routes.with_current(|routes| match routes.shards.is_empty() {
-                true => Err(None),
-                false => push(&routes.shards[routes.table.route(event.hash())], event).map_err(Some),
+            // `None`: no live shard to route to.
+            let pushed = self.inner.routes.with_current(|routes| {
+                routes.shards.get(routes.table.route(event.hash())).map(|shard| push(shard, event))
             });
             match pushed {
-                Ok(()) => return Ok(()),
-                Err(None) => return Err(IngestionError::Unrouted),
-                Err(Some(ShardPushError::Full)) => return Err(IngestionError::Backpressure),
-                Err(Some(ShardPushError::Closed(back))) => {
+                Some(Ok(())) => return Ok(()),
+                None => return Err(IngestionError::Unrouted),
+                Some(Err(ShardPushError::Full)) => return Err(IngestionError::Backpressure),
+                Some(Err(ShardPushError::Closed(back))) => {
                     if self.inner.lifecycle.is_shutting_down() {
                         return Err(IngestionError::ShuttingDown);
                     }

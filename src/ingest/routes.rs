@@ -38,7 +38,8 @@ impl Routes {
     /// The set of `shards`, in the order `table` indexes them. An empty set routes nothing.
     pub(crate) fn new(shards: Vec<Arc<Shard>>) -> Self {
         let ids: Vec<u16> = shards.iter().map(|s| s.id).collect();
-        // `RouteTable` needs one shard; an empty set is never routed through (callers check).
+        // `RouteTable` needs one shard: an empty set's table sends every hash to index 0, where
+        // `shards.get` finds nothing.
         let table = RouteTable::new(if ids.is_empty() { &[0] } else { &ids });
         Self { id: NEXT_ROUTES_ID.fetch_add(1, Ordering::Relaxed), shards, table }
     }
