@@ -20,6 +20,14 @@ async fn memory_bus(shards: u16, retained: usize) -> EventBus {
     EventBus::new(config).await.unwrap()
 }
 
+/// Ingests `payload(i)` for every `i` in `range`, then waits until the adapter holds them.
+async fn ingest_flushed(bus: &EventBus, range: std::ops::Range<usize>) {
+    for i in range {
+        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+    }
+    bus.flush().await.unwrap();
+}
+
 /// Polls from the start until `has_more` is false, collecting every event.
 async fn drain(bus: &EventBus, limit: usize, ordering: Ordering, filter: Option<Filter>) -> (Vec<StoredEvent>, String) {
     let mut cursor: Option<String> = None;
@@ -110,10 +118,7 @@ proptest! {
 #[tokio::test(flavor = "multi_thread")]
 async fn poll_into_writes_the_new_ids_into_the_previous_pages_strings() {
     let bus = memory_bus(1, 1 << 20).await;
-    for i in 0..300 {
-        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
-    }
-    bus.flush().await.unwrap();
+    ingest_flushed(&bus, 0..300).await;
     let mut page = ConsumeResponse::default();
     bus.poll_into(ConsumeRequest::new(100), &mut page).await.unwrap();
     assert_eq!(page.events.len(), 100);
@@ -194,10 +199,7 @@ async fn a_consumer_polling_during_ingest_sees_every_event_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn filtered_polls_skip_examined_non_matches_without_losing_matches_on_any_shard() {
     let bus = memory_bus(8, 1 << 20).await;
-    for i in 0..20_000 {
-        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
-    }
-    bus.flush().await.unwrap();
+    ingest_flushed(&bus, 0..20_000).await;
     let filter = Filter::eq("kind", "buy").unwrap();
     for ordering in [Ordering::Sequence, Ordering::Timestamp] {
         for limit in [1, 7, 100, 5000] {
@@ -267,16 +269,10 @@ async fn long_poll_wakes_on_ingest_and_times_out_empty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn trimmed_positions_resume_at_the_oldest_and_report_missed() {
     let bus = memory_bus(1, 100).await;
-    for i in 0..50 {
-        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
-    }
-    bus.flush().await.unwrap();
+    ingest_flushed(&bus, 0..50).await;
     let first = bus.poll(ConsumeRequest::new(10)).await.unwrap();
     assert_eq!(first.missed, 0);
-    for i in 50..300 {
-        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
-    }
-    bus.flush().await.unwrap();
+    ingest_flushed(&bus, 50..300).await;
     let next = bus.poll(ConsumeRequest::new(10).from(first.cursor)).await.unwrap();
     assert_eq!(next.missed, 190, "positions 10..200 were trimmed");
     assert_eq!(next.events[0].sequence, 200);
