@@ -71,6 +71,8 @@ fn poll(c: &mut Criterion) {
     let one = backlog_bus(1);
     let eight = backlog_bus(8);
     let buy = Filter::eq("kind", "buy ").unwrap();
+    // Numbers have no single spelling to search for, so every event examined is parsed.
+    let low_ids = Filter::lt("id", 10_000).unwrap();
     for (name, bus, ordering, filter, reuse) in [
         ("sequence_1_shard", &one, Ordering::Sequence, None, false),
         ("sequence_1_shard_poll_into", &one, Ordering::Sequence, None, true),
@@ -78,6 +80,7 @@ fn poll(c: &mut Criterion) {
         ("sequence_8_shards_poll_into", &eight, Ordering::Sequence, None, true),
         ("timestamp_8_shards", &eight, Ordering::Timestamp, None, false),
         ("filter_1pct_8_shards_examined", &eight, Ordering::Sequence, Some(&buy), false),
+        ("filter_1pct_on_a_number_8_shards_examined", &eight, Ordering::Sequence, Some(&low_ids), false),
     ] {
         group.bench_function(name, |b| b.iter(|| runtime.block_on(drain(bus, ordering, filter, reuse))));
     }

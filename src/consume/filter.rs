@@ -27,10 +27,19 @@
 //!   evaluated over the captured slots. Slots live on the stack for filters
 //!   reading up to eight distinct paths, so a typical match does not allocate.
 //!
+//! * **Reject before parsing.** Most events a selective filter examines do
+//!   not match. The strings and words a match needs (`"buy"` for
+//!   `kind == "buy"`) are searched for in the raw bytes first, and a payload
+//!   without them, and without escapes that could spell them differently, is
+//!   rejected without being parsed ([`literals`]).
+//!
 //! The semantics are documented on [`Filter`], where users of the re-export
 //! see them. The tests pin them against a plain reference evaluator over a
 //! fully parsed `serde_json::Value`, on generated documents and filters.
 
+mod literals;
+
+use literals::Literals;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -125,6 +134,8 @@ pub struct Filter {
     root: Pred,
     /// The distinct paths the predicates read.
     paths: PathTrie,
+    /// What a payload must contain to match, checked before it is parsed.
+    literals: Literals,
 }
 
 /// Why a filter was rejected.
@@ -190,6 +201,9 @@ impl Filter {
     /// A payload that is not valid JSON (including invalid UTF-8, trailing
     /// bytes after the document, or no document at all) matches no filter.
     pub fn matches(&self, payload: &[u8]) -> bool {
+        if !self.literals.may_match(payload) {
+            return false;
+        }
         // Checking UTF-8 up front lets the parser borrow strings without
         // re-validating them, and covers skipped strings too, which
         // serde_json's slice reader does not validate.
@@ -368,10 +382,13 @@ impl Filter {
     /// # Ok::<(), purple_rain::consume::FilterError>(())
     /// ```
     pub fn negate(filter: Filter) -> Filter {
-        let Filter { source, root, paths } = filter;
+        let Filter { source, root, paths, .. } = filter;
         match (root, source) {
             (Pred::Not(inner), Value::Object(mut object)) => match object.remove("$not") {
-                Some(inner_source) => Filter { source: inner_source, root: *inner, paths },
+                Some(inner_source) => {
+                    let literals = Literals::required_by(&inner);
+                    Filter { source: inner_source, root: *inner, paths, literals }
+                }
                 // Unreachable: a `Not` root is only ever compiled from a
                 // `$not` object. Rebuild it unchanged and wrap it anyway.
                 None => Filter::wrap_not(Value::Object(object), Pred::Not(inner), paths),
@@ -383,7 +400,9 @@ impl Filter {
     fn wrap_not(source: Value, root: Pred, paths: PathTrie) -> Filter {
         let mut object = Map::new();
         object.insert("$not".to_owned(), source);
-        Filter { source: Value::Object(object), root: Pred::Not(Box::new(root)), paths }
+        let root = Pred::Not(Box::new(root));
+        let literals = Literals::required_by(&root);
+        Filter { source: Value::Object(object), root, paths, literals }
     }
 
     fn leaf(op: &str, path: &str, value: Value) -> Result<Filter, FilterError> {
@@ -409,7 +428,8 @@ impl Filter {
         let mut root = compiler.filter(&source, &Loc::Root, 1)?;
         let (paths, slot_of_path) = PathTrie::build(&compiler.paths);
         root.assign_slots(&slot_of_path);
-        Ok(Filter { source, root, paths })
+        let literals = Literals::required_by(&root);
+        Ok(Filter { source, root, paths, literals })
     }
 
     fn matches_str<'de>(&self, text: &'de str, captured: &mut [Option<Captured<'de>>]) -> bool {
