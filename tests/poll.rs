@@ -439,3 +439,88 @@ async fn an_adapter_that_breaks_the_read_contract_fails_the_poll() {
     fatal(bus.poll(ConsumeRequest::new(1)).await, "reading up to 1");
     bus.shutdown().await.unwrap();
 }
+
+/// Fixed per-shard logs of timestamps, served in sequence order; counts the events it hands
+/// out, so a test can see how much a merge reads beyond what it returns.
+struct StampedLogs {
+    stamps: Vec<Vec<u64>>,
+    handed_out: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl purple_rain::Adapter for StampedLogs {
+    fn name(&self) -> &str {
+        "stamped-logs"
+    }
+    async fn on_batch(&self, _: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+        Ok(())
+    }
+    async fn read_shard(
+        &self,
+        read: purple_rain::adapter::ShardRead<'_>,
+    ) -> Result<purple_rain::adapter::ShardPage, purple_rain::AdapterError> {
+        let stamps = &self.stamps[usize::from(read.shard)];
+        let from = (read.from as usize).min(stamps.len());
+        let end = stamps.len().min(from + read.max_events);
+        let events: Vec<StoredEvent> = (from..end)
+            .map(|at| StoredEvent {
+                id: format!("{}-{at}", read.shard),
+                shard: read.shard,
+                sequence: at as u64,
+                timestamp_ns: stamps[at],
+                payload: bytes::Bytes::from_static(b"{}"),
+            })
+            .collect();
+        self.handed_out.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(purple_rain::adapter::ShardPage { events, next: end as u64, missed: 0, more: end < stamps.len() })
+    }
+}
+
+/// Shards stamp batches with consecutive timestamps, so real logs interleave in runs of every
+/// length: here one shard alone holds the oldest 3000 events, two interleave one by one, one
+/// alternates runs of 1 and 250, and one is empty.
+fn stamped_logs() -> Vec<Vec<u64>> {
+    let mut runs = Vec::new();
+    let mut at = 10_000;
+    while runs.len() < 2000 {
+        let run = if runs.len() % 2 == 0 { 1 } else { 250 };
+        runs.extend(at..at + run);
+        at += 2 * run;
+    }
+    vec![(0..3000).collect(), (5000..7000).step_by(2).collect(), (5001..7000).step_by(2).collect(), runs, Vec::new()]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timestamp_merge_returns_every_event_once_in_global_order_for_runs_of_any_length() {
+    let stamps = stamped_logs();
+    let total: usize = stamps.iter().map(Vec::len).sum();
+    let mut expected: Vec<(u64, u16, u64)> = Vec::new();
+    for (shard, log) in stamps.iter().enumerate() {
+        expected.extend(log.iter().enumerate().map(|(at, &ts)| (ts, shard as u16, at as u64)));
+    }
+    expected.sort_unstable();
+    for limit in [1, 7, 100, 1000, 4096] {
+        let logs = Arc::new(StampedLogs { stamps: stamps.clone(), handed_out: Default::default() });
+        let config = EventBusConfig::builder().shards(stamps.len() as u16).build().unwrap();
+        let bus = EventBus::with_adapter(config, logs.clone()).await.unwrap();
+        let (events, _) = drain(&bus, limit, Ordering::Timestamp, None).await;
+        let keys: Vec<_> = events.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
+        assert_eq!(keys.len(), total, "limit {limit}");
+        assert_eq!(keys, expected, "limit {limit}");
+        bus.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timestamp_page_drawn_from_one_shard_reads_little_from_the_others() {
+    let logs = Arc::new(StampedLogs { stamps: stamped_logs(), handed_out: Default::default() });
+    let config = EventBusConfig::builder().shards(5).build().unwrap();
+    let bus = EventBus::with_adapter(config, logs.clone()).await.unwrap();
+    let page = bus.poll(ConsumeRequest::new(1000).ordering(Ordering::Timestamp)).await.unwrap();
+    assert!(page.events.iter().all(|e| e.shard == 0));
+    assert_eq!(page.events.len(), 1000);
+    // A fair share is 200 per shard; the others are read a quarter of that each, once.
+    let read = logs.handed_out.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read <= 1000 + 4 * 50, "read {read} events for a page of 1000");
+    bus.shutdown().await.unwrap();
+}

@@ -228,11 +228,17 @@ impl Adapter for MemoryAdapter {
         }
         // Ids are formatted after the lock is gone.
         let new = &mut found[start..];
-        let mut recycled = read.recycled_ids.map(|ids| ids.take(new.len())).unwrap_or_default();
-        for event in new {
-            let mut id = recycled.pop().unwrap_or_default();
-            write_event_id(&mut id, read.shard, event.sequence);
-            event.id = id;
+        let mut ids = EventIds::new(read.shard);
+        let write_ids = |recycled: &mut Vec<String>| {
+            for event in new {
+                let mut id = recycled.pop().unwrap_or_default();
+                ids.write(&mut id, event.sequence);
+                event.id = id;
+            }
+        };
+        match read.recycled_ids {
+            Some(pool) => pool.with_pooled(write_ids),
+            None => write_ids(&mut Vec::new()),
         }
         Ok(page)
     }
@@ -250,28 +256,70 @@ impl Adapter for MemoryAdapter {
     }
 }
 
-/// Writes `"{shard}-{sequence}"`, the position of an event in the in-memory log, into `id`
-/// (emptied first). Formatted by hand because a poll makes one per event returned; a new
-/// string gets exactly the capacity it needs, a recycled one keeps its own.
-fn write_event_id(id: &mut String, shard: u16, sequence: u64) {
-    fn prepend_decimal(buf: &mut [u8], mut at: usize, mut n: u64) -> usize {
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                return at;
+/// Writes the ids `"{shard}-{sequence}"` of one shard's events, the position of an event in
+/// the in-memory log. A poll makes one per event returned, usually for consecutive sequences,
+/// so the text of the last id is kept and counted up in place: most ids change one digit.
+struct EventIds {
+    /// `"{shard}-{sequence}"`, right-aligned.
+    text: [u8; Self::MAX_LEN],
+    /// Where the text starts.
+    start: usize,
+    shard: u16,
+    /// The sequence written last, if any.
+    last: Option<u64>,
+}
+
+impl EventIds {
+    /// `"65535-18446744073709551615"`.
+    const MAX_LEN: usize = 26;
+
+    fn new(shard: u16) -> Self {
+        Self { text: [0; Self::MAX_LEN], start: Self::MAX_LEN, shard, last: None }
+    }
+
+    /// Writes the id of `sequence` into `id` (emptied first). A new string gets exactly the
+    /// capacity it needs, a recycled one keeps its own.
+    fn write(&mut self, id: &mut String, sequence: u64) {
+        if self.last.and_then(|last| last.checked_add(1)) != Some(sequence) || !self.count_up() {
+            self.format(sequence);
+        }
+        self.last = Some(sequence);
+        id.clear();
+        // SAFETY: `text` only ever holds ASCII digits and a dash, so the string stays UTF-8.
+        unsafe { id.as_mut_vec() }.extend_from_slice(&self.text[self.start..]);
+    }
+
+    /// Adds one to the sequence in `text`; false when that needs one more digit.
+    fn count_up(&mut self) -> bool {
+        for digit in self.text[self.start..].iter_mut().rev() {
+            match *digit {
+                b'9' => *digit = b'0',
+                b'-' => return false,
+                _ => {
+                    *digit += 1;
+                    return true;
+                }
             }
         }
+        false
     }
-    let mut text = [0u8; 26]; // "65535-18446744073709551615"
-    let mut at = prepend_decimal(&mut text, 26, sequence);
-    at -= 1;
-    text[at] = b'-';
-    at = prepend_decimal(&mut text, at, u64::from(shard));
-    id.clear();
-    // SAFETY: only ASCII digits and a dash were written, so the string stays valid UTF-8.
-    unsafe { id.as_mut_vec() }.extend_from_slice(&text[at..]);
+
+    fn format(&mut self, sequence: u64) {
+        fn prepend_decimal(text: &mut [u8], mut at: usize, mut n: u64) -> usize {
+            loop {
+                at -= 1;
+                text[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    return at;
+                }
+            }
+        }
+        let mut at = prepend_decimal(&mut self.text, Self::MAX_LEN, sequence);
+        at -= 1;
+        self.text[at] = b'-';
+        self.start = prepend_decimal(&mut self.text, at, u64::from(self.shard));
+    }
 }
 
 #[cfg(test)]
@@ -318,11 +366,25 @@ mod tests {
     fn event_ids_are_shard_dash_sequence() {
         let event_id = |shard, sequence| {
             let mut id = String::from("left over from an earlier page");
-            write_event_id(&mut id, shard, sequence);
+            EventIds::new(shard).write(&mut id, sequence);
             id
         };
         assert_eq!(event_id(0, 0), "0-0");
         assert_eq!(event_id(7, 1234567890), "7-1234567890");
         assert_eq!(event_id(u16::MAX, u64::MAX), format!("{}-{}", u16::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn ids_counted_up_in_place_match_ids_formatted_anew() {
+        let runs = [(0, 0..25), (3, 7..12), (3, 95..105), (12, 999..1002), (65535, 99_998..100_001)];
+        let near_the_top = u64::MAX - 3..u64::MAX;
+        for (shard, sequences) in runs.into_iter().chain([(9, near_the_top)]) {
+            let mut ids = EventIds::new(shard);
+            for sequence in sequences.clone().chain([sequences.start / 2, sequences.start]) {
+                let mut id = String::new();
+                ids.write(&mut id, sequence);
+                assert_eq!(id, format!("{shard}-{sequence}"));
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@ mod tests;
 
 use crate::adapter::{self, Adapter};
 use crate::config::EventBusConfig;
-use crate::consume::{poll, ConsumeRequest, ConsumeResponse, IdPool};
+use crate::consume::poll::{self, Recycled};
+use crate::consume::{ConsumeRequest, ConsumeResponse, IdPool};
 use crate::dispatch::worker::{self, DispatchContext};
 use crate::dispatch::ProducerIdentity;
 use crate::error::{AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult};
@@ -213,14 +214,15 @@ impl EventBus {
 
     /// Reads a page of events (see [`ConsumeRequest`]).
     pub async fn poll(&self, request: ConsumeRequest) -> ConsumerResult<ConsumeResponse> {
-        self.poll_recycling(request, None).await
+        self.poll_recycling(request, Recycled::default()).await
     }
 
     /// Like [`poll`](Self::poll), but replaces `page` with the new page and reuses its memory:
-    /// the previous events' id strings are rewritten with the new ids (by the Memory adapter;
-    /// other adapters allocate as usual). For a consumer that loops over pages and is done
-    /// with each one before asking for the next, this takes one allocation per event out of
-    /// every page.
+    /// the new events go into the previous events' buffer, and the previous id strings are
+    /// rewritten with the new ids (by the Memory adapter; other adapters allocate ids as
+    /// usual). For a consumer that loops over pages and is done with each one before asking
+    /// for the next, this takes one allocation per event, and the page's own, out of every
+    /// page.
     ///
     /// On error the previous events are gone (`page.events` is empty) and `page.cursor` is
     /// unchanged, so retrying with it loses nothing.
@@ -247,8 +249,9 @@ impl EventBus {
     /// ```
     pub async fn poll_into(&self, request: ConsumeRequest, page: &mut ConsumeResponse) -> ConsumerResult<()> {
         let ids = IdPool::new();
-        ids.recycle(page.events.drain(..));
-        *page = self.poll_reusing(request, &ids).await?;
+        let mut events = std::mem::take(&mut page.events);
+        ids.recycle(events.drain(..));
+        *page = self.poll_recycling(request, Recycled { ids: Some(&ids), events }).await?;
         Ok(())
     }
 
@@ -257,14 +260,10 @@ impl EventBus {
     /// of the page and can hand the ids back with [`IdPool::recycle`]: the C and Node bindings
     /// keep one pool per bus.
     pub async fn poll_reusing(&self, request: ConsumeRequest, ids: &IdPool) -> ConsumerResult<ConsumeResponse> {
-        self.poll_recycling(request, Some(ids)).await
+        self.poll_recycling(request, Recycled { ids: Some(ids), ..Recycled::default() }).await
     }
 
-    async fn poll_recycling(
-        &self,
-        request: ConsumeRequest,
-        recycled_ids: Option<&IdPool>,
-    ) -> ConsumerResult<ConsumeResponse> {
+    async fn poll_recycling(&self, request: ConsumeRequest, recycled: Recycled<'_>) -> ConsumerResult<ConsumeResponse> {
         if self.inner.lifecycle.is_shutting_down() {
             return Err(ConsumerError::Adapter(AdapterError::Shutdown));
         }
@@ -272,7 +271,7 @@ impl EventBus {
         let delivered = self.inner.dispatch.delivered.clone();
         let stopping = self.inner.lifecycle.stopping_flag();
         let adapter = self.inner.adapter.clone();
-        runtime::in_context(poll::poll(adapter, request, shards, delivered, stopping, recycled_ids)).await
+        runtime::in_context(poll::poll(adapter, request, shards, delivered, stopping, recycled)).await
     }
 
     /// Returns once every event accepted before the call has been handed to the adapter (or

@@ -31,19 +31,20 @@ impl IdPool {
 
     /// Keeps `ids`, emptied, for later pages (up to a bound; the rest are freed).
     pub fn recycle_ids(&self, ids: impl IntoIterator<Item = String>) {
+        let ids = ids.into_iter();
         let mut pooled = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let room = MAX_POOLED.saturating_sub(pooled.len());
-        pooled.extend(ids.into_iter().filter(|id| id.capacity() > 0).take(room).map(|mut id| {
+        pooled.reserve(ids.size_hint().0.min(room));
+        pooled.extend(ids.filter(|id| id.capacity() > 0).take(room).map(|mut id| {
             id.clear();
             id
         }));
     }
 
-    /// Up to `n` empty strings with spare capacity; fewer, or none, once the pool runs low.
-    pub fn take(&self, n: usize) -> Vec<String> {
-        let mut pooled = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let keep = pooled.len().saturating_sub(n);
-        pooled.split_off(keep)
+    /// Runs `write` with the pooled strings, all empty; it pops the ones it uses. The pool is
+    /// locked meanwhile, so `write` should only fill strings.
+    pub fn with_pooled<R>(&self, write: impl FnOnce(&mut Vec<String>) -> R) -> R {
+        write(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Strings held.
@@ -68,10 +69,9 @@ mod tests {
         let address = id.as_ptr();
         pool.recycle_ids([id, String::new()]);
         assert_eq!(pool.len(), 1, "a string without memory is not worth keeping");
-        let taken = pool.take(5);
-        assert_eq!(taken.len(), 1);
-        assert!(taken[0].is_empty());
-        assert_eq!(taken[0].as_ptr(), address);
+        let taken = pool.with_pooled(|pooled| pooled.pop()).expect("one string pooled");
+        assert!(taken.is_empty());
+        assert_eq!(taken.as_ptr(), address);
         assert!(pool.is_empty());
     }
 
@@ -80,7 +80,9 @@ mod tests {
         let pool = IdPool::new();
         pool.recycle_ids((0..MAX_POOLED + 10).map(|i| i.to_string()));
         assert_eq!(pool.len(), MAX_POOLED);
-        assert_eq!(pool.take(10).len(), 10);
+        pool.with_pooled(|pooled| pooled.truncate(MAX_POOLED - 10));
         assert_eq!(pool.len(), MAX_POOLED - 10);
+        pool.recycle_ids((0..20).map(|i| i.to_string()));
+        assert_eq!(pool.len(), MAX_POOLED);
     }
 }

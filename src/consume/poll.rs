@@ -36,15 +36,24 @@ impl ShardBuffer {
     }
 }
 
-/// Ids are written into strings from `recycled_ids` where the adapter supports it.
+/// What a poll may reuse of pages its caller is done with.
+#[derive(Default)]
+pub(crate) struct Recycled<'a> {
+    /// Id strings, written into where the adapter supports it.
+    pub ids: Option<&'a IdPool>,
+    /// An emptied page whose memory holds the new one.
+    pub events: Vec<StoredEvent>,
+}
+
 pub(crate) async fn poll(
     adapter: Arc<dyn Adapter>,
     request: ConsumeRequest,
     shards: Vec<u16>,
     delivered: Arc<Notify>,
     stopping: Arc<AtomicBool>,
-    recycled_ids: Option<&IdPool>,
+    recycled: Recycled<'_>,
 ) -> ConsumerResult<ConsumeResponse> {
+    let Recycled { ids: recycled_ids, events: mut spare } = recycled;
     let mut cursor = match &request.from_id {
         Some(text) => Cursor::decode(text).map_err(|e| ConsumerError::InvalidCursor(e.to_string()))?,
         None => Cursor::start(),
@@ -63,7 +72,7 @@ pub(crate) async fn poll(
         notified.as_mut().enable();
 
         let reader = Reader { adapter: adapter.as_ref(), request: &request, recycled_ids };
-        let page = reader.read_page(&shards, &cursor).await?;
+        let page = reader.read_page(&shards, &cursor, std::mem::take(&mut spare)).await?;
         missed += page.missed;
         cursor = page.cursor;
         let Some(deadline) = deadline.filter(|d| page.events.is_empty() && !page.has_more && Instant::now() < *d)
@@ -80,6 +89,7 @@ pub(crate) async fn poll(
         if stopping.load(std::sync::atomic::Ordering::Acquire) {
             return Err(ConsumerError::Adapter(crate::AdapterError::Shutdown));
         }
+        spare = page.events;
         let positions: Vec<(u16, u64)> = shards.iter().map(|&s| (s, cursor.position(s))).collect();
         tokio::select! {
             _ = notified => {}
@@ -114,14 +124,19 @@ struct ShardEnd {
 }
 
 impl Reader<'_> {
-    async fn read_page(&self, shards: &[u16], cursor: &Cursor) -> ConsumerResult<Page> {
+    /// Reads one page into `events` (emptied, its memory reused).
+    async fn read_page(&self, shards: &[u16], cursor: &Cursor, mut events: Vec<StoredEvent>) -> ConsumerResult<Page> {
         let limit = self.request.limit;
         // A fair share per shard first, so one busy shard cannot starve the others.
         let share = limit.div_ceil(shards.len().max(1)).max(1);
         let mut missed = 0;
-        let (events, ends) = match self.request.ordering {
-            Ordering::Sequence => self.read_in_sequence(shards, cursor, limit, share, &mut missed).await?,
-            Ordering::Timestamp => self.merge_by_timestamp(shards, cursor, limit, share, &mut missed).await?,
+        events.clear();
+        events.reserve(limit.min(4096));
+        let ends = match self.request.ordering {
+            Ordering::Sequence => self.read_in_sequence(shards, cursor, limit, share, &mut events, &mut missed).await?,
+            Ordering::Timestamp => {
+                self.merge_by_timestamp(shards, cursor, limit, share, &mut events, &mut missed).await?
+            }
         };
         let mut next = cursor.clone();
         for end in &ends {
@@ -186,15 +201,15 @@ impl Reader<'_> {
         cursor: &Cursor,
         limit: usize,
         share: usize,
+        page: &mut Vec<StoredEvent>,
         missed: &mut u64,
-    ) -> ConsumerResult<(Vec<StoredEvent>, Vec<ShardEnd>)> {
-        let mut page = Vec::with_capacity(limit.min(4096));
+    ) -> ConsumerResult<Vec<ShardEnd>> {
         let mut ends = Vec::with_capacity(shards.len());
         for &shard in shards {
             let from = cursor.position(shard);
             let room = share.min(limit - page.len());
             let end = if room > 0 {
-                let read = self.read_into(shard, from, room, &mut page).await?;
+                let read = self.read_into(shard, from, room, page).await?;
                 *missed += read.missed;
                 ShardEnd { shard, position: read.next, more: read.more }
             } else {
@@ -211,12 +226,12 @@ impl Reader<'_> {
                 break;
             }
             if end.more {
-                let read = self.read_into(end.shard, end.position, room, &mut page).await?;
+                let read = self.read_into(end.shard, end.position, room, page).await?;
                 *missed += read.missed;
                 (end.position, end.more) = (read.next, read.more);
             }
         }
-        Ok((page, ends))
+        Ok(ends)
     }
 
     /// Reads up to `max` more matching events of one shard into its buffer; returns events
@@ -233,46 +248,58 @@ impl Reader<'_> {
         Ok(missed)
     }
 
-    /// A k-way merge by `(timestamp_ns, shard, sequence)`, after a first read of `chunk` events
-    /// per shard. A shard's buffer is refilled the moment it runs dry, before anything else is
-    /// taken, because its next event may be the smallest.
+    /// A k-way merge by `(timestamp_ns, shard, sequence)`.
+    ///
+    /// Shards stamp a batch's events with consecutive timestamps, so a page is usually a few
+    /// long runs from one shard each, not an even interleave. The merge therefore takes whole
+    /// runs: the shard with the smallest head gives every event below the next shard's head in
+    /// one move, and the heap is touched once per run. Reads start at a quarter of the fair
+    /// share and double each time a shard runs dry, so shards that contribute little to a page
+    /// are read little (what is read and not returned is read again by the next poll). A
+    /// shard's buffer is refilled the moment it runs dry, before anything else is taken,
+    /// because its next event may be the smallest.
     async fn merge_by_timestamp(
         &self,
         shards: &[u16],
         cursor: &Cursor,
         limit: usize,
-        chunk: usize,
+        share: usize,
+        events: &mut Vec<StoredEvent>,
         missed: &mut u64,
-    ) -> ConsumerResult<(Vec<StoredEvent>, Vec<ShardEnd>)> {
+    ) -> ConsumerResult<Vec<ShardEnd>> {
+        let first_read = share.div_ceil(4);
         let mut buffers = Vec::with_capacity(shards.len());
         for &shard in shards {
             let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
-            *missed += self.refill(&mut buffer, chunk).await?;
+            *missed += self.refill(&mut buffer, first_read).await?;
             buffers.push(buffer);
         }
         let key = |e: &StoredEvent| (e.timestamp_ns, e.shard, e.sequence);
         let mut heap = BinaryHeap::with_capacity(buffers.len());
         for (index, buffer) in buffers.iter().enumerate() {
             if let Some(front) = buffer.events.front() {
-                heap.push(Reverse((key(front), index)));
+                heap.push(Reverse((key(front), index, first_read)));
             }
         }
-        let mut events = Vec::with_capacity(limit.min(4096));
         while events.len() < limit {
-            let Some(Reverse((_, index))) = heap.pop() else { break };
+            let Some(Reverse((_, index, mut next_read))) = heap.pop() else { break };
+            // Keys are unique across shards (they hold the shard), so `<` is a strict order.
+            let bound = heap.peek().map(|Reverse((key, _, _))| *key);
             let buffer = &mut buffers[index];
-            if let Some(event) = buffer.events.pop_front() {
-                events.push(event);
-            }
-            if buffer.events.is_empty() && buffer.more && events.len() < limit {
-                *missed += self.refill(buffer, chunk.min(limit - events.len())).await?;
+            loop {
+                let room = limit - events.len();
+                let run = buffer.events.iter().take(room).take_while(|e| bound.is_none_or(|b| key(e) < b)).count();
+                events.extend(buffer.events.drain(..run));
+                if events.len() == limit || !buffer.events.is_empty() || !buffer.more {
+                    break;
+                }
+                next_read *= 2;
+                *missed += self.refill(buffer, next_read.min(limit - events.len())).await?;
             }
             if let Some(front) = buffer.events.front() {
-                heap.push(Reverse((key(front), index)));
+                heap.push(Reverse((key(front), index, next_read)));
             }
         }
-        let ends =
-            buffers.iter().map(|b| ShardEnd { shard: b.shard, position: b.position(), more: b.has_more() }).collect();
-        Ok((events, ends))
+        Ok(buffers.iter().map(|b| ShardEnd { shard: b.shard, position: b.position(), more: b.has_more() }).collect())
     }
 }
