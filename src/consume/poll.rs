@@ -22,6 +22,9 @@ struct ShardBuffer {
     /// Next sequence to read from the adapter.
     next: u64,
     more: bool,
+    /// Events per read of this shard, doubled each time it runs dry (a read never asks for more
+    /// than the page has room for).
+    read_size: usize,
 }
 
 impl ShardBuffer {
@@ -270,7 +273,8 @@ impl Reader<'_> {
         let first_read = share.div_ceil(4);
         let mut buffers = Vec::with_capacity(shards.len());
         for &shard in shards {
-            let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next: cursor.position(shard), more: true };
+            let next = cursor.position(shard);
+            let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next, more: true, read_size: first_read };
             *missed += self.refill(&mut buffer, first_read).await?;
             buffers.push(buffer);
         }
@@ -278,13 +282,13 @@ impl Reader<'_> {
         let mut heap = BinaryHeap::with_capacity(buffers.len());
         for (index, buffer) in buffers.iter().enumerate() {
             if let Some(front) = buffer.events.front() {
-                heap.push(Reverse((key(front), index, first_read)));
+                heap.push(Reverse((key(front), index)));
             }
         }
         while events.len() < limit {
-            let Some(Reverse((_, index, mut next_read))) = heap.pop() else { break };
+            let Some(Reverse((_, index))) = heap.pop() else { break };
             // Keys are unique across shards (they hold the shard), so `<` is a strict order.
-            let bound = heap.peek().map(|Reverse((key, _, _))| *key);
+            let bound = heap.peek().map(|Reverse((key, _))| *key);
             let buffer = &mut buffers[index];
             loop {
                 let room = limit - events.len();
@@ -293,11 +297,11 @@ impl Reader<'_> {
                 if events.len() == limit || !buffer.events.is_empty() || !buffer.more {
                     break;
                 }
-                next_read *= 2;
-                *missed += self.refill(buffer, next_read.min(limit - events.len())).await?;
+                buffer.read_size *= 2;
+                *missed += self.refill(buffer, buffer.read_size.min(limit - events.len())).await?;
             }
             if let Some(front) = buffer.events.front() {
-                heap.push(Reverse((key(front), index, next_read)));
+                heap.push(Reverse((key(front), index)));
             }
         }
         Ok(buffers.iter().map(|b| ShardEnd { shard: b.shard, position: b.position(), more: b.has_more() }).collect())
