@@ -31,7 +31,7 @@
 //!   not match. The strings and words a match needs (`"buy"` for
 //!   `kind == "buy"`) are searched for in the raw bytes first, and a payload
 //!   without them, and without escapes that could spell them differently, is
-//!   rejected without being parsed ([`literals`]).
+//!   rejected without being parsed (`filter/literals.rs`).
 //!
 //! The semantics are documented on [`Filter`], where users of the re-export
 //! see them. The tests pin them against a plain reference evaluator over a
