@@ -2,9 +2,10 @@
 //! filters across shards, long poll, trimming and bad input.
 
 use proptest::prelude::*;
+use purple_rain::adapter::{ShardPage, ShardRead};
 use purple_rain::{
-    AdapterConfig, ConsumeRequest, ConsumeResponse, ConsumerError, EventBus, EventBusConfig, Filter, Ordering,
-    RawEvent, StoredEvent,
+    AdapterConfig, AdapterError, Batch, ConsumeRequest, ConsumeResponse, ConsumerError, EventBus, EventBusConfig,
+    Filter, Ordering, RawEvent, StoredEvent,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -333,10 +334,7 @@ async fn bad_input_is_a_clear_error() {
     assert!(zero.events.is_empty());
     assert_eq!(zero.cursor, page.cursor);
     bus.shutdown_via_ref().await.unwrap();
-    assert!(matches!(
-        bus.poll(ConsumeRequest::new(1)).await,
-        Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))
-    ));
+    assert!(matches!(bus.poll(ConsumeRequest::new(1)).await, Err(ConsumerError::Adapter(AdapterError::Shutdown))));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -353,7 +351,7 @@ async fn shutdown_ends_a_waiting_long_poll_at_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     bus.shutdown_via_ref().await.unwrap();
     let (result, waited) = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
-    assert!(matches!(result, Err(ConsumerError::Adapter(purple_rain::AdapterError::Shutdown))), "{result:?}");
+    assert!(matches!(result, Err(ConsumerError::Adapter(AdapterError::Shutdown))), "{result:?}");
     assert!(waited < Duration::from_secs(5));
 }
 
@@ -395,13 +393,10 @@ impl purple_rain::Adapter for Misreads {
     fn name(&self) -> &str {
         "misreads"
     }
-    async fn on_batch(&self, _: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+    async fn on_batch(&self, _: &Batch) -> Result<(), AdapterError> {
         Ok(())
     }
-    async fn read_shard(
-        &self,
-        read: purple_rain::adapter::ShardRead<'_>,
-    ) -> Result<purple_rain::adapter::ShardPage, purple_rain::AdapterError> {
+    async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
         let event = |sequence: u64| StoredEvent {
             id: sequence.to_string(),
             shard: read.shard,
@@ -415,7 +410,7 @@ impl purple_rain::Adapter for Misreads {
             // Going back to the start from where the last read left the cursor.
             (false, _) => (vec![event(0)], 0),
         };
-        Ok(purple_rain::adapter::ShardPage { events, next, missed: 0, more: true })
+        Ok(ShardPage { events, next, missed: 0, more: true })
     }
 }
 
@@ -423,7 +418,7 @@ impl purple_rain::Adapter for Misreads {
 async fn an_adapter_that_breaks_the_read_contract_fails_the_poll() {
     let config = || EventBusConfig::builder().shards(1).build().unwrap();
     let fatal = |result: Result<ConsumeResponse, ConsumerError>, what: &str| match result {
-        Err(ConsumerError::Adapter(purple_rain::AdapterError::Fatal(message))) => {
+        Err(ConsumerError::Adapter(AdapterError::Fatal(message))) => {
             assert!(message.contains(what), "{message}")
         }
         other => panic!("expected a fatal adapter error about {what:?}, got {other:?}"),
@@ -452,13 +447,10 @@ impl purple_rain::Adapter for StampedLogs {
     fn name(&self) -> &str {
         "stamped-logs"
     }
-    async fn on_batch(&self, _: &purple_rain::Batch) -> Result<(), purple_rain::AdapterError> {
+    async fn on_batch(&self, _: &Batch) -> Result<(), AdapterError> {
         Ok(())
     }
-    async fn read_shard(
-        &self,
-        read: purple_rain::adapter::ShardRead<'_>,
-    ) -> Result<purple_rain::adapter::ShardPage, purple_rain::AdapterError> {
+    async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
         let stamps = &self.stamps[usize::from(read.shard)];
         let from = (read.from as usize).min(stamps.len());
         let end = stamps.len().min(from + read.max_events);
@@ -472,7 +464,7 @@ impl purple_rain::Adapter for StampedLogs {
             })
             .collect();
         self.handed_out.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
-        Ok(purple_rain::adapter::ShardPage { events, next: end as u64, missed: 0, more: end < stamps.len() })
+        Ok(ShardPage { events, next: end as u64, missed: 0, more: end < stamps.len() })
     }
 }
 
