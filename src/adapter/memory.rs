@@ -259,6 +259,11 @@ impl Adapter for MemoryAdapter {
 /// Writes the ids `"{shard}-{sequence}"` of one shard's events, the position of an event in
 /// the in-memory log. A poll makes one per event returned, usually for consecutive sequences,
 /// so the text of the last id is kept and counted up in place: most ids change one digit.
+///
+/// The count-up reads and writes the last eight bytes of the text as one word, and the copy
+/// into the id takes those eight bytes from that word, not from the buffer. Counting up byte by
+/// byte and then copying the buffer made the copy's wide loads wait for the narrow stores to
+/// reach the cache (a failed store-to-load forward), once per id: a fifth of `poll_into`.
 struct EventIds {
     /// `"{shard}-{sequence}"`, right-aligned.
     text: [u8; Self::MAX_LEN],
@@ -272,6 +277,8 @@ struct EventIds {
 impl EventIds {
     /// `"65535-18446744073709551615"`.
     const MAX_LEN: usize = 26;
+    /// Where the last eight bytes, counted up as one word, start.
+    const LOW: usize = Self::MAX_LEN - 8;
 
     fn new(shard: u16) -> Self {
         Self { text: [0; Self::MAX_LEN], start: Self::MAX_LEN, shard, last: None }
@@ -284,24 +291,41 @@ impl EventIds {
             self.format(sequence);
         }
         self.last = Some(sequence);
+        let low = self.low().to_be_bytes();
         id.clear();
         // SAFETY: `text` only ever holds ASCII digits and a dash, so the string stays UTF-8.
-        unsafe { id.as_mut_vec() }.extend_from_slice(&self.text[self.start..]);
+        let id = unsafe { id.as_mut_vec() };
+        if self.start < Self::LOW {
+            id.extend_from_slice(&self.text[self.start..Self::LOW]);
+            id.extend_from_slice(&low);
+        } else {
+            id.extend_from_slice(&low[self.start - Self::LOW..]);
+        }
     }
 
-    /// Adds one to the sequence in `text`; false when that needs one more digit.
+    /// The last eight bytes of `text`, the first of them the most significant.
+    fn low(&self) -> u64 {
+        let mut low = [0; 8];
+        low.copy_from_slice(&self.text[Self::LOW..]);
+        u64::from_be_bytes(low)
+    }
+
+    /// Adds one to the sequence in `text`; false when that needs a digit beyond the last eight
+    /// bytes, or one more digit.
     fn count_up(&mut self) -> bool {
-        for digit in self.text[self.start..].iter_mut().rev() {
-            match *digit {
-                b'9' => *digit = b'0',
-                b'-' => return false,
-                _ => {
-                    *digit += 1;
-                    return true;
-                }
-            }
+        const NINES: u64 = u64::from_be_bytes([b'9'; 8]);
+        const ZEROS: u64 = u64::from_be_bytes([b'0'; 8]);
+        let low = self.low();
+        // Trailing nines become zeros and the digit before them goes up by one. The text has
+        // a dash before its sequence, so that digit is found before the text's start.
+        let nines = ((low ^ NINES).trailing_zeros() / 8) as usize;
+        if nines == 8 || !(b'0'..=b'8').contains(&low.to_be_bytes()[7 - nines]) {
+            return false;
         }
-        false
+        let trailing = (1u64 << (8 * nines)) - 1;
+        let low = ((low & !trailing) | (ZEROS & trailing)) + (1 << (8 * nines));
+        self.text[Self::LOW..].copy_from_slice(&low.to_be_bytes());
+        true
     }
 
     fn format(&mut self, sequence: u64) {
@@ -376,7 +400,17 @@ mod tests {
 
     #[test]
     fn ids_counted_up_in_place_match_ids_formatted_anew() {
-        let runs = [(0, 0..25), (3, 7..12), (3, 95..105), (12, 999..1002), (65535, 99_998..100_001)];
+        let runs = [
+            (0, 0..25),
+            (3, 7..12),
+            (3, 95..105),
+            (12, 999..1002),
+            (65535, 99_998..100_001),
+            // Carries that stay within the last eight bytes, reach past them, or need a digit.
+            (1, 10_999_990..11_000_010),
+            (2, 99_999_990..100_000_010),
+            (4, 1_234_599_999_990..1_234_600_000_010),
+        ];
         let near_the_top = u64::MAX - 3..u64::MAX;
         for (shard, sequences) in runs.into_iter().chain([(9, near_the_top)]) {
             let mut ids = EventIds::new(shard);
