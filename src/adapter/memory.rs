@@ -292,6 +292,11 @@ impl EventIds {
         }
         self.last = Some(sequence);
         let low = self.low().to_be_bytes();
+        let len = Self::MAX_LEN - self.start;
+        if id.capacity() < len {
+            // Allocated outright: growing an empty string takes a slower path to the same place.
+            *id = String::with_capacity(len);
+        }
         id.clear();
         // SAFETY: `text` only ever holds ASCII digits and a dash, so the string stays UTF-8.
         let id = unsafe { id.as_mut_vec() };
