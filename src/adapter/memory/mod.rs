@@ -10,6 +10,10 @@
 //! Each shard has its own lock. Appends hold it for one batch; reads hold it for at most
 //! `READ_SLICE` examined entries at a time, so a long filtered scan never stalls the shard's
 //! worker for more than one slice.
+//!
+//! A read appends events to the poll's page with `page::push_event` and then writes their ids
+//! with `ids::EventIds`, after the lock is gone: both written for the hot path, where a poll
+//! spends most of its time.
 
 mod ids;
 mod page;

@@ -19,9 +19,8 @@ pub(super) fn push_event(page: &mut Vec<StoredEvent>, shard: u16, sequence: u64,
     page.reserve(1);
     let slot = page.spare_capacity_mut()[0].as_mut_ptr();
     // SAFETY: `slot` is the first spare slot of the page, valid for writes after `reserve`.
-    // Every field is written before `set_len` makes the event part of the page; a panic in
-    // `Bytes::clone` (none is documented) would leave the slot outside the page, leaking
-    // nothing but the clone in flight.
+    // Every field is written before `set_len` makes the event part of the page, so a panic in
+    // `Bytes::clone` (none is documented) leaves the slot outside it, never half-written in it.
     unsafe {
         clone_word_by_word(payload, addr_of_mut!((*slot).payload));
         addr_of_mut!((*slot).id).write(String::new());
