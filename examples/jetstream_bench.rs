@@ -12,7 +12,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{Config, StorageType};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use purple_rain::adapter::JetStreamStorage;
-use purple_rain::{AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, RawEvent};
+use purple_rain::{AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, Ordering, RawEvent};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,10 +54,12 @@ fn main() -> Result<(), Error> {
         raw = raw.max(rate);
     }
 
-    let (publish, poll) = bus_run(&url, &prefix, events, storage)?;
+    let (publish, polls) = bus_run(&url, &prefix, events, storage)?;
     let share = 100.0 * publish / raw;
     println!("bus ingest -> jetstream -> flush: {publish:>9.0} events/s ({share:.0}% of the best raw)");
-    println!("bus poll, limit 10000:            {poll:>9.0} events/s");
+    for ((limit, ordering), rate) in POLLS.iter().zip(polls) {
+        println!("bus poll {ordering:?}, limit {limit:>5}:  {rate:>9.0} events/s");
+    }
 
     purple_rain::runtime::wait(cleanup(url, prefix))?;
     Ok(())
@@ -131,7 +133,11 @@ async fn raw_publish(
     Ok(rate)
 }
 
-fn bus_run(url: &str, prefix: &str, events: usize, storage: JetStreamStorage) -> Result<(f64, f64), Error> {
+/// The polls timed after the publish, each over the whole stream. Each shard read is a round
+/// trip here, so the timestamp row shows what the merge's read sizes cost.
+const POLLS: [(usize, Ordering); 2] = [(10_000, Ordering::Sequence), (1_000, Ordering::Timestamp)];
+
+fn bus_run(url: &str, prefix: &str, events: usize, storage: JetStreamStorage) -> Result<(f64, Vec<f64>), Error> {
     let adapter = AdapterConfig::jetstream(url).stream_prefix(prefix).storage(storage).max_outstanding_acks(WINDOW);
     let config = EventBusConfig::builder()
         .shards(SHARDS)
@@ -152,27 +158,31 @@ fn bus_run(url: &str, prefix: &str, events: usize, storage: JetStreamStorage) ->
     let stats = bus.stats().snapshot();
     assert_eq!(stats.events_dispatched, events as u64, "{stats:?}");
 
-    let b = bus.clone();
-    let (read, elapsed) = purple_rain::runtime::wait(async move {
-        let started = Instant::now();
-        let (mut read, mut cursor) = (0usize, None::<String>);
-        loop {
-            let mut request = ConsumeRequest::new(10_000);
-            if let Some(c) = cursor.take() {
-                request = request.from(c);
+    let mut polls = Vec::new();
+    for (limit, ordering) in POLLS {
+        let b = bus.clone();
+        let (read, elapsed) = purple_rain::runtime::wait(async move {
+            let started = Instant::now();
+            let (mut read, mut cursor) = (0usize, None::<String>);
+            loop {
+                let mut request = ConsumeRequest::new(limit).ordering(ordering);
+                if let Some(c) = cursor.take() {
+                    request = request.from(c);
+                }
+                let page = b.poll(request).await?;
+                read += page.events.len();
+                cursor = Some(page.cursor);
+                if !page.has_more {
+                    return Ok::<_, Error>((read, started.elapsed()));
+                }
             }
-            let page = b.poll(request).await?;
-            read += page.events.len();
-            cursor = Some(page.cursor);
-            if !page.has_more {
-                return Ok::<_, Error>((read, started.elapsed()));
-            }
-        }
-    })?;
-    assert_eq!(read, events, "poll read every event once");
+        })?;
+        assert_eq!(read, events, "poll read every event once");
+        polls.push(read as f64 / elapsed.as_secs_f64());
+    }
     let b = bus.clone();
     purple_rain::runtime::wait(async move { b.shutdown_via_ref().await })?;
-    Ok((publish, read as f64 / elapsed.as_secs_f64()))
+    Ok((publish, polls))
 }
 
 async fn cleanup(url: String, prefix: String) -> Result<(), Error> {
