@@ -44,9 +44,10 @@ impl EventIds {
         }
         // The last eight bytes go in as one store of the word they were counted up in; a short
         // id is the top of that word, and the bytes past it land in spare capacity.
-        let (prefix, word) = match len.checked_sub(8) {
-            Some(_) => (&self.text[self.start..Self::LOW], self.low()),
-            None => (&[][..], self.low() << (8 * (8 - len))),
+        let (prefix, word) = if len >= 8 {
+            (&self.text[self.start..Self::LOW], self.low())
+        } else {
+            (&[][..], self.low() << (8 * (8 - len)))
         };
         // SAFETY: `text` only ever holds ASCII digits and a dash, so the string stays UTF-8.
         let id = unsafe { id.as_mut_vec() };
@@ -74,8 +75,9 @@ impl EventIds {
         const NINES: u64 = u64::from_be_bytes([b'9'; 8]);
         const ZEROS: u64 = u64::from_be_bytes([b'0'; 8]);
         let low = self.low();
-        // Trailing nines become zeros and the digit before them goes up by one. The text has
-        // a dash before its sequence, so that digit is found before the text's start.
+        // Trailing nines become zeros and the digit before them goes up by one. A dash comes
+        // before the sequence, so the search for that digit stops there at the latest and
+        // never reads what lies before the text's start.
         let nines = ((low ^ NINES).trailing_zeros() / 8) as usize;
         if nines == 8 || !(b'0'..=b'8').contains(&((low >> (8 * nines)) as u8)) {
             return false;
