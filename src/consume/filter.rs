@@ -385,10 +385,7 @@ impl Filter {
         let Filter { source, root, paths, .. } = filter;
         match (root, source) {
             (Pred::Not(inner), Value::Object(mut object)) => match object.remove("$not") {
-                Some(inner_source) => {
-                    let literals = Literals::required_by(&inner);
-                    Filter { source: inner_source, root: *inner, paths, literals }
-                }
+                Some(inner_source) => Filter::assemble(inner_source, *inner, paths),
                 // Unreachable: a `Not` root is only ever compiled from a
                 // `$not` object. Rebuild it unchanged and wrap it anyway.
                 None => Filter::wrap_not(Value::Object(object), Pred::Not(inner), paths),
@@ -400,9 +397,14 @@ impl Filter {
     fn wrap_not(source: Value, root: Pred, paths: PathTrie) -> Filter {
         let mut object = Map::new();
         object.insert("$not".to_owned(), source);
-        let root = Pred::Not(Box::new(root));
+        Filter::assemble(Value::Object(object), Pred::Not(Box::new(root)), paths)
+    }
+
+    /// A filter of compiled parts; the pre-check's literals are derived from `root` here, so
+    /// they always belong to the predicates they stand for.
+    fn assemble(source: Value, root: Pred, paths: PathTrie) -> Filter {
         let literals = Literals::required_by(&root);
-        Filter { source: Value::Object(object), root, paths, literals }
+        Filter { source, root, paths, literals }
     }
 
     fn leaf(op: &str, path: &str, value: Value) -> Result<Filter, FilterError> {
@@ -428,8 +430,7 @@ impl Filter {
         let mut root = compiler.filter(&source, &Loc::Root, 1)?;
         let (paths, slot_of_path) = PathTrie::build(&compiler.paths);
         root.assign_slots(&slot_of_path);
-        let literals = Literals::required_by(&root);
-        Ok(Filter { source, root, paths, literals })
+        Ok(Filter::assemble(source, root, paths))
     }
 
     fn matches_str<'de>(&self, text: &'de str, captured: &mut [Option<Captured<'de>>]) -> bool {
