@@ -253,6 +253,13 @@ impl EventBusStats {
         self.adapter.trimmed_events()
     }
 
+    /// The adapter's own figures (see [`Adapter::metrics`]).
+    pub fn adapter_metrics(&self) -> Vec<crate::adapter::AdapterMetric> {
+        let mut out = Vec::new();
+        self.adapter.metrics(&mut out);
+        out
+    }
+
     /// Per-shard figures: live and draining shards, then retired ones.
     pub fn shards(&self) -> Vec<ShardStats> {
         let mut out: Vec<ShardStats> = self.registry.active().iter().map(|s| shard_stats(s)).collect();

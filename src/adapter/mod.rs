@@ -10,6 +10,7 @@ mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
 pub mod jetstream;
 pub mod memory;
+mod metrics;
 mod noop;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -24,6 +25,7 @@ pub use config::{
 #[cfg(feature = "jetstream")]
 pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
+pub use metrics::{AdapterMetric, MetricKind};
 pub use noop::NoopAdapter;
 
 use crate::consume::{Filter, IdPool, StoredEvent};
@@ -97,6 +99,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn trimmed_events(&self) -> u64 {
         0
     }
+
+    /// Appends the adapter's own figures (connection state, peers, recovery, ...) for the stats
+    /// JSON and the Prometheus exposition. Called when stats are read, never on the hot path.
+    /// The default reports nothing.
+    fn metrics(&self, _out: &mut Vec<AdapterMetric>) {}
 
     /// Long poll for events that do not pass through this bus (other producers of a shared
     /// broker): resolves when one of `positions` (shard, next sequence) may have new events, or
