@@ -5,9 +5,27 @@
 //! reads pages back with an opaque cursor, filtered and merged across shards. The same bus is
 //! exported as a C ABI (`include/purple_rain.h`) with Node and Go bindings on top.
 //!
-//! The tree follows the data: [`ingest`] (events, routing, rings, back-pressure) →
-//! [`dispatch`] (batch workers, retry, dedup ids) → [`adapter`] (backends) → [`consume`]
-//! (poll, cursor, filter, merge); [`scaling`] changes the shard set; [`ffi`] is the C ABI.
+//! # Layers
+//!
+//! Modules import only from the layers below them, never from above or from each other in a
+//! circle (`.ci/layers` checks it on every run). Bottom to top:
+//!
+//! 1. [`error`], `sync`, [`runtime`]: error types, the atomics shim (loom under test), the
+//!    library's own tokio runtime.
+//! 2. [`config`]: plain data, validated: the bus, batch, retry, back-pressure, adapter and
+//!    scaling settings and the limits.
+//! 3. [`model`]: the shapes every stage shares: [`RawEvent`], [`Batch`], [`StoredEvent`],
+//!    [`ProducerIdentity`].
+//! 4. [`filter`]: poll filters, compiled once and matched against payloads (adapters run them).
+//! 5. [`adapter`]: the [`Adapter`] contract (`ShardRead`/`ShardPage`, [`IdPool`], metrics) and
+//!    the backends.
+//! 6. `ingest`: consistent routing, per-shard rings with back-pressure, shard counters.
+//! 7. `stats`: counters summed over shards.
+//! 8. `dispatch`: shard workers that drain rings into batches for the adapter, with retry.
+//! 9. [`consume`]: poll requests, cursors, the sequence and timestamp merges, long poll.
+//! 10. [`scaling`]: load measurement and scaling decisions.
+//! 11. `bus`: [`EventBus`], which wires the stages together: lifecycle, flush, shard changes.
+//! 12. [`ffi`]: the C ABI over the bus.
 //!
 //! ```
 //! use purple_rain::{AdapterConfig, ConsumeRequest, EventBus, EventBusConfig, RawEvent};
@@ -25,29 +43,35 @@
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod error;
+pub mod runtime;
+mod sync;
+
 pub mod adapter;
 mod bus;
 pub mod config;
 pub mod consume;
-pub mod dispatch;
-pub mod error;
+mod dispatch;
 pub mod ffi;
-pub mod ingest;
-pub mod runtime;
+pub mod filter;
+mod ingest;
+pub mod model;
 pub mod scaling;
 mod stats;
-mod sync;
 
-pub use adapter::{Adapter, AdapterConfig, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig};
+pub use adapter::{Adapter, IdPool};
 pub use bus::EventBus;
-pub use config::{BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, RetryPolicy};
-pub use consume::{ConsumeRequest, ConsumeResponse, Filter, IdPool, Ordering, StoredEvent};
-pub use dispatch::{Batch, ProducerIdentity};
+pub use config::{
+    AdapterConfig, BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, MemoryAdapterConfig,
+    NetAdapterConfig, RedisAdapterConfig, RetryPolicy, ScalingPolicy,
+};
+pub use consume::{ConsumeRequest, ConsumeResponse, Ordering};
 pub use error::{
     AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult, ScalingError,
 };
-pub use ingest::{Event, RawEvent};
-pub use scaling::{ScalingDecision, ScalingPolicy};
+pub use filter::Filter;
+pub use model::{Batch, Event, ProducerIdentity, RawEvent, StoredEvent};
+pub use scaling::ScalingDecision;
 pub use stats::{Counter, EventBusStats, ShardStats, StatsSnapshot};
 
 /// Crate version, as in Cargo.toml.

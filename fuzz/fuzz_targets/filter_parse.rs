@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use purple_rain::consume::Filter;
+use purple_rain::filter::Filter;
 
 /// Payloads every accepted filter is also run against.
 const PAYLOADS: &[&[u8]] = &[

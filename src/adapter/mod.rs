@@ -5,7 +5,7 @@
 //! poll reads per shard (`read_shard`); the consume layer does cursors, merging and long-poll
 //! on top, identically for every backend.
 
-mod config;
+mod id_pool;
 #[cfg(feature = "jetstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
 pub mod jetstream;
@@ -19,18 +19,21 @@ pub mod redis;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisAdapter;
-pub use config::{
+// An adapter's settings are plain config data (`crate::config`); they are named here too, beside
+// the adapters they configure.
+pub use crate::config::{
     AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
 };
+pub use id_pool::IdPool;
 #[cfg(feature = "jetstream")]
 pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
 pub use metrics::{AdapterMetric, MetricKind};
 pub use noop::NoopAdapter;
 
-use crate::consume::{Filter, IdPool, StoredEvent};
-use crate::dispatch::Batch;
 use crate::error::{AdapterError, ConfigError};
+use crate::filter::Filter;
+use crate::model::{Batch, StoredEvent};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Instant;

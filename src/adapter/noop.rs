@@ -1,8 +1,8 @@
 //! The default adapter: accepts and discards.
 
 use super::Adapter;
-use crate::dispatch::Batch;
 use crate::error::AdapterError;
+use crate::model::Batch;
 use async_trait::async_trait;
 
 /// Accepts every batch and keeps nothing; polls return no events.

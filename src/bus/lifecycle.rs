@@ -70,8 +70,8 @@ impl BusInner {
 
     async fn run_shutdown(&self) -> Result<(), AdapterError> {
         self.lifecycle.shutting_down.store(true, Ordering::Release);
-        crate::scaling::stop_monitor(self);
-        let _scaling = self.scaling.lock().await;
+        super::scaling::stop_monitor(self);
+        let _scaling = self.scaling.state.lock().await;
         let shards = self.registry.active();
         self.stop_shards(&shards).await;
         // Anyone parked in a long poll re-checks and sees the shutdown.
@@ -106,7 +106,8 @@ impl Drop for EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventBusConfig, RawEvent};
+    use crate::config::EventBusConfig;
+    use crate::model::RawEvent;
 
     #[tokio::test]
     async fn shutting_a_bus_down_drops_this_threads_cached_route_set() {

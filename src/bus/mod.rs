@@ -1,22 +1,23 @@
 //! `EventBus`: the one handle for ingest, poll, flush, scaling and shutdown.
 
 mod lifecycle;
+mod scaling;
 #[cfg(test)]
 mod tests;
 
-use crate::adapter::{self, Adapter};
+use crate::adapter::{self, Adapter, IdPool};
 use crate::config::EventBusConfig;
 use crate::consume::poll::{self, Recycled};
-use crate::consume::{ConsumeRequest, ConsumeResponse, IdPool};
+use crate::consume::{ConsumeRequest, ConsumeResponse};
 use crate::dispatch::worker::{self, DispatchContext};
-use crate::dispatch::ProducerIdentity;
 use crate::error::{AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult};
 use crate::ingest::routes::{PublishedRoutes, Routes};
-use crate::ingest::{Event, RawEvent, Shard, ShardPushError};
+use crate::ingest::{Shard, ShardPushError};
+use crate::model::{Event, ProducerIdentity, RawEvent};
 use crate::runtime;
-use crate::scaling::{LoadTracker, ScalingState};
 use crate::stats::{EventBusStats, ShardRegistry};
 use lifecycle::Lifecycle;
+use scaling::Scaling;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -53,8 +54,7 @@ pub(crate) struct BusInner {
     pub(crate) workers: Mutex<Vec<(u16, JoinHandle<()>)>>,
     /// Every shard id this bus ever had (poll may name retired ones).
     pub(crate) known_shards: Mutex<BTreeSet<u16>>,
-    pub(crate) scaling: tokio::sync::Mutex<ScalingState>,
-    pub(crate) load: Mutex<LoadTracker>,
+    pub(crate) scaling: Scaling,
     pub(crate) lifecycle: Lifecycle,
 }
 
@@ -70,7 +70,7 @@ impl EventBus {
     pub async fn with_adapter(config: EventBusConfig, adapter: Arc<dyn Adapter>) -> Result<Self, ConfigError> {
         config.validate()?;
         let inner = runtime::run(BusInner::start(config, adapter)).await?;
-        crate::scaling::start_monitor(&inner);
+        scaling::start_monitor(&inner);
         Ok(Self { inner })
     }
 
@@ -356,8 +356,7 @@ impl BusInner {
             dispatch,
             workers: Mutex::new(Vec::new()),
             known_shards: Mutex::new(BTreeSet::new()),
-            scaling: tokio::sync::Mutex::new(ScalingState::new(config.shards)),
-            load: Mutex::new(LoadTracker::default()),
+            scaling: Scaling::new(config.shards),
             lifecycle: Lifecycle::new(),
             config,
             adapter,

@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::adapter::Adapter;
-use crate::dispatch::Batch;
 use crate::error::ScalingError;
+use crate::model::Batch;
 use async_trait::async_trait;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;

@@ -5,9 +5,10 @@
 //! poll starts exactly where this one stopped, whatever the filter and ordering: no match on a
 //! later shard is skipped because an earlier shard filled the page (failure modes 23, 24).
 
-use super::{ConsumeRequest, ConsumeResponse, Cursor, IdPool, Ordering, StoredEvent};
-use crate::adapter::{Adapter, ShardPage, ShardRead};
-use crate::error::{ConsumerError, ConsumerResult};
+use super::{ConsumeRequest, ConsumeResponse, Cursor, Ordering};
+use crate::adapter::{Adapter, IdPool, ShardPage, ShardRead};
+use crate::error::{AdapterError, ConsumerError, ConsumerResult};
+use crate::model::StoredEvent;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::AtomicBool;
@@ -90,7 +91,7 @@ pub(crate) async fn poll(
         // Shutdown sets the flag before it notifies, and we registered before this check, so a
         // long poll never outlives the bus.
         if stopping.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(ConsumerError::Adapter(crate::AdapterError::Shutdown));
+            return Err(ConsumerError::Adapter(AdapterError::Shutdown));
         }
         spare = page.events;
         let positions: Vec<(u16, u64)> = shards.iter().map(|&s| (s, cursor.position(s))).collect();
@@ -155,7 +156,7 @@ impl Reader<'_> {
 
     /// The error for an adapter answer that breaks the read contract.
     fn broken(&self, what: String) -> ConsumerError {
-        ConsumerError::Adapter(crate::AdapterError::Fatal(format!("adapter {} {what}", self.adapter.name())))
+        ConsumerError::Adapter(AdapterError::Fatal(format!("adapter {} {what}", self.adapter.name())))
     }
 
     /// Refuses an adapter answer that would move a cursor backwards.

@@ -9,11 +9,11 @@
 //! The worker ends only when its ring is closed *and* empty, after dispatching everything; the
 //! ring's closed bit guarantees no push can land after that last look.
 
-use super::{Batch, ProducerIdentity};
 use crate::adapter::Adapter;
 use crate::config::RetryPolicy;
 use crate::ingest::ring::PopStatus;
 use crate::ingest::Shard;
+use crate::model::{Batch, ProducerIdentity};
 use crate::stats::EventBusStats;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;

@@ -8,7 +8,10 @@
 use super::error::{map_adapter_error, map_config_error, pr_status};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref, PR_ABI_VERSION};
-use crate::{runtime, EventBus, EventBusConfig, IdPool};
+use crate::adapter::IdPool;
+use crate::bus::EventBus;
+use crate::config::EventBusConfig;
+use crate::runtime;
 use std::ffi::c_char;
 use std::sync::Arc;
 

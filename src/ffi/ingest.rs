@@ -12,7 +12,8 @@ use super::bus::pr_bus;
 use super::error::{fail, invalid_argument, map_ingestion_error, pr_status};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_out, try_ref, try_slice};
-use crate::{EventBus, RawEvent};
+use crate::bus::EventBus;
+use crate::model::RawEvent;
 use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
 

@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn locate_appends_key_and_byte() {
         let text = r#"{"batch":{"max_events":"x"}}"#;
-        let e = serde_json::from_str::<crate::EventBusConfig>(text).unwrap_err();
+        let e = serde_json::from_str::<crate::config::EventBusConfig>(text).unwrap_err();
         let message = locate(e.to_string(), text);
         assert!(message.contains("(key `batch.max_events`, byte 25)"), "{message}");
         assert_eq!(locate("no position".into(), text), "no position");

@@ -1,10 +1,9 @@
-//! The ingest path: events, consistent routing, and per-shard rings with back-pressure.
+//! The ingest path: consistent routing, and per-shard rings with back-pressure and counters.
 
-mod event;
+mod counters;
 pub(crate) mod ring;
 pub(crate) mod routes;
 pub(crate) mod routing;
 mod shard;
 
-pub use event::{Event, RawEvent};
 pub(crate) use shard::{Shard, ShardPushError};

@@ -252,8 +252,8 @@ mod tests {
 
     #[test]
     fn every_slot_of_an_event_ring_has_its_own_cache_line() {
-        assert_eq!(std::mem::size_of::<Slot<crate::RawEvent>>(), 64);
-        let ring = Ring::<crate::RawEvent>::new(8);
+        assert_eq!(std::mem::size_of::<Slot<crate::model::RawEvent>>(), 64);
+        let ring = Ring::<crate::model::RawEvent>::new(8);
         let lines: std::collections::HashSet<usize> = ring.slots.iter().map(|s| s as *const _ as usize / 64).collect();
         assert_eq!(lines.len(), 8);
     }

@@ -5,10 +5,10 @@
 //! `idle = true` and then looks at the ring, a producer pushes and then looks at `idle`, both
 //! sequentially consistent, so at least one of them sees the other and no wake-up is lost.
 
+use super::counters::ShardCounters;
 use super::ring::{PushError, Ring};
 use crate::config::BackpressureMode;
-use crate::stats::ShardCounters;
-use crate::RawEvent;
+use crate::model::RawEvent;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};

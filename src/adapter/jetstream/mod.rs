@@ -54,9 +54,9 @@ mod read;
 mod streams;
 
 use super::{Adapter, ShardPage, ShardRead};
-use crate::adapter::JetStreamAdapterConfig;
-use crate::dispatch::Batch;
+use crate::config::JetStreamAdapterConfig;
 use crate::error::AdapterError;
+use crate::model::Batch;
 use async_nats::jetstream::response::Response;
 use async_nats::jetstream::Context;
 use async_nats::Client;

@@ -9,8 +9,8 @@
 //! the same `Nats-Msg-Id`, are dropped by the server (the ack says `duplicate`).
 
 use super::{transient, JetStreamAdapter, ShardStream};
-use crate::dispatch::Batch;
 use crate::error::AdapterError;
+use crate::model::Batch;
 use async_nats::header::{HeaderMap, HeaderValue, NATS_MESSAGE_ID};
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;

@@ -16,8 +16,8 @@
 use super::publish::TIMESTAMP_HEADER;
 use super::{transient, Connection, JetStreamAdapter, ShardStream};
 use crate::adapter::{ShardPage, ShardRead};
-use crate::consume::StoredEvent;
 use crate::error::AdapterError;
+use crate::model::StoredEvent;
 use async_nats::jetstream::consumer::pull::{self, BatchConfig};
 use async_nats::jetstream::consumer::{AckPolicy, Consumer, DeliverPolicy, ReplayPolicy};
 use async_nats::jetstream::stream::ConsumerErrorKind;

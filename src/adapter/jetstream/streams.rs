@@ -1,7 +1,7 @@
 //! Shard streams: create, verify, update, look up.
 
 use super::{transient, Connection, JetStreamAdapter, ShardStream};
-use crate::adapter::JetStreamStorage;
+use crate::config::JetStreamStorage;
 use crate::error::AdapterError;
 use async_nats::jetstream::response::Response;
 use async_nats::jetstream::stream::{self, DiscardPolicy, Info, RetentionPolicy, StorageType};

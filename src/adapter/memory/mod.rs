@@ -19,10 +19,9 @@ mod ids;
 mod page;
 
 use super::{Adapter, ShardPage, ShardRead};
-use crate::adapter::MemoryAdapterConfig;
-use crate::consume::StoredEvent;
-use crate::dispatch::Batch;
+use crate::config::MemoryAdapterConfig;
 use crate::error::AdapterError;
+use crate::model::{Batch, StoredEvent};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, VecDeque};
@@ -260,7 +259,7 @@ impl Adapter for MemoryAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ProducerIdentity, RawEvent};
+    use crate::model::{ProducerIdentity, RawEvent};
 
     /// Appends `batches` batches of `size` 100-byte events to shard 0.
     async fn append(adapter: &MemoryAdapter, batches: usize, size: usize) {

@@ -8,7 +8,7 @@
 //! general forward a load from one store only. So each field is stored straight into the page,
 //! and the payload's clone is moved one word at a time.
 
-use crate::consume::StoredEvent;
+use crate::model::StoredEvent;
 use bytes::Bytes;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::addr_of_mut;

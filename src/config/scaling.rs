@@ -1,4 +1,5 @@
-//! When the bus should change its shard count.
+//! When the bus should change its shard count: the bounds and thresholds of the scaling policy.
+//! The scaler that applies them is `crate::scaling`.
 
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ impl ScalingPolicy {
         if self.max_shards < self.min_shards {
             return bad("max_shards", "must be at least min_shards");
         }
-        if self.max_shards > crate::config::MAX_SHARDS {
+        if self.max_shards > super::MAX_SHARDS {
             return bad("max_shards", "exceeds the maximum shard count");
         }
         for (field, v) in [("fill_ratio_high", self.fill_ratio_high), ("fill_ratio_low", self.fill_ratio_low)] {

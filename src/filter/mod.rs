@@ -115,7 +115,7 @@ const OPERATORS: &str = "$and, $or, $not, $eq, $ne, $gt, $gte, $lt, $lte, $in, $
 /// # Examples
 ///
 /// ```
-/// use purple_rain::consume::Filter;
+/// use purple_rain::Filter;
 ///
 /// let filter = Filter::parse(r#"{"$and": [
 ///     {"$eq": {"path": "user.id", "value": 42}},
@@ -124,7 +124,7 @@ const OPERATORS: &str = "$and, $or, $not, $eq, $ne, $gt, $gte, $lt, $lte, $in, $
 /// assert!(filter.matches(br#"{"user":{"id":42.0},"kind":"click"}"#));
 /// assert!(!filter.matches(br#"{"user":{"id":43},"kind":"click"}"#));
 /// assert!(!filter.matches(b"not json"));
-/// # Ok::<(), purple_rain::consume::FilterError>(())
+/// # Ok::<(), purple_rain::filter::FilterError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -237,14 +237,14 @@ impl Filter {
     /// # Examples
     ///
     /// ```
-    /// use purple_rain::consume::Filter;
+    /// use purple_rain::Filter;
     ///
     /// let big = Filter::eq("n", u64::MAX)?;
     /// assert!(big.matches(b"{\"n\": 18446744073709551615}"));
     /// assert!(!big.matches(b"{\"n\": 18446744073709551614}"));
     /// assert!(Filter::eq("tags.1", "b")?.matches(br#"{"tags": ["a", "b"]}"#));
     /// assert!(Filter::eq("a..b", 1).is_err());
-    /// # Ok::<(), purple_rain::consume::FilterError>(())
+    /// # Ok::<(), purple_rain::filter::FilterError>(())
     /// ```
     pub fn eq(path: &str, value: impl Into<Value>) -> Result<Filter, FilterError> {
         Filter::leaf("$eq", path, value.into())
@@ -335,7 +335,7 @@ impl Filter {
     /// # Examples
     ///
     /// ```
-    /// use purple_rain::consume::Filter;
+    /// use purple_rain::Filter;
     ///
     /// let clicks_by_admins = Filter::all(vec![
     ///     Filter::eq("kind", "click")?,
@@ -344,7 +344,7 @@ impl Filter {
     /// assert!(clicks_by_admins.matches(br#"{"kind": "click", "level": 9.5}"#));
     /// assert!(!clicks_by_admins.matches(br#"{"kind": "click", "role": "user"}"#));
     /// assert!(Filter::all(Vec::new()).is_err());
-    /// # Ok::<(), purple_rain::consume::FilterError>(())
+    /// # Ok::<(), purple_rain::filter::FilterError>(())
     /// ```
     pub fn all(filters: Vec<Filter>) -> Result<Filter, FilterError> {
         Filter::combine("$and", filters)
@@ -372,14 +372,14 @@ impl Filter {
     /// # Examples
     ///
     /// ```
-    /// use purple_rain::consume::Filter;
+    /// use purple_rain::Filter;
     ///
     /// let not_deleted = Filter::negate(Filter::exists("deleted_at", true)?);
     /// assert!(not_deleted.matches(br#"{"id": 1}"#));
     /// assert!(!not_deleted.matches(br#"{"id": 1, "deleted_at": null}"#));
     /// assert!(!not_deleted.matches(b"{\"id\": 1"));
     /// assert_eq!(Filter::negate(not_deleted), Filter::exists("deleted_at", true)?);
-    /// # Ok::<(), purple_rain::consume::FilterError>(())
+    /// # Ok::<(), purple_rain::filter::FilterError>(())
     /// ```
     pub fn negate(filter: Filter) -> Filter {
         let Filter { source, root, paths, .. } = filter;

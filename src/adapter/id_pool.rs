@@ -7,7 +7,7 @@
 //! [`EventBus::poll_into`](crate::EventBus::poll_into) does it for a caller that reuses its
 //! page, and the C and Node bindings keep a pool per bus because they copy every id out anyway.
 
-use super::StoredEvent;
+use crate::model::StoredEvent;
 use std::sync::Mutex;
 
 /// Most strings a pool keeps: enough for the largest pages in flight, bounded so that one huge

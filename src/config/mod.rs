@@ -2,10 +2,20 @@
 //!
 //! Everything is validated in one place (`EventBusConfig::validate`), so a config built in Rust
 //! and one parsed from JSON are held to the same rules, and every error names its field.
+//!
+//! Plain data, below every stage that reads it: the adapter section ([`AdapterConfig`] and one
+//! struct per backend) and the [`ScalingPolicy`] live here too, so that the adapters, the
+//! scaler and the bus all import their settings from one place and nothing here imports them.
 
-use crate::adapter::AdapterConfig;
+mod adapter;
+mod scaling;
+
+pub use adapter::{
+    AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
+};
+pub use scaling::ScalingPolicy;
+
 use crate::error::ConfigError;
-use crate::scaling::ScalingPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -13,6 +23,9 @@ use std::path::PathBuf;
 pub const MAX_SHARDS: u16 = 1024;
 /// Largest ring capacity (slots per shard).
 pub const MAX_RING_CAPACITY: usize = 1 << 24;
+/// Largest page a poll request may ask for (and the largest read chunk an adapter may be
+/// configured with).
+pub const MAX_LIMIT: usize = 1_000_000;
 
 /// Configuration of an [`EventBus`](crate::EventBus).
 ///

@@ -1,79 +1,53 @@
-//! Live scaling: adding and removing shards without losing events, and deciding when to.
+//! Live scaling, the bus side: adding and removing shards without losing events, and the
+//! auto-scaler that applies the decisions of `crate::scaling`.
 //!
 //! Adding: a shard's worker runs before the route table that includes it is published, so no
 //! event reaches a shard nobody drains. Removing: the table without the shard is published
 //! first, then its ring is closed (a producer holding the old table gets `Closed` and reroutes),
 //! then the worker drains the ring to the adapter and exits, and only then is the shard retired
 //! with its counters frozen into the totals.
-//!
-//! Decisions come from measurements the hot path already makes: each ring's tail position is
-//! its ingest count (rate = delta over time), its fill is `tail - head`, and back-pressure is
-//! counted on the slow paths. Sampling reads them; ingest pays nothing extra.
 
-mod policy;
-
-pub use policy::ScalingPolicy;
-
-use crate::bus::{BusInner, EventBus};
+use super::{BusInner, EventBus};
+use crate::config::{ScalingPolicy, MAX_SHARDS};
 use crate::error::ScalingError;
 use crate::ingest::routes::Routes;
 use crate::ingest::Shard;
 use crate::runtime;
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use crate::scaling::{LoadTracker, ScalingDecision};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// What `suggest_scaling` recommends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScalingDecision {
-    /// Add this many shards.
-    ScaleUp(u16),
-    /// Remove these shards.
-    ScaleDown(Vec<u16>),
-    /// Keep the shard set.
-    None,
+/// A bus's scaling side: the lock that serialises changes of the shard set, the load tracker
+/// behind `suggest_scaling`, and the auto-scaler's stop signal.
+pub(crate) struct Scaling {
+    /// Held for the whole of an add or remove (and by shutdown, to wait for one to finish).
+    pub(super) state: tokio::sync::Mutex<ScalingState>,
+    load: Mutex<LoadTracker>,
+    /// Tells the auto-scaler to stop (a stored permit, so it is not missed between ticks).
+    stop: Arc<Notify>,
+}
+
+impl Scaling {
+    pub(super) fn new(initial_shards: u16) -> Self {
+        Self {
+            state: tokio::sync::Mutex::new(ScalingState::new(initial_shards)),
+            load: Mutex::new(LoadTracker::default()),
+            stop: Arc::new(Notify::new()),
+        }
+    }
 }
 
 /// Scaling bookkeeping, behind the bus's async scaling lock.
-pub(crate) struct ScalingState {
+pub(super) struct ScalingState {
     next_id: u32,
     last_applied: Option<Instant>,
 }
 
 impl ScalingState {
-    pub(crate) fn new(initial_shards: u16) -> Self {
+    fn new(initial_shards: u16) -> Self {
         Self { next_id: u32::from(initial_shards), last_applied: None }
     }
-}
-
-/// One reading of a shard's counters.
-#[derive(Debug, Clone, Copy)]
-struct Reading {
-    at: Instant,
-    accepted: u64,
-    pressure: u64,
-}
-
-fn read(shard: &Shard) -> Reading {
-    let c = &shard.counters;
-    Reading {
-        at: Instant::now(),
-        accepted: shard.ring.accepted(),
-        pressure: c.rejected_backpressure.load(Ordering::Relaxed)
-            + c.blocked_waits.load(Ordering::Relaxed)
-            + c.dropped_evicted.load(Ordering::Relaxed),
-    }
-}
-
-/// Load measurements between calls, and how long the bus has been idle.
-#[derive(Default)]
-pub(crate) struct LoadTracker {
-    previous: BTreeMap<u16, Reading>,
-    idle_since: Option<Instant>,
-    /// Tells the auto-scaler to stop (a stored permit, so it is not missed between ticks).
-    stop: Arc<Notify>,
 }
 
 impl EventBus {
@@ -98,14 +72,14 @@ impl EventBus {
 }
 
 impl BusInner {
-    fn policy(&self) -> crate::ScalingPolicy {
+    fn policy(&self) -> ScalingPolicy {
         self.config.scaling.clone().unwrap_or_default()
     }
 
     fn bounds(&self) -> (u16, u16) {
         match &self.config.scaling {
             Some(p) => (p.min_shards, p.max_shards),
-            None => (1, crate::config::MAX_SHARDS),
+            None => (1, MAX_SHARDS),
         }
     }
 
@@ -113,7 +87,7 @@ impl BusInner {
         if count == 0 {
             return Err(ScalingError::InvalidRequest("count must be at least 1".into()));
         }
-        let mut state = self.scaling.lock().await;
+        let mut state = self.scaling.state.lock().await;
         if self.lifecycle.is_shutting_down() {
             return Err(ScalingError::ShuttingDown);
         }
@@ -154,7 +128,7 @@ impl BusInner {
         if ids.is_empty() {
             return Err(ScalingError::InvalidRequest("no shard ids given".into()));
         }
-        let mut state = self.scaling.lock().await;
+        let mut state = self.scaling.state.lock().await;
         if self.lifecycle.is_shutting_down() {
             return Err(ScalingError::ShuttingDown);
         }
@@ -192,56 +166,18 @@ impl BusInner {
     }
 
     pub(crate) fn suggest_scaling(&self) -> ScalingDecision {
-        let policy = self.policy();
         let shards = self.routes.load().shards.clone();
-        let mut tracker = self.load.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let mut hot = false;
-        let mut idle = true;
-        let mut previous = BTreeMap::new();
-        for shard in &shards {
-            let reading = read(shard);
-            let fill = shard.ring.len() as f64 / shard.ring.capacity() as f64;
-            let (rate, pressure) = match tracker.previous.get(&shard.id) {
-                Some(before) => {
-                    let secs = reading.at.duration_since(before.at).as_secs_f64().max(1e-6);
-                    ((reading.accepted - before.accepted) as f64 / secs, reading.pressure - before.pressure)
-                }
-                None => (0.0, 0),
-            };
-            hot |= fill > policy.fill_ratio_high || rate > policy.ingest_rate_high || pressure > 0;
-            idle &= fill < policy.fill_ratio_low && rate < policy.ingest_rate_low && pressure == 0;
-            previous.insert(shard.id, reading);
-        }
-        // A shard seen for the first time gives no rate yet: never call the bus idle on that.
-        idle &= shards.iter().all(|s| tracker.previous.contains_key(&s.id));
-        tracker.previous = previous;
-        let live = shards.len() as u16;
-        if hot {
-            tracker.idle_since = None;
-            let room = policy.max_shards.saturating_sub(live);
-            return if room == 0 { ScalingDecision::None } else { ScalingDecision::ScaleUp(live.clamp(1, room)) };
-        }
-        if !idle {
-            tracker.idle_since = None;
-            return ScalingDecision::None;
-        }
-        let since = *tracker.idle_since.get_or_insert(now);
-        if now.duration_since(since) >= policy.scale_down_delay && live > policy.min_shards.max(1) {
-            let newest = shards.iter().map(|s| s.id).max().unwrap_or(0);
-            return ScalingDecision::ScaleDown(vec![newest]);
-        }
-        ScalingDecision::None
+        self.scaling.load.lock().unwrap_or_else(|e| e.into_inner()).decide(&self.policy(), &shards)
     }
 }
 
 /// Starts the auto-scaler if the policy asks for it. It holds only a weak reference, so it
 /// never keeps a dropped bus alive, and shutdown stops it.
-pub(crate) fn start_monitor(inner: &Arc<BusInner>) {
+pub(super) fn start_monitor(inner: &Arc<BusInner>) {
     let Some(policy) = inner.config.scaling.clone().filter(|p| p.auto) else { return };
     let weak: Weak<BusInner> = Arc::downgrade(inner);
     let tick = (policy.cooldown / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let stop = inner.load.lock().unwrap_or_else(|e| e.into_inner()).stop.clone();
+    let stop = inner.scaling.stop.clone();
     runtime::spawn(async move {
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -257,7 +193,7 @@ pub(crate) fn start_monitor(inner: &Arc<BusInner>) {
             }
             let decision = inner.suggest_scaling();
             let cooled = {
-                let state = inner.scaling.lock().await;
+                let state = inner.scaling.state.lock().await;
                 state.last_applied.is_none_or(|t| t.elapsed() >= policy.cooldown)
             };
             if !cooled {
@@ -275,6 +211,6 @@ pub(crate) fn start_monitor(inner: &Arc<BusInner>) {
 
 /// Stops the auto-scaler (shutdown then takes the scaling lock, so any decision being applied
 /// has finished).
-pub(crate) fn stop_monitor(inner: &BusInner) {
-    inner.load.lock().unwrap_or_else(|e| e.into_inner()).stop.notify_one();
+pub(super) fn stop_monitor(inner: &BusInner) {
+    inner.scaling.stop.notify_one();
 }

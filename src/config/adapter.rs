@@ -271,11 +271,8 @@ impl RedisAdapterConfig {
                 format!("must be at most {MAX_REDIS_PIPELINE_CHUNK}"),
             ));
         }
-        if self.read_chunk > crate::consume::MAX_LIMIT {
-            return Err(ConfigError::invalid(
-                "adapter.read_chunk",
-                format!("must be at most {}", crate::consume::MAX_LIMIT),
-            ));
+        if self.read_chunk > super::MAX_LIMIT {
+            return Err(ConfigError::invalid("adapter.read_chunk", format!("must be at most {}", super::MAX_LIMIT)));
         }
         // A day is far more than any retry budget; a year would only hoard memory.
         if self.dedup_ttl_secs > 366 * 86_400 {

@@ -1,7 +1,6 @@
 //! What a shard worker hands to the adapter.
 
-use super::dedup::ProducerIdentity;
-use crate::RawEvent;
+use super::{ProducerIdentity, RawEvent};
 use bytes::Bytes;
 
 /// A run of consecutive events of one shard.

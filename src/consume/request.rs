@@ -1,0 +1,126 @@
+//! What a poll asks for and what it answers.
+
+use crate::error::ConsumerError;
+use crate::filter::Filter;
+use crate::model::StoredEvent;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Default page size of a JSON request that gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// What to poll.
+///
+/// # Examples
+/// ```
+/// use purple_rain::{ConsumeRequest, Filter, Ordering};
+/// let request = ConsumeRequest::new(100)
+///     .filter(Filter::eq("kind", "click").unwrap())
+///     .ordering(Ordering::Timestamp)
+///     .wait(std::time::Duration::from_millis(500));
+/// assert_eq!(request.limit, 100);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConsumeRequest {
+    /// Most events to return.
+    pub limit: usize,
+    /// Cursor of a previous response; `None` reads from the oldest retained event.
+    pub from_id: Option<String>,
+    /// Only events matching this filter.
+    pub filter: Option<Filter>,
+    /// Order of the returned events.
+    pub ordering: Ordering,
+    /// Only these shards; `None` means every shard that exists or still holds data.
+    pub shards: Option<Vec<u16>>,
+    /// With nothing to return, wait up to this long for new events.
+    pub wait: Option<Duration>,
+}
+
+impl ConsumeRequest {
+    /// A request for up to `limit` events from the start.
+    pub fn new(limit: usize) -> Self {
+        Self { limit, ..Self::default() }
+    }
+    /// Resume from a response's cursor.
+    pub fn from(mut self, cursor: impl Into<String>) -> Self {
+        self.from_id = Some(cursor.into());
+        self
+    }
+    /// Only matching events.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+    /// Result order.
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.ordering = ordering;
+        self
+    }
+    /// Only these shards.
+    pub fn shards(mut self, shards: Vec<u16>) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+    /// Long poll: wait up to `wait` for events when there are none.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// Parses the JSON shape `{"limit", "from", "filter", "ordering", "shards", "wait_ms"}`;
+    /// empty text or `null` gives the defaults. Unknown keys are errors.
+    pub fn from_json(text: &str) -> Result<Self, ConsumerError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            limit: Option<usize>,
+            from: Option<String>,
+            filter: Option<serde_json::Value>,
+            ordering: Option<Ordering>,
+            shards: Option<Vec<u16>>,
+            wait_ms: Option<u64>,
+        }
+        let text = text.trim();
+        if text.is_empty() || text == "null" {
+            return Ok(Self::new(DEFAULT_LIMIT));
+        }
+        let wire: Wire = serde_json::from_str(text).map_err(|e| ConsumerError::InvalidRequest(e.to_string()))?;
+        let filter = match wire.filter {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(Filter::from_json(&value).map_err(|e| ConsumerError::InvalidFilter(e.to_string()))?),
+        };
+        Ok(Self {
+            limit: wire.limit.unwrap_or(DEFAULT_LIMIT),
+            from_id: wire.from.filter(|c| !c.is_empty()),
+            filter,
+            ordering: wire.ordering.unwrap_or_default(),
+            shards: wire.shards,
+            wait: wire.wait_ms.filter(|&ms| ms > 0).map(Duration::from_millis),
+        })
+    }
+}
+
+/// A page of events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumeResponse {
+    /// The events, in the requested order.
+    pub events: Vec<StoredEvent>,
+    /// Pass back with `ConsumeRequest::from` to continue after these events.
+    pub cursor: String,
+    /// Some selected shard holds events past `cursor` that were not examined yet.
+    pub has_more: bool,
+    /// Events the cursor had not reached that were trimmed by retention before this poll:
+    /// they can no longer be read. Zero unless the consumer fell behind.
+    pub missed: u64,
+}
+
+/// Result order of a poll.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Each shard's events in sequence order (the default).
+    #[default]
+    Sequence,
+    /// Merged across shards by `(timestamp_ns, shard, sequence)`.
+    Timestamp,
+}
