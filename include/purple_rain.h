@@ -48,8 +48,9 @@
 #define PR_MAX_SHARDS 1024
 
 /**
- * Result of every fallible call. `PR_OK` is 0; every failure kind has its own non-zero number,
- * fixed forever: numbers are never reused or renumbered, new kinds are appended.
+ * Result of every fallible call. `PR_OK` is 0; every failure kind has its own non-zero
+ * number, fixed forever: numbers are never reused or renumbered, new kinds are appended.
+ * Number 6 is retired (it was `PR_ERR_SAMPLED`, which nothing produced).
  * `pr_status_name()` gives the name and `pr_last_error_message()` the details.
  */
 enum pr_status
@@ -70,30 +71,26 @@ enum pr_status
    */
   PR_ERR_INVALID_UTF8 = 2,
   /**
-   * Config, event, poll request or filter is not well-formed JSON (the message gives the byte
-   * offset, line and column).
+   * Config, event, poll request or filter is not well-formed JSON (the message gives
+   * the byte offset, line and column), or a value has no JSON form.
    */
   PR_ERR_INVALID_JSON = 3,
   /**
-   * The config is well-formed JSON but not a valid config: unknown key, wrong type, value out
-   * of range, adapter not built in (the message names the key).
+   * The config is well-formed JSON but not a valid config: unknown key, wrong type,
+   * value out of range, adapter not built in (the message names the key).
    */
   PR_ERR_CONFIG = 4,
   /**
-   * The shard's ring is full and the back-pressure mode is `drop_newest`: the event was not
-   * accepted.
+   * The shard's ring is full and the back-pressure mode is `drop_newest`: the event
+   * was not accepted.
    */
   PR_ERR_BACKPRESSURE = 5,
-  /**
-   * The event was dropped by a sampling policy (not accepted).
-   */
-  PR_ERR_SAMPLED = 6,
   /**
    * No live shard could take the event (not accepted).
    */
   PR_ERR_UNROUTED = 7,
   /**
-   * The bus is shutting down or was shut down with `pr_shutdown`.
+   * The bus is shutting down or was shut down.
    */
   PR_ERR_SHUTTING_DOWN = 8,
   /**
@@ -101,7 +98,8 @@ enum pr_status
    */
   PR_ERR_INVALID_CURSOR = 9,
   /**
-   * The poll request's filter is not a valid filter (unknown operator, empty `$and`, ...).
+   * The poll request's filter is not a valid filter (unknown operator, empty `$and`,
+   * ...).
    */
   PR_ERR_INVALID_FILTER = 10,
   /**
@@ -129,22 +127,23 @@ enum pr_status
    */
   PR_ERR_ADAPTER_BACKPRESSURE = 16,
   /**
-   * A scaling call failed (unknown shard, out of bounds, partial); nothing is reported as done
-   * that was not.
+   * A scaling call failed (unknown shard, out of bounds, partial); nothing is reported
+   * as done that was not.
    */
   PR_ERR_SCALING = 17,
   /**
-   * The library panicked inside the call. The panic was caught; the bus may still be usable.
+   * The library panicked inside the call. The panic was caught; the bus may still be
+   * usable.
    */
   PR_ERR_PANIC = 18,
   /**
-   * An argument has an invalid value: an index out of range, `ends` not ascending or past
-   * `data_len`, a length whose byte size overflows.
+   * An argument has an invalid value: an index out of range, `ends` not ascending or
+   * past `data_len`, a length whose byte size overflows.
    */
   PR_ERR_INVALID_ARGUMENT = 19,
   /**
-   * The caller's output buffer is too small; nothing was done (the message gives the size
-   * needed).
+   * The caller's output buffer is too small; nothing was done (the message gives the
+   * size needed).
    */
   PR_ERR_BUFFER_TOO_SMALL = 20,
 };
@@ -312,7 +311,7 @@ typedef struct pr_scaling_decision {
 /**
  * Every status, in number order.
  */
-#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_SAMPLED, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, }
+#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -433,7 +432,7 @@ pr_status pr_ingest(const struct pr_bus *bus, const uint8_t *json, size_t len);
  * Never blocks, except in `"backpressure":"block"` mode. An empty event is allowed.
  *
  * Errors: `PR_ERR_BACKPRESSURE` (ring full, `drop_newest`), `PR_ERR_SHUTTING_DOWN`,
- * `PR_ERR_UNROUTED`, `PR_ERR_SAMPLED`: in every case the event was not accepted.
+ * `PR_ERR_UNROUTED`: in every case the event was not accepted.
  *
  * Ownership: the bytes are copied. Threading: any thread, concurrently with every call but
  * `pr_bus_free`. Memory: each ingesting thread keeps the shard set it routed through last

@@ -1,5 +1,10 @@
 package purplerain
 
+/*
+#include "shim.h"
+*/
+import "C"
+
 import (
 	"errors"
 	"strconv"
@@ -11,7 +16,8 @@ type Status uint32
 // String is the C name of the status, e.g. "PR_ERR_BACKPRESSURE".
 func (s Status) String() string { return statusName(s) }
 
-// The sentinels, one per failure kind of the C ABI (and of the Rust error types behind it).
+// The sentinels, one per failure kind of the library: its error kinds, which are also the C
+// statuses and the Node codes.
 // Every error the package returns wraps exactly one of them: test with errors.Is. The
 // finer adapter errors (ErrAdapterTransient, ErrAdapterConnection, ErrAdapterFatal,
 // ErrAdapterBackpressure) also match ErrAdapter.
@@ -29,8 +35,6 @@ var (
 	ErrConfig = errors.New("invalid config")
 	// ErrBackpressure: the shard's ring is full in drop_newest mode; the event was not accepted.
 	ErrBackpressure = errors.New("back-pressure: ring full, event not accepted")
-	// ErrSampled: a sampling policy dropped the event (not accepted).
-	ErrSampled = errors.New("event dropped by sampling")
 	// ErrUnrouted: no live shard could take the event (not accepted).
 	ErrUnrouted = errors.New("no live shard for the event")
 	// ErrShuttingDown: the bus is shutting down, was shut down, or was closed.
@@ -62,29 +66,30 @@ var (
 	ErrBufferTooSmall = errors.New("buffer too small")
 )
 
-// sentinels is indexed by Status; entry 0 (PR_OK) is unused.
-var sentinels = [...]error{
-	nil,
-	ErrNullArgument,
-	ErrInvalidUTF8,
-	ErrInvalidJSON,
-	ErrConfig,
-	ErrBackpressure,
-	ErrSampled,
-	ErrUnrouted,
-	ErrShuttingDown,
-	ErrInvalidCursor,
-	ErrInvalidFilter,
-	ErrInvalidRequest,
-	ErrAdapter,
-	ErrAdapterTransient,
-	ErrAdapterConnection,
-	ErrAdapterFatal,
-	ErrAdapterBackpressure,
-	ErrScaling,
-	ErrPanic,
-	ErrInvalidArgument,
-	ErrBufferTooSmall,
+// sentinels maps every failure status of the header to its sentinel, by the header's own
+// constants. TestEveryStatusMapsToItsOwnSentinel checks it against the library's list of
+// statuses (pr_status_ALL): a status without a sentinel here, or a sentinel for a status the
+// library does not have, fails it.
+var sentinels = map[Status]error{
+	C.PR_ERR_NULL_ARGUMENT:        ErrNullArgument,
+	C.PR_ERR_INVALID_UTF8:         ErrInvalidUTF8,
+	C.PR_ERR_INVALID_JSON:         ErrInvalidJSON,
+	C.PR_ERR_CONFIG:               ErrConfig,
+	C.PR_ERR_BACKPRESSURE:         ErrBackpressure,
+	C.PR_ERR_UNROUTED:             ErrUnrouted,
+	C.PR_ERR_SHUTTING_DOWN:        ErrShuttingDown,
+	C.PR_ERR_INVALID_CURSOR:       ErrInvalidCursor,
+	C.PR_ERR_INVALID_FILTER:       ErrInvalidFilter,
+	C.PR_ERR_INVALID_REQUEST:      ErrInvalidRequest,
+	C.PR_ERR_ADAPTER:              ErrAdapter,
+	C.PR_ERR_ADAPTER_TRANSIENT:    ErrAdapterTransient,
+	C.PR_ERR_ADAPTER_CONNECTION:   ErrAdapterConnection,
+	C.PR_ERR_ADAPTER_FATAL:        ErrAdapterFatal,
+	C.PR_ERR_ADAPTER_BACKPRESSURE: ErrAdapterBackpressure,
+	C.PR_ERR_SCALING:              ErrScaling,
+	C.PR_ERR_PANIC:                ErrPanic,
+	C.PR_ERR_INVALID_ARGUMENT:     ErrInvalidArgument,
+	C.PR_ERR_BUFFER_TOO_SMALL:     ErrBufferTooSmall,
 }
 
 // errUnknownStatus wraps a status number this package does not know (a newer library).
@@ -105,9 +110,9 @@ type Error struct {
 }
 
 func newError(op string, status Status, msg string) *Error {
-	kind := errUnknownStatus
-	if int(status) < len(sentinels) && status != 0 {
-		kind = sentinels[status]
+	kind, known := sentinels[status]
+	if !known {
+		kind = errUnknownStatus
 	}
 	return &Error{Op: op, Status: status, Kind: kind, Message: msg}
 }

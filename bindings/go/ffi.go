@@ -63,5 +63,14 @@ func bytesPtr(b []byte) *C.uint8_t {
 // statusName is pr_status_name: the C name of a status, "PR_UNKNOWN_STATUS" for other numbers.
 func statusName(s Status) string { return C.GoString(C.pr_status_name(C.pr_status(s))) }
 
-// statusCount is the number of statuses the header declares (pr_status_ALL).
-const statusCount = int(C.PR_ERR_BUFFER_TOO_SMALL) + 1
+// libraryStatuses is every status the header declares (pr_status_ALL), in number order,
+// PR_OK first.
+func libraryStatuses() []Status {
+	var all *C.pr_status
+	n := C.gopr_statuses(&all)
+	statuses := make([]Status, 0, int(n))
+	for _, s := range unsafe.Slice(all, int(n)) {
+		statuses = append(statuses, Status(s))
+	}
+	return statuses
+}

@@ -50,7 +50,7 @@ func (b *Bus) ingestJSON(op string, data []byte) error {
 // library without a Go-side copy (the library copies them once); the caller may reuse the
 // slice as soon as IngestRaw returns. An empty event is allowed. Never blocks, except in
 // "block" back-pressure mode. Errors (the event was not accepted): ErrBackpressure,
-// ErrShuttingDown, ErrUnrouted, ErrSampled.
+// ErrShuttingDown, ErrUnrouted.
 func (b *Bus) IngestRaw(event []byte) error {
 	h := b.h
 	if !h.enter() {

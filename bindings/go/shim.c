@@ -15,6 +15,13 @@ static gopr_ret done(pr_status status, size_t n, void *ptr) {
   return r;
 }
 
+static const pr_status all_statuses[] = pr_status_ALL;
+
+size_t gopr_statuses(const pr_status **out) {
+  *out = all_statuses;
+  return sizeof all_statuses / sizeof all_statuses[0];
+}
+
 gopr_ret gopr_bus_new(const char *config_json) {
   pr_bus *bus = NULL;
   pr_status s = pr_bus_new(config_json, &bus);

@@ -56,6 +56,9 @@ typedef struct gopr_page {
   uint64_t missed;
 } gopr_page;
 
+/* Every status of the header (pr_status_ALL) in *out; returns how many. Static storage. */
+size_t gopr_statuses(const pr_status **out);
+
 gopr_ret gopr_bus_new(const char *config_json);
 void gopr_bus_free(uintptr_t bus);
 gopr_ret gopr_flush(uintptr_t bus);

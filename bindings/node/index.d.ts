@@ -3,13 +3,18 @@
 
 /// <reference types="node" />
 
-/** Stable `code` strings of every error the binding throws or rejects with. */
+/**
+ * Stable `code` strings of every error the binding throws or rejects with: the library's error
+ * kinds, each the C status name without `PR_ERR_` (a Rust test checks this list against them).
+ */
 export type ErrorCode =
+  | 'NULL_ARGUMENT'
+  | 'INVALID_UTF8'
+  | 'INVALID_JSON'
+  | 'CONFIG'
   | 'BACKPRESSURE'
-  | 'SAMPLED'
   | 'UNROUTED'
   | 'SHUTTING_DOWN'
-  | 'SERIALIZATION'
   | 'INVALID_CURSOR'
   | 'INVALID_FILTER'
   | 'INVALID_REQUEST'
@@ -17,9 +22,11 @@ export type ErrorCode =
   | 'ADAPTER_TRANSIENT'
   | 'ADAPTER_CONNECTION'
   | 'ADAPTER_FATAL'
-  | 'CONFIG'
+  | 'ADAPTER_BACKPRESSURE'
   | 'SCALING'
+  | 'PANIC'
   | 'INVALID_ARGUMENT'
+  | 'BUFFER_TOO_SMALL'
 
 /** `ErrorCode.SHUTTING_DOWN === 'SHUTTING_DOWN'`, and so on for every code. */
 export declare const ErrorCode: { readonly [K in ErrorCode]: K }

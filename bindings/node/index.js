@@ -154,10 +154,10 @@ Object.defineProperties(EventBus.prototype, {
       try {
         text = JSON.stringify(value)
       } catch (e) {
-        throw codedError(ErrorCode.SERIALIZATION, `event is not serialisable: ${e.message}`, { cause: e })
+        throw codedError(ErrorCode.INVALID_JSON, `event is not serialisable: ${e.message}`, { cause: e })
       }
       if (text === undefined) {
-        throw codedError(ErrorCode.SERIALIZATION, `event is not serialisable: ${typeof value} has no JSON form`)
+        throw codedError(ErrorCode.INVALID_JSON, `event is not serialisable: ${typeof value} has no JSON form`)
       }
       return this.ingestRaw(text)
     }

@@ -89,7 +89,7 @@ impl EventBusConfig {
         if text.trim().is_empty() || text.trim() == "null" {
             return Ok(Self::default());
         }
-        let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.into()))?;
         config.validate()?;
         Ok(config)
     }

@@ -302,6 +302,13 @@ impl fmt::Display for CursorError {
     }
 }
 
+impl CursorError {
+    /// Always [`ErrorKind::InvalidCursor`](crate::error::ErrorKind::InvalidCursor).
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidCursor
+    }
+}
+
 impl Error for CursorError {}
 
 impl From<Reason> for CursorError {

@@ -84,7 +84,7 @@ impl ConsumeRequest {
         if text.is_empty() || text == "null" {
             return Ok(Self::new(DEFAULT_LIMIT));
         }
-        let wire: Wire = serde_json::from_str(text).map_err(|e| ConsumerError::InvalidRequest(e.to_string()))?;
+        let wire: Wire = serde_json::from_str(text).map_err(|e| ConsumerError::Json(e.into()))?;
         let filter = match wire.filter {
             None | Some(serde_json::Value::Null) => None,
             Some(value) => Some(Filter::from_json(&value).map_err(|e| ConsumerError::InvalidFilter(e.to_string()))?),

@@ -2,124 +2,88 @@
 //! that says exactly what went wrong (which key, which byte, which event, which shard).
 
 use super::ffi_boundary;
-use crate::error::{AdapterError, ConfigError, ConsumerError, IngestionError, ScalingError};
+use crate::error::{error_kinds, AdapterError, ConfigError, ConsumerError, ErrorKind, IngestionError, ScalingError};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr::NonNull;
 
-/// Result of every fallible call. `PR_OK` is 0; every failure kind has its own non-zero number,
-/// fixed forever: numbers are never reused or renumbered, new kinds are appended.
-/// `pr_status_name()` gives the name and `pr_last_error_message()` the details.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum pr_status {
-    /// Success.
-    PR_OK = 0,
-    /// A required pointer argument was NULL (the message names it).
-    PR_ERR_NULL_ARGUMENT = 1,
-    /// A string or payload is not valid UTF-8 (the message gives the byte offset).
-    PR_ERR_INVALID_UTF8 = 2,
-    /// Config, event, poll request or filter is not well-formed JSON (the message gives the byte
-    /// offset, line and column).
-    PR_ERR_INVALID_JSON = 3,
-    /// The config is well-formed JSON but not a valid config: unknown key, wrong type, value out
-    /// of range, adapter not built in (the message names the key).
-    PR_ERR_CONFIG = 4,
-    /// The shard's ring is full and the back-pressure mode is `drop_newest`: the event was not
-    /// accepted.
-    PR_ERR_BACKPRESSURE = 5,
-    /// The event was dropped by a sampling policy (not accepted).
-    PR_ERR_SAMPLED = 6,
-    /// No live shard could take the event (not accepted).
-    PR_ERR_UNROUTED = 7,
-    /// The bus is shutting down or was shut down with `pr_shutdown`.
-    PR_ERR_SHUTTING_DOWN = 8,
-    /// The poll request's `from` cursor is not one this library produced, or is damaged.
-    PR_ERR_INVALID_CURSOR = 9,
-    /// The poll request's filter is not a valid filter (unknown operator, empty `$and`, ...).
-    PR_ERR_INVALID_FILTER = 10,
-    /// The poll request is invalid: unknown key, wrong type, a shard that never existed.
-    PR_ERR_INVALID_REQUEST = 11,
-    /// The adapter failed (serialisation or an unclassified failure).
-    PR_ERR_ADAPTER = 12,
-    /// The adapter failed temporarily; retrying may succeed.
-    PR_ERR_ADAPTER_TRANSIENT = 13,
-    /// The connection to the adapter's backend failed.
-    PR_ERR_ADAPTER_CONNECTION = 14,
-    /// The adapter failed permanently; retrying cannot succeed.
-    PR_ERR_ADAPTER_FATAL = 15,
-    /// The adapter's backend is full; retry later.
-    PR_ERR_ADAPTER_BACKPRESSURE = 16,
-    /// A scaling call failed (unknown shard, out of bounds, partial); nothing is reported as done
-    /// that was not.
-    PR_ERR_SCALING = 17,
-    /// The library panicked inside the call. The panic was caught; the bus may still be usable.
-    PR_ERR_PANIC = 18,
-    /// An argument has an invalid value: an index out of range, `ends` not ascending or past
-    /// `data_len`, a length whose byte size overflows.
-    PR_ERR_INVALID_ARGUMENT = 19,
-    /// The caller's output buffer is too small; nothing was done (the message gives the size
-    /// needed).
-    PR_ERR_BUFFER_TOO_SMALL = 20,
+macro_rules! define_pr_status {
+    ($(#[doc = $type_doc:literal])* ; $( $(#[doc = $doc:literal])* $kind:ident = $number:literal => $name:ident, )*) => {
+        $(#[doc = $type_doc])*
+        #[repr(u32)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum pr_status {
+            /// Success.
+            PR_OK = 0,
+            $( $(#[doc = $doc])* $name = $number, )*
+        }
+
+        impl pr_status {
+            /// Every status, in number order.
+            pub const ALL: [pr_status; 1 + ErrorKind::ALL.len()] = [Self::PR_OK, $(Self::$name),*];
+
+            /// The status with number `n`, if there is one.
+            pub fn from_u32(n: u32) -> Option<Self> {
+                match n {
+                    0 => Some(Self::PR_OK),
+                    $($number => Some(Self::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The C name, e.g. `"PR_ERR_BACKPRESSURE"`.
+            pub fn name(self) -> &'static CStr {
+                match self {
+                    Self::PR_OK => c"PR_OK",
+                    $(Self::$name => c_str(concat!(stringify!($name), "\0")),)*
+                }
+            }
+
+            /// The Rust source of this enum, docs included, for `tests/header.rs`: cbindgen does
+            /// not expand macros, so the header test hands it this text to declare `pr_status`.
+            #[doc(hidden)]
+            pub fn declaration() -> String {
+                let mut out = String::new();
+                $(out.push_str(&format!("#[doc = {:?}]\n", $type_doc));)*
+                out.push_str("#[repr(u32)]\npub enum pr_status {\n    #[doc = \" Success.\"]\n    PR_OK = 0,\n");
+                $(
+                    $(out.push_str(&format!("    #[doc = {:?}]\n", $doc));)*
+                    out.push_str(&format!("    {} = {},\n", stringify!($name), $number));
+                )*
+                out.push_str("}\n\nimpl pr_status {\n    #[doc = \" Every status, in number order.\"]\n");
+                out.push_str(&format!("    pub const ALL: [pr_status; {}] = [", Self::ALL.len()));
+                for status in Self::ALL {
+                    out.push_str(&format!("pr_status::{status:?}, "));
+                }
+                out.push_str("];\n}\n");
+                out
+            }
+        }
+
+        impl From<ErrorKind> for pr_status {
+            fn from(kind: ErrorKind) -> Self {
+                match kind {
+                    $(ErrorKind::$kind => Self::$name,)*
+                }
+            }
+        }
+    };
 }
 
-impl pr_status {
-    /// Every status, in number order.
-    pub const ALL: [pr_status; 21] = [
-        Self::PR_OK,
-        Self::PR_ERR_NULL_ARGUMENT,
-        Self::PR_ERR_INVALID_UTF8,
-        Self::PR_ERR_INVALID_JSON,
-        Self::PR_ERR_CONFIG,
-        Self::PR_ERR_BACKPRESSURE,
-        Self::PR_ERR_SAMPLED,
-        Self::PR_ERR_UNROUTED,
-        Self::PR_ERR_SHUTTING_DOWN,
-        Self::PR_ERR_INVALID_CURSOR,
-        Self::PR_ERR_INVALID_FILTER,
-        Self::PR_ERR_INVALID_REQUEST,
-        Self::PR_ERR_ADAPTER,
-        Self::PR_ERR_ADAPTER_TRANSIENT,
-        Self::PR_ERR_ADAPTER_CONNECTION,
-        Self::PR_ERR_ADAPTER_FATAL,
-        Self::PR_ERR_ADAPTER_BACKPRESSURE,
-        Self::PR_ERR_SCALING,
-        Self::PR_ERR_PANIC,
-        Self::PR_ERR_INVALID_ARGUMENT,
-        Self::PR_ERR_BUFFER_TOO_SMALL,
-    ];
-
-    /// The status with number `n`, if there is one.
-    pub fn from_u32(n: u32) -> Option<Self> {
-        Self::ALL.get(n as usize).copied()
+/// A `&'static CStr` from a literal that ends in its NUL.
+const fn c_str(with_nul: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(with_nul.as_bytes()) {
+        Ok(s) => s,
+        Err(_) => c"",
     }
+}
 
-    /// The C name, e.g. `"PR_ERR_BACKPRESSURE"`.
-    pub fn name(self) -> &'static CStr {
-        match self {
-            Self::PR_OK => c"PR_OK",
-            Self::PR_ERR_NULL_ARGUMENT => c"PR_ERR_NULL_ARGUMENT",
-            Self::PR_ERR_INVALID_UTF8 => c"PR_ERR_INVALID_UTF8",
-            Self::PR_ERR_INVALID_JSON => c"PR_ERR_INVALID_JSON",
-            Self::PR_ERR_CONFIG => c"PR_ERR_CONFIG",
-            Self::PR_ERR_BACKPRESSURE => c"PR_ERR_BACKPRESSURE",
-            Self::PR_ERR_SAMPLED => c"PR_ERR_SAMPLED",
-            Self::PR_ERR_UNROUTED => c"PR_ERR_UNROUTED",
-            Self::PR_ERR_SHUTTING_DOWN => c"PR_ERR_SHUTTING_DOWN",
-            Self::PR_ERR_INVALID_CURSOR => c"PR_ERR_INVALID_CURSOR",
-            Self::PR_ERR_INVALID_FILTER => c"PR_ERR_INVALID_FILTER",
-            Self::PR_ERR_INVALID_REQUEST => c"PR_ERR_INVALID_REQUEST",
-            Self::PR_ERR_ADAPTER => c"PR_ERR_ADAPTER",
-            Self::PR_ERR_ADAPTER_TRANSIENT => c"PR_ERR_ADAPTER_TRANSIENT",
-            Self::PR_ERR_ADAPTER_CONNECTION => c"PR_ERR_ADAPTER_CONNECTION",
-            Self::PR_ERR_ADAPTER_FATAL => c"PR_ERR_ADAPTER_FATAL",
-            Self::PR_ERR_ADAPTER_BACKPRESSURE => c"PR_ERR_ADAPTER_BACKPRESSURE",
-            Self::PR_ERR_SCALING => c"PR_ERR_SCALING",
-            Self::PR_ERR_PANIC => c"PR_ERR_PANIC",
-            Self::PR_ERR_INVALID_ARGUMENT => c"PR_ERR_INVALID_ARGUMENT",
-            Self::PR_ERR_BUFFER_TOO_SMALL => c"PR_ERR_BUFFER_TOO_SMALL",
-        }
-    }
+error_kinds! {
+    define_pr_status!
+    /// Result of every fallible call. `PR_OK` is 0; every failure kind has its own non-zero
+    /// number, fixed forever: numbers are never reused or renumbered, new kinds are appended.
+    /// Number 6 is retired (it was `PR_ERR_SAMPLED`, which nothing produced).
+    /// `pr_status_name()` gives the name and `pr_last_error_message()` the details.
 }
 
 mod raw {
@@ -256,18 +220,12 @@ impl<T> Out<T> {
     }
 }
 
-// ---- map_error: one per Rust error type ----
+// ---- map_error: one per Rust error type; the status is always the error's kind ----
 
 /// Maps a failed ingest; `context` prefixes the message (e.g. "event 3 of 10: ").
 #[cold]
 pub(crate) fn map_ingestion_error(e: &IngestionError, context: Option<&str>) -> pr_status {
-    let status = match e {
-        IngestionError::Backpressure => pr_status::PR_ERR_BACKPRESSURE,
-        IngestionError::Sampled => pr_status::PR_ERR_SAMPLED,
-        IngestionError::Unrouted => pr_status::PR_ERR_UNROUTED,
-        IngestionError::ShuttingDown => pr_status::PR_ERR_SHUTTING_DOWN,
-        IngestionError::Serialization(_) => pr_status::PR_ERR_INVALID_JSON,
-    };
+    let status = pr_status::from(e.kind());
     match (context, e) {
         // Back-pressure comes in bursts: no allocation per rejected event.
         (None, IngestionError::Backpressure) => {
@@ -285,25 +243,15 @@ pub(crate) fn map_ingestion_error(e: &IngestionError, context: Option<&str>) -> 
 pub(crate) fn map_consumer_error(e: &ConsumerError, request: &str) -> pr_status {
     match e {
         ConsumerError::Adapter(inner) => map_adapter_error(inner),
-        ConsumerError::InvalidCursor(_) => fail(pr_status::PR_ERR_INVALID_CURSOR, e.to_string()),
-        ConsumerError::InvalidFilter(_) => fail(pr_status::PR_ERR_INVALID_FILTER, e.to_string()),
-        ConsumerError::InvalidRequest(_) => {
-            fail(pr_status::PR_ERR_INVALID_REQUEST, super::json::locate(e.to_string(), request))
-        }
+        ConsumerError::Json(json) => fail(pr_status::from(e.kind()), super::json::locate(e.to_string(), request, json)),
+        _ => fail(pr_status::from(e.kind()), e.to_string()),
     }
 }
 
 /// Maps an adapter failure (flush, shutdown, poll); `Shutdown` is `PR_ERR_SHUTTING_DOWN`.
 #[cold]
 pub(crate) fn map_adapter_error(e: &AdapterError) -> pr_status {
-    let status = match e {
-        AdapterError::Transient(_) => pr_status::PR_ERR_ADAPTER_TRANSIENT,
-        AdapterError::Fatal(_) => pr_status::PR_ERR_ADAPTER_FATAL,
-        AdapterError::Backpressure => pr_status::PR_ERR_ADAPTER_BACKPRESSURE,
-        AdapterError::Connection(_) => pr_status::PR_ERR_ADAPTER_CONNECTION,
-        AdapterError::Shutdown => pr_status::PR_ERR_SHUTTING_DOWN,
-        AdapterError::Serialization(_) => pr_status::PR_ERR_ADAPTER,
-    };
+    let status = pr_status::from(e.kind());
     if let AdapterError::Shutdown = e {
         return fail_static(status, c"the bus is shutting down or shut down");
     }
@@ -314,13 +262,10 @@ pub(crate) fn map_adapter_error(e: &AdapterError) -> pr_status {
 /// config JSON, used to name the key a parse error points at.
 #[cold]
 pub(crate) fn map_config_error(e: &ConfigError, text: &str) -> pr_status {
+    let status = pr_status::from(e.kind());
     match e {
-        ConfigError::Adapter(inner) => {
-            let status = map_adapter_error(inner);
-            fail(status, e.to_string())
-        }
-        ConfigError::Json(_) => fail(pr_status::PR_ERR_CONFIG, super::json::locate(e.to_string(), text)),
-        _ => fail(pr_status::PR_ERR_CONFIG, e.to_string()),
+        ConfigError::Json(json) => fail(status, super::json::locate(e.to_string(), text, json)),
+        _ => fail(status, e.to_string()),
     }
 }
 
@@ -328,9 +273,8 @@ pub(crate) fn map_config_error(e: &ConfigError, text: &str) -> pr_status {
 #[cold]
 pub(crate) fn map_scaling_error(e: &ScalingError) -> pr_status {
     match e {
-        ScalingError::ShuttingDown => fail(pr_status::PR_ERR_SHUTTING_DOWN, e.to_string()),
         ScalingError::Adapter(inner) => map_adapter_error(inner),
-        _ => fail(pr_status::PR_ERR_SCALING, e.to_string()),
+        _ => fail(pr_status::from(e.kind()), e.to_string()),
     }
 }
 
@@ -339,12 +283,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_numbers_are_their_index_and_names_match() {
-        for (i, status) in pr_status::ALL.iter().enumerate() {
-            assert_eq!(*status as u32, i as u32);
-            assert_eq!(pr_status::from_u32(i as u32), Some(*status));
+    fn statuses_are_success_then_every_kind_with_its_number_and_name() {
+        assert_eq!(pr_status::ALL[0], pr_status::PR_OK);
+        assert_eq!(pr_status::ALL.len(), ErrorKind::ALL.len() + 1);
+        for (status, &kind) in pr_status::ALL[1..].iter().zip(ErrorKind::ALL) {
+            assert_eq!(*status, pr_status::from(kind));
+            assert_eq!(*status as u32, kind.status());
+            assert_eq!(pr_status::from_u32(kind.status()), Some(*status));
+            assert_eq!(status.name().to_str().unwrap(), kind.c_name());
             assert_eq!(status.name().to_str().unwrap(), format!("{status:?}"));
         }
-        assert_eq!(pr_status::from_u32(pr_status::ALL.len() as u32), None);
+        assert_eq!(pr_status::from_u32(0), Some(pr_status::PR_OK));
+        assert_eq!(pr_status::PR_OK.name(), c"PR_OK");
+        // Retired and unknown numbers are not statuses.
+        for retired in crate::error::RETIRED_STATUSES {
+            assert_eq!(pr_status::from_u32(retired), None);
+        }
+        assert_eq!(pr_status::from_u32(ErrorKind::ALL.len() as u32 + 2), None);
     }
 }

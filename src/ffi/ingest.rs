@@ -54,7 +54,7 @@ pub unsafe extern "C" fn pr_ingest(bus: *const pr_bus, json: *const u8, len: usi
 /// Never blocks, except in `"backpressure":"block"` mode. An empty event is allowed.
 ///
 /// Errors: `PR_ERR_BACKPRESSURE` (ring full, `drop_newest`), `PR_ERR_SHUTTING_DOWN`,
-/// `PR_ERR_UNROUTED`, `PR_ERR_SAMPLED`: in every case the event was not accepted.
+/// `PR_ERR_UNROUTED`: in every case the event was not accepted.
 ///
 /// Ownership: the bytes are copied. Threading: any thread, concurrently with every call but
 /// `pr_bus_free`. Memory: each ingesting thread keeps the shard set it routed through last

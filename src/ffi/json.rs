@@ -3,6 +3,7 @@
 //! instead of only "line 1 column 26".
 
 use super::error::{fail, pr_status};
+use crate::error::JsonError;
 
 /// Checks that `text` is well-formed JSON; on a syntax error records `PR_ERR_INVALID_JSON` with
 /// the byte offset, line and column. Shape errors (unknown keys, wrong types) are left to the
@@ -36,30 +37,18 @@ fn byte_offset(text: &[u8], line: usize, column: usize) -> usize {
     text.len()
 }
 
-/// Appends the key path and byte offset to a serde message that ends in "at line L column C",
-/// e.g. `... expected usize at line 1 column 26 (key `batch.max_events`, byte 25)`. Messages
-/// without a position are returned unchanged.
-pub(crate) fn locate(message: String, text: &str) -> String {
-    let Some((line, column)) = position_in_message(&message) else {
+/// Appends the key path and byte offset of the place `json` points at in `text` to `message`,
+/// e.g. `... expected usize at line 1 column 26 (key `batch.max_events`, byte 25)`. An error
+/// without a position leaves the message unchanged.
+pub(crate) fn locate(message: String, text: &str, json: &JsonError) -> String {
+    if json.line() == 0 {
         return message;
-    };
-    let offset = byte_offset(text.as_bytes(), line, column);
+    }
+    let offset = byte_offset(text.as_bytes(), json.line(), json.column());
     match key_at(text.as_bytes(), offset) {
         Some(path) if !path.is_empty() => format!("{message} (key `{path}`, byte {offset})"),
         _ => format!("{message} (byte {offset})"),
     }
-}
-
-/// `(line, column)` from a message ending in "at line L column C".
-fn position_in_message(message: &str) -> Option<(usize, usize)> {
-    let at = message.rfind(" at line ")?;
-    let mut words = message[at + " at line ".len()..].split(' ');
-    let line = words.next()?.parse().ok()?;
-    if words.next()? != "column" {
-        return None;
-    }
-    let column = words.next()?.parse().ok()?;
-    Some((line, column))
 }
 
 /// The dotted path (`batch.max_events`, `shards.1`) of the innermost value whose text contains
@@ -187,9 +176,10 @@ mod tests {
     #[test]
     fn locate_appends_key_and_byte() {
         let text = r#"{"batch":{"max_events":"x"}}"#;
-        let e = serde_json::from_str::<crate::config::EventBusConfig>(text).unwrap_err();
-        let message = locate(e.to_string(), text);
+        let e = JsonError::from(serde_json::from_str::<crate::config::EventBusConfig>(text).unwrap_err());
+        let message = locate(e.to_string(), text, &e);
         assert!(message.contains("(key `batch.max_events`, byte 25)"), "{message}");
-        assert_eq!(locate("no position".into(), text), "no position");
+        let unplaced = JsonError::from(serde_json::from_value::<u8>(serde_json::json!("x")).unwrap_err());
+        assert_eq!(locate("no position".into(), text, &unplaced), "no position");
     }
 }

@@ -155,6 +155,11 @@ impl FilterError {
         &self.reason
     }
 
+    /// Always [`ErrorKind::InvalidFilter`](crate::error::ErrorKind::InvalidFilter).
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::InvalidFilter
+    }
+
     fn at(loc: &Loc<'_>, message: impl fmt::Display) -> FilterError {
         FilterError { reason: format!("{loc}: {message}") }
     }

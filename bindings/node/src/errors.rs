@@ -1,68 +1,49 @@
-//! The one mapping from the library's error kinds to the stable Node `code` strings.
+//! Failures on their way to JavaScript, with the stable Node `code` strings.
 //!
-//! Every failure that reaches JavaScript goes through [`Failure`]: the code is fixed here, the
-//! message is the library's `Display`. The same kinds exist as C statuses and Go sentinels, so
-//! a kind added to `purple_rain::error` gets a line here too.
+//! A code is the library's [`ErrorKind::code`]: the kind's C status name without `PR_ERR_`. So
+//! the codes come from the same table as the C statuses and the Go sentinels
+//! (`purple_rain::error::ErrorKind`), and this binding keeps no list of its own. `index.d.ts`
+//! declares them for TypeScript; a test here checks that declaration against the table.
 
 use napi::bindgen_prelude::{Env, JsError, Unknown};
 use napi::{sys, JsValue};
-use purple_rain::{AdapterError, ConfigError, ConsumerError, IngestionError, ScalingError};
+use purple_rain::error::ErrorKind;
 
-/// Every code a Node caller can see, in the order of `index.d.ts`'s `ErrorCode`.
-pub(crate) const CODES: [&str; 15] = [
-    BACKPRESSURE,
-    SAMPLED,
-    UNROUTED,
-    SHUTTING_DOWN,
-    SERIALIZATION,
-    INVALID_CURSOR,
-    INVALID_FILTER,
-    INVALID_REQUEST,
-    ADAPTER,
-    ADAPTER_TRANSIENT,
-    ADAPTER_CONNECTION,
-    ADAPTER_FATAL,
-    CONFIG,
-    SCALING,
-    INVALID_ARGUMENT,
-];
+/// Every code a Node caller can see, in status-number order.
+pub(crate) fn codes() -> impl Iterator<Item = &'static str> {
+    ErrorKind::ALL.iter().map(|kind| kind.code())
+}
 
-pub(crate) const BACKPRESSURE: &str = "BACKPRESSURE";
-pub(crate) const SAMPLED: &str = "SAMPLED";
-pub(crate) const UNROUTED: &str = "UNROUTED";
-pub(crate) const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
-pub(crate) const SERIALIZATION: &str = "SERIALIZATION";
-pub(crate) const INVALID_CURSOR: &str = "INVALID_CURSOR";
-pub(crate) const INVALID_FILTER: &str = "INVALID_FILTER";
-pub(crate) const INVALID_REQUEST: &str = "INVALID_REQUEST";
-pub(crate) const ADAPTER: &str = "ADAPTER";
-pub(crate) const ADAPTER_TRANSIENT: &str = "ADAPTER_TRANSIENT";
-pub(crate) const ADAPTER_CONNECTION: &str = "ADAPTER_CONNECTION";
-pub(crate) const ADAPTER_FATAL: &str = "ADAPTER_FATAL";
-pub(crate) const CONFIG: &str = "CONFIG";
-pub(crate) const SCALING: &str = "SCALING";
-pub(crate) const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
-
-/// A failure on its way to JavaScript: a stable code, the library's message and, for batch
-/// ingest, how many events went in before it.
+/// A failure on its way to JavaScript: its kind, the library's message and, for batch ingest,
+/// how many events went in before it.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
-    pub(crate) code: &'static str,
+    pub(crate) kind: ErrorKind,
     pub(crate) message: String,
     pub(crate) accepted: Option<u32>,
 }
 
 impl Failure {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), accepted: None }
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), accepted: None }
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
-        Self::new(INVALID_ARGUMENT, message)
+        Self::new(ErrorKind::InvalidArgument, message)
     }
 
     pub(crate) fn shutting_down() -> Self {
-        Self::from(IngestionError::ShuttingDown)
+        Self::from(purple_rain::IngestionError::ShuttingDown)
+    }
+
+    /// The failure for a panic caught in the library or the binding.
+    pub(crate) fn panic(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Panic, message)
+    }
+
+    /// The stable `code` string.
+    pub(crate) fn code(&self) -> &'static str {
+        self.kind.code()
     }
 
     /// Records how many events of a batch were accepted before this failure.
@@ -75,7 +56,7 @@ impl Failure {
     /// or rejects with exactly that object. Must run on the JS thread of `env`.
     pub(crate) fn into_napi(self, env: &Env) -> napi::Error {
         let accepted = self.accepted;
-        let error = JsError::from(napi::Error::new(self.code, self.message)).into_unknown(*env);
+        let error = JsError::from(napi::Error::new(self.code(), self.message)).into_unknown(*env);
         if let Some(accepted) = accepted {
             set_number(env, &error, c"accepted", f64::from(accepted));
         }
@@ -95,111 +76,84 @@ fn set_number(env: &Env, target: &Unknown<'_>, name: &std::ffi::CStr, value: f64
     }
 }
 
-impl From<IngestionError> for Failure {
-    fn from(e: IngestionError) -> Self {
-        let code = match &e {
-            IngestionError::Backpressure => BACKPRESSURE,
-            IngestionError::Sampled => SAMPLED,
-            IngestionError::Unrouted => UNROUTED,
-            IngestionError::ShuttingDown => SHUTTING_DOWN,
-            IngestionError::Serialization(_) => SERIALIZATION,
-        };
-        Self::new(code, e.to_string())
-    }
-}
-
-impl From<AdapterError> for Failure {
-    fn from(e: AdapterError) -> Self {
-        let code = match &e {
-            // Retryable like a transient failure: the backend is full for now.
-            AdapterError::Transient(_) | AdapterError::Backpressure => ADAPTER_TRANSIENT,
-            AdapterError::Fatal(_) => ADAPTER_FATAL,
-            AdapterError::Connection(_) => ADAPTER_CONNECTION,
-            // The bus (and with it the adapter) was shut down: the caller's view is the bus's.
-            AdapterError::Shutdown => SHUTTING_DOWN,
-            AdapterError::Serialization(_) => ADAPTER,
-        };
-        Self::new(code, e.to_string())
-    }
-}
-
-impl From<ConsumerError> for Failure {
-    fn from(e: ConsumerError) -> Self {
-        match e {
-            ConsumerError::Adapter(inner) => {
-                let code = Self::from(inner.clone()).code;
-                Self::new(code, ConsumerError::Adapter(inner).to_string())
+/// Every error type of the library becomes a failure of its own kind, with its own message.
+macro_rules! from_library_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Failure {
+            fn from(e: $error) -> Self {
+                Self::new(e.kind(), e.to_string())
             }
-            ConsumerError::InvalidCursor(_) => Self::new(INVALID_CURSOR, e.to_string()),
-            ConsumerError::InvalidFilter(_) => Self::new(INVALID_FILTER, e.to_string()),
-            ConsumerError::InvalidRequest(_) => Self::new(INVALID_REQUEST, e.to_string()),
         }
-    }
+    )*};
 }
 
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        let code = match &e {
-            // The config was fine; the backend it names could not be reached or started.
-            ConfigError::Adapter(inner) => Self::from(inner.clone()).code,
-            _ => CONFIG,
-        };
-        Self::new(code, e.to_string())
-    }
-}
-
-impl From<ScalingError> for Failure {
-    fn from(e: ScalingError) -> Self {
-        let code = match &e {
-            ScalingError::ShuttingDown => SHUTTING_DOWN,
-            ScalingError::Adapter(inner) => Self::from(inner.clone()).code,
-            _ => SCALING,
-        };
-        Self::new(code, e.to_string())
-    }
-}
+from_library_errors!(
+    purple_rain::IngestionError,
+    purple_rain::AdapterError,
+    purple_rain::ConsumerError,
+    purple_rain::ConfigError,
+    purple_rain::ScalingError
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use purple_rain::{AdapterError, ConfigError, ConsumerError, EventBusConfig, IngestionError, ScalingError};
+
+    /// `index.d.ts` declares exactly the library's codes, in its order: a kind added to or
+    /// removed from the table fails here until the declaration follows.
+    #[test]
+    fn the_typescript_codes_are_the_library_kinds() {
+        // `export type ErrorCode =` and its members, up to the blank line that ends it.
+        let declaration = include_str!("../index.d.ts");
+        let union =
+            declaration.split("export type ErrorCode =").nth(1).and_then(|rest| rest.split("\n\n").next()).unwrap();
+        let declared: Vec<&str> =
+            union.split('|').map(|member| member.trim().trim_matches('\'')).filter(|m| !m.is_empty()).collect();
+        assert_eq!(declared, codes().collect::<Vec<_>>());
+    }
 
     #[test]
-    fn every_kind_has_its_own_code() {
-        let all = [
-            Failure::from(IngestionError::Backpressure).code,
-            Failure::from(IngestionError::Sampled).code,
-            Failure::from(IngestionError::Unrouted).code,
-            Failure::from(IngestionError::ShuttingDown).code,
-            Failure::from(ConsumerError::InvalidCursor("x".into())).code,
-            Failure::from(ConsumerError::InvalidFilter("x".into())).code,
-            Failure::from(ConsumerError::InvalidRequest("x".into())).code,
-            Failure::from(AdapterError::Serialization(serde_json::from_str::<u8>("x").unwrap_err())).code,
-            Failure::from(AdapterError::Transient("x".into())).code,
-            Failure::from(AdapterError::Connection("x".into())).code,
-            Failure::from(AdapterError::Fatal("x".into())).code,
-            Failure::from(ConfigError::Json("x".into())).code,
-            Failure::from(ScalingError::UnknownShard(9)).code,
-            Failure::invalid_argument("x").code,
+    fn each_error_takes_the_code_of_its_kind() {
+        let json = || serde_json::from_str::<u8>("x").unwrap_err();
+        let cases = [
+            (Failure::from(IngestionError::Backpressure), "BACKPRESSURE"),
+            (Failure::from(IngestionError::Unrouted), "UNROUTED"),
+            (Failure::from(IngestionError::ShuttingDown), "SHUTTING_DOWN"),
+            (Failure::from(IngestionError::Serialization(json())), "INVALID_JSON"),
+            (Failure::from(ConsumerError::InvalidCursor("x".into())), "INVALID_CURSOR"),
+            (Failure::from(ConsumerError::InvalidFilter("x".into())), "INVALID_FILTER"),
+            (Failure::from(ConsumerError::InvalidRequest("x".into())), "INVALID_REQUEST"),
+            (Failure::from(AdapterError::Serialization(json())), "ADAPTER"),
+            (Failure::from(AdapterError::Transient("x".into())), "ADAPTER_TRANSIENT"),
+            (Failure::from(AdapterError::Connection("x".into())), "ADAPTER_CONNECTION"),
+            (Failure::from(AdapterError::Fatal("x".into())), "ADAPTER_FATAL"),
+            (Failure::from(AdapterError::Backpressure), "ADAPTER_BACKPRESSURE"),
+            (Failure::from(EventBusConfig::from_json("{\"bogus\":1}").unwrap_err()), "CONFIG"),
+            (Failure::from(ScalingError::UnknownShard(9)), "SCALING"),
+            (Failure::invalid_argument("x"), "INVALID_ARGUMENT"),
+            (Failure::panic("x"), "PANIC"),
         ];
-        for code in all {
-            assert!(CODES.contains(&code), "{code}");
+        for (failure, code) in cases {
+            assert_eq!(failure.code(), code, "{}", failure.message);
+            assert!(codes().any(|c| c == code), "{code}");
         }
-        let mut unique = all.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), all.len());
-        assert_eq!(
-            Failure::from(IngestionError::Serialization(serde_json::from_str::<u8>("x").unwrap_err())).code,
-            SERIALIZATION
-        );
+    }
+
+    #[test]
+    fn an_adapter_failure_keeps_the_adapter_code_wherever_it_surfaces() {
+        let adapter = || AdapterError::Connection("refused".into());
+        assert_eq!(Failure::from(ConsumerError::Adapter(adapter())).code(), "ADAPTER_CONNECTION");
+        assert_eq!(Failure::from(ConfigError::Adapter(adapter())).code(), "ADAPTER_CONNECTION");
+        assert_eq!(Failure::from(ScalingError::Adapter(adapter())).code(), "ADAPTER_CONNECTION");
     }
 
     #[test]
     fn shutdown_reads_the_same_everywhere() {
-        assert_eq!(Failure::from(ConsumerError::Adapter(AdapterError::Shutdown)).code, SHUTTING_DOWN);
-        assert_eq!(Failure::from(ScalingError::ShuttingDown).code, SHUTTING_DOWN);
-        assert_eq!(Failure::from(AdapterError::Shutdown).code, SHUTTING_DOWN);
-        assert_eq!(Failure::shutting_down().code, SHUTTING_DOWN);
+        assert_eq!(Failure::from(ConsumerError::Adapter(AdapterError::Shutdown)).code(), "SHUTTING_DOWN");
+        assert_eq!(Failure::from(ScalingError::ShuttingDown).code(), "SHUTTING_DOWN");
+        assert_eq!(Failure::from(AdapterError::Shutdown).code(), "SHUTTING_DOWN");
+        assert_eq!(Failure::shutting_down().code(), "SHUTTING_DOWN");
     }
 
     #[test]

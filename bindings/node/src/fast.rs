@@ -144,7 +144,7 @@ unsafe fn trampoline(env: sys::napi_env, info: sys::napi_callback_info, body: Bo
             ptr::null_mut()
         }
         Err(_) => {
-            throw(&env, Failure::new(crate::errors::ADAPTER_FATAL, "purple-rain panicked during ingest"));
+            throw(&env, Failure::panic("purple-rain panicked during ingest"));
             ptr::null_mut()
         }
     }

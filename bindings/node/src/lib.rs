@@ -30,5 +30,5 @@ pub fn version() -> String {
 /// Every error `code` the binding can throw or reject with.
 #[napi]
 pub fn error_codes() -> Vec<String> {
-    errors::CODES.iter().map(|c| (*c).to_owned()).collect()
+    errors::codes().map(str::to_owned).collect()
 }

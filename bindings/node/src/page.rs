@@ -1,10 +1,11 @@
 //! Values that cross to JavaScript in bulk: poll pages (packed into a few typed arrays so a page
 //! of 1000 events costs a handful of napi calls, not thousands), stats and scaling advice.
 
-use crate::errors::{Failure, INVALID_REQUEST};
+use crate::errors::Failure;
 use napi::bindgen_prelude::{BigUint64Array, Env, JsObjectValue, Object, Uint16Array, Uint32Array};
 use napi::JsValue;
 use napi_derive::napi;
+use purple_rain::error::ErrorKind;
 use purple_rain::{ConsumeResponse, EventBus, IdPool};
 
 /// Checks packed-ingest offsets: non-decreasing and within `len`. Returns the bytes used.
@@ -71,7 +72,8 @@ impl PackedPage {
         };
         if ids_json {
             let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
-            packed.ids = serde_json::to_string(&ids).map_err(|e| Failure::new(INVALID_REQUEST, e.to_string()))?;
+            packed.ids =
+                serde_json::to_string(&ids).map_err(|e| Failure::new(ErrorKind::InvalidRequest, e.to_string()))?;
         }
         let mut total = 0usize;
         let mut spent_ids = Vec::with_capacity(n);
@@ -79,7 +81,7 @@ impl PackedPage {
             total += event.payload.len();
             let end = u32::try_from(total).map_err(|_| {
                 Failure::new(
-                    INVALID_REQUEST,
+                    ErrorKind::InvalidRequest,
                     "a page of 4 GiB or more of payload does not fit one Buffer; lower `limit`",
                 )
             })?;

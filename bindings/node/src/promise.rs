@@ -27,7 +27,7 @@ where
     purple_rain::runtime::handle().spawn(async move {
         let outcome = match AssertUnwindSafe(task).catch_unwind().await {
             Ok(result) => result,
-            Err(panic) => Err(Failure::new(crate::errors::ADAPTER_FATAL, panic_message(&panic))),
+            Err(panic) => Err(Failure::panic(panic_message(&panic))),
         };
         deferred.resolve(Box::new(move |env: Env| match outcome {
             Ok(value) => convert(&env, value),

@@ -15,9 +15,10 @@ function assertCoded (error, code, pattern) {
 
 test('the code list is the stable set', () => {
   assert.deepEqual(Object.keys(ErrorCode).sort(), [
-    'ADAPTER', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL', 'ADAPTER_TRANSIENT', 'BACKPRESSURE', 'CONFIG',
-    'INVALID_ARGUMENT', 'INVALID_CURSOR', 'INVALID_FILTER', 'INVALID_REQUEST', 'SAMPLED', 'SCALING',
-    'SERIALIZATION', 'SHUTTING_DOWN', 'UNROUTED'
+    'ADAPTER', 'ADAPTER_BACKPRESSURE', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL', 'ADAPTER_TRANSIENT',
+    'BACKPRESSURE', 'BUFFER_TOO_SMALL', 'CONFIG', 'INVALID_ARGUMENT', 'INVALID_CURSOR', 'INVALID_FILTER',
+    'INVALID_JSON', 'INVALID_REQUEST', 'INVALID_UTF8', 'NULL_ARGUMENT', 'PANIC', 'SCALING', 'SHUTTING_DOWN',
+    'UNROUTED'
   ])
   for (const [k, v] of Object.entries(ErrorCode)) assert.equal(k, v)
 })
@@ -74,14 +75,14 @@ test('INVALID_FILTER: empty $and/$or, unknown operator, malformed shape', async 
   })
 })
 
-test('SERIALIZATION: values with no JSON form', async () => {
+test('INVALID_JSON: values with no JSON form', async () => {
   await withBus({}, async (bus) => {
-    assertCoded(thrown(() => bus.ingest(undefined)), 'SERIALIZATION')
-    assertCoded(thrown(() => bus.ingest(() => 1)), 'SERIALIZATION')
-    assertCoded(thrown(() => bus.ingest({ big: 1n })), 'SERIALIZATION')
+    assertCoded(thrown(() => bus.ingest(undefined)), 'INVALID_JSON')
+    assertCoded(thrown(() => bus.ingest(() => 1)), 'INVALID_JSON')
+    assertCoded(thrown(() => bus.ingest({ big: 1n })), 'INVALID_JSON')
     const circular = {}
     circular.self = circular
-    assertCoded(thrown(() => bus.ingest(circular)), 'SERIALIZATION')
+    assertCoded(thrown(() => bus.ingest(circular)), 'INVALID_JSON')
     assert.equal(bus.stats().eventsIngested, 0)
   })
 })
@@ -206,10 +207,12 @@ test('a long poll parked at shutdown rejects with SHUTTING_DOWN at once', async 
 })
 
 test('codes not reachable from bad input are still part of the contract', () => {
-  // UNROUTED (every shard mid-removal), SAMPLED (no sampling policy yet) and the ADAPTER_* kinds
-  // (a failing backend) need conditions bad input cannot create; the Rust unit tests of
+  // UNROUTED (every shard mid-removal), the ADAPTER_* kinds (a failing backend) and PANIC (a
+  // library bug) need conditions bad input cannot create; NULL_ARGUMENT, INVALID_UTF8 and
+  // BUFFER_TOO_SMALL only the C ABI can produce. The Rust unit tests of
   // bindings/node/src/errors.rs pin their mapping.
-  for (const code of ['UNROUTED', 'SAMPLED', 'ADAPTER', 'ADAPTER_TRANSIENT', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL']) {
+  for (const code of ['UNROUTED', 'ADAPTER', 'ADAPTER_TRANSIENT', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL',
+    'ADAPTER_BACKPRESSURE', 'PANIC', 'NULL_ARGUMENT', 'INVALID_UTF8', 'BUFFER_TOO_SMALL']) {
     assert.equal(ErrorCode[code], code)
   }
 })

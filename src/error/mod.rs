@@ -1,8 +1,18 @@
 //! Error types of the public API, one enum per concern.
 //!
 //! Every error names what went wrong precisely enough to act on: the config key, the cursor
-//! defect, the shard. The same kinds surface as C status codes, Node `code` strings and Go
-//! sentinels, so a kind added here is added to every binding.
+//! defect, the shard. Each also has a [`kind`](IngestionError::kind): an [`ErrorKind`] from the
+//! one table that the C status codes, Node `code` strings and Go sentinels come from
+//! (`error/kind.rs`), so a kind added there is added to every binding.
+
+mod json;
+mod kind;
+
+pub use json::JsonError;
+pub(crate) use kind::error_kinds;
+pub use kind::ErrorKind;
+#[cfg(test)]
+pub(crate) use kind::RETIRED_STATUSES;
 
 use std::fmt;
 
@@ -14,12 +24,10 @@ pub type ConsumerResult<T> = Result<T, ConsumerError>;
 /// Why an event was not accepted. An event for which `ingest` returned an error was never
 /// counted as ingested: the caller still owns the decision about it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum IngestionError {
     /// The shard's ring is full and the back-pressure mode is `DropNewest`.
     Backpressure,
-    /// Dropped by a sampling policy. No sampling policy exists in this version, so it is never
-    /// returned; the variant is kept because the API reference declares it.
-    Sampled,
     /// No live shard can take the event (only possible while every shard is being removed).
     Unrouted,
     /// The bus is shutting down or has shut down.
@@ -32,10 +40,21 @@ impl fmt::Display for IngestionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Backpressure => f.write_str("shard ring buffer is full (back-pressure mode drop_newest)"),
-            Self::Sampled => f.write_str("event dropped by the sampling policy"),
             Self::Unrouted => f.write_str("no live shard can take the event"),
             Self::ShuttingDown => f.write_str("the bus is shutting down"),
             Self::Serialization(e) => write!(f, "event is not serialisable: {e}"),
+        }
+    }
+}
+
+impl IngestionError {
+    /// The kind of failure, as every binding reports it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Backpressure => ErrorKind::Backpressure,
+            Self::Unrouted => ErrorKind::Unrouted,
+            Self::ShuttingDown => ErrorKind::ShuttingDown,
+            Self::Serialization(_) => ErrorKind::InvalidJson,
         }
     }
 }
@@ -51,6 +70,7 @@ impl std::error::Error for IngestionError {
 
 /// Why a poll failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConsumerError {
     /// The adapter could not read (a shard that fails fails the whole poll: results are never
     /// silently partial). After shutdown this is `Adapter(AdapterError::Shutdown)`.
@@ -61,6 +81,9 @@ pub enum ConsumerError {
     InvalidFilter(String),
     /// The request itself is invalid, e.g. it names a shard that never existed.
     InvalidRequest(String),
+    /// The request JSON could not be parsed (syntax, unknown key, wrong type). Its kind is
+    /// [`ErrorKind::InvalidRequest`].
+    Json(JsonError),
 }
 
 impl fmt::Display for ConsumerError {
@@ -70,6 +93,20 @@ impl fmt::Display for ConsumerError {
             Self::InvalidCursor(r) => write!(f, "invalid cursor: {r}"),
             Self::InvalidFilter(r) => write!(f, "invalid filter: {r}"),
             Self::InvalidRequest(r) => write!(f, "invalid poll request: {r}"),
+            Self::Json(e) => write!(f, "invalid poll request: {e}"),
+        }
+    }
+}
+
+impl ConsumerError {
+    /// The kind of failure, as every binding reports it (an adapter failure keeps the
+    /// adapter's kind).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Adapter(e) => e.kind(),
+            Self::InvalidCursor(_) => ErrorKind::InvalidCursor,
+            Self::InvalidFilter(_) => ErrorKind::InvalidFilter,
+            Self::InvalidRequest(_) | Self::Json(_) => ErrorKind::InvalidRequest,
         }
     }
 }
@@ -78,6 +115,7 @@ impl std::error::Error for ConsumerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Adapter(e) => Some(e),
+            Self::Json(e) => Some(e),
             _ => None,
         }
     }
@@ -91,6 +129,7 @@ impl From<AdapterError> for ConsumerError {
 
 /// An adapter failure, classified so the dispatcher knows whether a retry can help.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AdapterError {
     /// A temporary failure; retrying may succeed.
     Transient(String),
@@ -111,6 +150,19 @@ impl AdapterError {
     /// and drops every other kind of failure at once.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient(_) | Self::Backpressure)
+    }
+
+    /// The kind of failure, as every binding reports it. `Shutdown` is
+    /// [`ErrorKind::ShuttingDown`]: the caller's view is the bus's.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Transient(_) => ErrorKind::AdapterTransient,
+            Self::Fatal(_) => ErrorKind::AdapterFatal,
+            Self::Backpressure => ErrorKind::AdapterBackpressure,
+            Self::Connection(_) => ErrorKind::AdapterConnection,
+            Self::Shutdown => ErrorKind::ShuttingDown,
+            Self::Serialization(_) => ErrorKind::Adapter,
+        }
     }
 }
 
@@ -154,6 +206,7 @@ impl std::error::Error for AdapterError {
 
 /// A configuration the bus cannot run with.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A field holds an invalid value; `field` is its JSON path, e.g. `batch.max_events`.
     Invalid {
@@ -164,7 +217,7 @@ pub enum ConfigError {
     },
     /// The JSON could not be parsed (unknown key, wrong type, syntax); the message names the key
     /// and the position.
-    Json(String),
+    Json(JsonError),
     /// The configured adapter is not available in this build or not implemented.
     Unsupported(String),
     /// The adapter failed to start (e.g. the broker is unreachable).
@@ -185,6 +238,16 @@ impl ConfigError {
             _ => None,
         }
     }
+
+    /// The kind of failure, as every binding reports it: [`ErrorKind::Config`], except that an
+    /// adapter that failed to start keeps the adapter's kind (the config was fine; the backend
+    /// it names could not be reached).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Adapter(e) => e.kind(),
+            _ => ErrorKind::Config,
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -199,7 +262,21 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Json(e) => Some(e),
+            Self::Adapter(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<JsonError> for ConfigError {
+    fn from(e: JsonError) -> Self {
+        Self::Json(e)
+    }
+}
 
 impl From<AdapterError> for ConfigError {
     fn from(e: AdapterError) -> Self {
@@ -209,6 +286,7 @@ impl From<AdapterError> for ConfigError {
 
 /// Why a scaling operation failed. Partial results are never reported as success.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ScalingError {
     /// The request is invalid (zero count, empty id list, duplicate ids).
     InvalidRequest(String),
@@ -258,4 +336,23 @@ impl fmt::Display for ScalingError {
     }
 }
 
-impl std::error::Error for ScalingError {}
+impl ScalingError {
+    /// The kind of failure, as every binding reports it: [`ErrorKind::Scaling`], except
+    /// shutdown and the adapter's own failures.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::ShuttingDown => ErrorKind::ShuttingDown,
+            Self::Adapter(e) => e.kind(),
+            _ => ErrorKind::Scaling,
+        }
+    }
+}
+
+impl std::error::Error for ScalingError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Adapter(e) => Some(e),
+            _ => None,
+        }
+    }
+}

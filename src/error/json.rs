@@ -1,0 +1,50 @@
+//! A JSON document (a config, a poll request) that could not be read into its Rust shape.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a JSON config or poll request could not be parsed: syntax, an unknown key, a wrong type.
+///
+/// It keeps serde_json's error whole (its line, column and category, as
+/// [`source`](std::error::Error::source)) rather than its text, so that a front end can point
+/// at the offending place without parsing a message back. Cloning shares the error.
+#[derive(Debug, Clone)]
+pub struct JsonError {
+    error: Arc<serde_json::Error>,
+}
+
+impl JsonError {
+    /// 1-based line of the offending place; 0 when serde_json gave no position.
+    pub fn line(&self) -> usize {
+        self.error.line()
+    }
+
+    /// 1-based column (in bytes) of the offending place; 0 when serde_json gave no position.
+    pub fn column(&self) -> usize {
+        self.error.column()
+    }
+
+    /// Whether the text was not JSON at all (syntax, early end) rather than JSON of the wrong
+    /// shape.
+    pub fn is_syntax(&self) -> bool {
+        self.error.is_syntax() || self.error.is_eof()
+    }
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(error: serde_json::Error) -> Self {
+        Self { error: Arc::new(error) }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
+    }
+}
