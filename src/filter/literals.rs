@@ -12,7 +12,7 @@
 //! so the filter's semantics, invalid JSON included, do not depend on it: it is a necessary
 //! condition derived from the predicate tree, never a sufficient one.
 
-use super::{Operand, Pred};
+use super::pred::{Operand, Pred};
 use memchr::memmem::Finder;
 
 /// Clauses kept at most: each one is a search over the payload, and dropping a clause only
