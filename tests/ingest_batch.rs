@@ -1,6 +1,9 @@
 //! `EventBus::ingest_raw_batch`: the same acceptance rules as `ingest_raw` per event, with one
 //! worker wake-up per shard per batch — and no event left undelivered for want of a wake-up.
 
+mod common;
+
+use common::flush;
 use purple_rain::{
     runtime, AdapterConfig, ConsumeRequest, ConsumeResponse, EventBus, EventBusConfig, IngestionError, RawEvent,
 };
@@ -24,27 +27,23 @@ fn poll(bus: &Arc<EventBus>, request: ConsumeRequest) -> ConsumeResponse {
     runtime::wait(async move { bus.poll(request).await }).unwrap()
 }
 
-fn flush(bus: &Arc<EventBus>) {
-    let bus = bus.clone();
-    runtime::wait(async move { bus.flush().await }).unwrap();
+/// Long-polls (up to 5 s) from `cursor` and moves it past the page. Nothing but the bus wakes
+/// the workers here, so a lost wake-up leaves the page empty.
+fn long_poll(bus: &Arc<EventBus>, cursor: &mut String) -> ConsumeResponse {
+    let page = poll(bus, ConsumeRequest::new(10_000).wait(Duration::from_secs(5)).from(std::mem::take(cursor)));
+    cursor.clone_from(&page.cursor);
+    page
 }
 
 #[test]
 fn accepts_every_event_and_delivers_them_without_further_pushes() {
     let bus = start(memory(4));
-    let mut cursor = None;
+    let mut cursor = String::new();
     for round in 0..50 {
         let (accepted, result) = bus.ingest_raw_batch(events(round * 100..round * 100 + 100));
         assert_eq!(accepted, 100);
         assert!(result.is_ok());
-        // Nothing else wakes the workers: a lost wake-up would leave this long poll empty.
-        let mut request = ConsumeRequest::new(10_000).wait(Duration::from_secs(5));
-        if let Some(cursor) = cursor.take() {
-            request = request.from(cursor);
-        }
-        let page = poll(&bus, request);
-        assert!(!page.events.is_empty(), "round {round}");
-        cursor = Some(page.cursor);
+        assert!(!long_poll(&bus, &mut cursor).events.is_empty(), "round {round}");
     }
     flush(&bus);
     let stats = bus.stats().snapshot();
@@ -101,19 +100,13 @@ fn refuses_everything_after_shutdown() {
 #[test]
 fn unwoken_events_are_delivered_once_workers_are_woken() {
     let bus = start(memory(4));
-    let mut cursor: Option<String> = None;
+    let mut cursor = String::new();
     for round in 0..20u32 {
         for event in events(round * 50..round * 50 + 50) {
             bus.ingest_raw_unwoken(event).unwrap();
         }
         bus.wake_workers();
-        let mut request = ConsumeRequest::new(10_000).wait(Duration::from_secs(5));
-        if let Some(cursor) = cursor.take() {
-            request = request.from(cursor);
-        }
-        let page = poll(&bus, request);
-        assert!(!page.events.is_empty(), "round {round}");
-        cursor = Some(page.cursor);
+        assert!(!long_poll(&bus, &mut cursor).events.is_empty(), "round {round}");
     }
     // Waking with nothing to do is harmless, and flush still sees everything.
     bus.wake_workers();

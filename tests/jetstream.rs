@@ -7,173 +7,22 @@
 
 #![cfg(feature = "jetstream")]
 
+mod common;
+
+use common::nats::{server, NatsServer, Streams};
+use common::{assert_exactly_once, block, flush, free_port, payload, shutdown, unique_prefix, OutageProducer};
 use purple_rain::adapter::{Adapter, JetStreamAdapter, JetStreamStorage, ShardRead};
 use purple_rain::{
     AdapterConfig, BackpressureMode, Batch, BatchConfig, ConfigError, ConsumeRequest, EventBus, EventBusConfig,
     ProducerIdentity, RawEvent, RetryPolicy, StoredEvent,
 };
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
-// Servers
-
-/// A nats-server process of this test, stopped on drop.
-struct NatsServer {
-    child: Option<Child>,
-    port: u16,
-    store: PathBuf,
-}
-
-impl NatsServer {
-    fn start(port: u16, store: &Path) -> Self {
-        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| {
-            if Path::new("/usr/sbin/nats-server").exists() {
-                "/usr/sbin/nats-server".into()
-            } else {
-                "nats-server".into()
-            }
-        });
-        let mut child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nats-server must be installed (Debian package nats-server)");
-        // The server logs to stderr; wait for its ready line, then keep draining the pipe.
-        let stderr = child.stderr.take().unwrap();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Server is ready") {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        });
-        ready_rx.recv_timeout(Duration::from_secs(20)).expect("nats-server did not become ready");
-        Self { child: Some(child), port, store: store.to_owned() }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        if let Some(child) = &self.child {
-            // SAFETY: `kill` only sends a signal to the pid of a child this struct owns and
-            // has not reaped yet.
-            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-        }
-    }
-
-    /// Freezes the server: connections stay open, nothing is answered.
-    fn pause(&self) {
-        self.signal(libc::SIGSTOP);
-    }
-
-    fn resume(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    /// Graceful stop (SIGTERM), as an orderly restart does.
-    fn stop(&mut self) {
-        self.resume();
-        self.signal(libc::SIGTERM);
-        if let Some(mut child) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let store = self.store.clone();
-        *self = Self::start(self.port, &store);
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The shared server when one answers, else a private one for this test.
-struct TestServer {
-    url: String,
-    _own: Option<(NatsServer, tempfile::TempDir)>,
-}
-
-fn server() -> TestServer {
-    if let Ok(url) = std::env::var("PURPLE_RAIN_NATS_URL") {
-        return TestServer { url, _own: None };
-    }
-    let shared = "127.0.0.1:4222".parse().unwrap();
-    if TcpStream::connect_timeout(&shared, Duration::from_millis(500)).is_ok() {
-        return TestServer { url: "nats://127.0.0.1:4222".into(), _own: None };
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let own = NatsServer::start(free_port(), dir.path());
-    TestServer { url: own.url(), _own: Some((own, dir)) }
-}
-
-/// Deletes a prefix's streams when the test ends, pass or fail.
-struct Streams {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for Streams {
-    fn drop(&mut self) {
-        let (url, prefix) = (self.url.clone(), self.prefix.clone());
-        let _ = block(async move {
-            let client = async_nats::connect(url).await?;
-            let js = async_nats::jetstream::new(client);
-            for shard in 0..64u16 {
-                let _ = js.delete_stream(format!("{prefix}_{shard}")).await;
-            }
-            Ok::<(), async_nats::Error>(())
-        });
-    }
-}
-
-fn unique_prefix(test: &str) -> String {
-    format!("pr_{test}_{:08x}", fastrand::u32(..))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn block<F>(future: F) -> F::Output
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    purple_rain::runtime::wait(future)
-}
 
 fn js_config(url: &str, prefix: &str) -> purple_rain::adapter::JetStreamAdapterConfig {
     AdapterConfig::jetstream(url).stream_prefix(prefix).storage(JetStreamStorage::Memory)
@@ -207,49 +56,13 @@ fn patient_bus(adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Arc<Eve
     Arc::new(block(EventBus::new(config)).unwrap())
 }
 
-fn payload(tag: &str, i: usize) -> Vec<u8> {
-    format!(r#"{{"src":"{tag}","i":{i},"pad":"{}"}}"#, "x".repeat(40)).into_bytes()
-}
-
 /// Polls from `cursor` until `has_more` is false; returns the events, the cursor and `missed`.
 fn drain(bus: &Arc<EventBus>, limit: usize, cursor: Option<String>) -> (Vec<StoredEvent>, String, u64) {
     let bus = bus.clone();
-    block(async move {
-        let mut cursor = cursor;
-        let (mut all, mut missed) = (Vec::new(), 0);
-        for _ in 0..100_000 {
-            let mut request = ConsumeRequest::new(limit);
-            if let Some(c) = &cursor {
-                request = request.from(c.clone());
-            }
-            let page = bus.poll(request).await.unwrap();
-            assert!(page.events.len() <= limit);
-            missed += page.missed;
-            all.extend(page.events);
-            cursor = Some(page.cursor);
-            if !page.has_more {
-                return (all, cursor.unwrap(), missed);
-            }
-        }
-        panic!("poll loop never ended");
-    })
-}
-
-/// Each payload exactly once, each shard in strictly increasing sequence order.
-fn assert_exactly_once(events: &[StoredEvent], expected: &HashSet<Vec<u8>>) {
-    let mut seen = HashSet::with_capacity(events.len());
-    for e in events {
-        assert!(seen.insert(e.payload.to_vec()), "stored twice: {:?}", String::from_utf8_lossy(&e.payload));
-    }
-    let missing = expected.iter().filter(|p| !seen.contains(*p)).count();
-    assert_eq!(missing, 0, "{missing} events missing");
-    assert_eq!(seen.len(), expected.len(), "unexpected events");
-    let mut last: HashMap<u16, u64> = HashMap::new();
-    for e in events {
-        if let Some(seq) = last.insert(e.shard, e.sequence) {
-            assert!(e.sequence > seq, "shard {} out of sequence order", e.shard);
-        }
-    }
+    let mut request = ConsumeRequest::new(limit);
+    request.from_id = cursor;
+    let drained = block(async move { common::drain(&bus, request).await });
+    (drained.events, drained.cursor, drained.missed)
 }
 
 /// With one producer, each shard's ingestion timestamps increase with the sequence.
@@ -278,15 +91,6 @@ fn max_displacement(events: &[StoredEvent]) -> usize {
         }
     }
     worst
-}
-
-fn flush(bus: &Arc<EventBus>) {
-    let bus = bus.clone();
-    block(async move { bus.flush().await }).unwrap();
-}
-
-fn shutdown(bus: Arc<EventBus>) {
-    block(async move { bus.shutdown_via_ref().await }).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,29 +214,14 @@ fn server_restarted_mid_ingest_every_dispatched_event_stored_exactly_once() {
         .max_outstanding_acks(64);
     let bus = patient_bus(adapter);
     let n = 40_000;
-    let (server_down, wait_for_down) = mpsc::channel::<()>();
-    let producer = {
-        let bus = bus.clone();
-        std::thread::spawn(move || {
-            for i in 0..n {
-                if i == n / 2 {
-                    wait_for_down.recv().unwrap();
-                }
-                bus.ingest_raw(RawEvent::from_bytes(payload("s", i))).unwrap();
-                if i % 2_000 == 0 {
-                    // Spread ingest over the outage.
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        })
-    };
+    let producer = OutageProducer::start(&bus, "s", n, Duration::from_millis(20));
     let started = Instant::now();
     while bus.stats().snapshot().events_dispatched < 5_000 {
         assert!(started.elapsed() < Duration::from_secs(60), "nothing dispatched");
         std::thread::sleep(Duration::from_millis(5));
     }
     server.stop();
-    server_down.send(()).unwrap();
+    producer.broker_down();
     let down = Instant::now();
     while bus.stats().snapshot().retries == 0 {
         assert!(down.elapsed() < Duration::from_secs(30), "publishing to a stopped server never failed");
@@ -440,7 +229,7 @@ fn server_restarted_mid_ingest_every_dispatched_event_stored_exactly_once() {
     }
     let _restarted_server = NatsServer::start(port, dir.path());
     let restarted = Instant::now();
-    producer.join().unwrap();
+    producer.finish();
     flush(&bus);
     let recovery = restarted.elapsed();
     assert!(recovery < Duration::from_secs(20), "publishing stalled after the restart: {recovery:?}");

@@ -1,6 +1,9 @@
 //! Consumption through the Memory adapter: exactly-once paging with cursors in both orderings,
 //! filters across shards, long poll, trimming and bad input.
 
+mod common;
+
+use common::{assert_exactly_once, drain, payload, Drained};
 use proptest::prelude::*;
 use purple_rain::adapter::{ShardPage, ShardRead};
 use purple_rain::error::ErrorKind;
@@ -8,7 +11,7 @@ use purple_rain::{
     AdapterConfig, AdapterError, Batch, ConsumeRequest, ConsumeResponse, ConsumerError, EventBus, EventBusConfig,
     Filter, Ordering, RawEvent, StoredEvent,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,38 +25,15 @@ async fn memory_bus(shards: u16, retained: usize) -> EventBus {
     EventBus::new(config).await.unwrap()
 }
 
-/// Ingests `payload(i)` for every `i` in `range`, then waits until the adapter holds them.
+/// Ingests `payload("p", i)` for every `i` in `range`, then waits until the adapter holds them.
 async fn ingest_flushed(bus: &EventBus, range: std::ops::Range<usize>) {
     for i in range {
-        bus.ingest_raw(RawEvent::from_bytes(payload(i))).unwrap();
+        bus.ingest_raw(RawEvent::from_bytes(payload("p", i))).unwrap();
     }
     bus.flush().await.unwrap();
 }
 
-/// Polls from the start until `has_more` is false, collecting every event.
-async fn drain(bus: &EventBus, limit: usize, ordering: Ordering, filter: Option<Filter>) -> (Vec<StoredEvent>, String) {
-    let mut cursor: Option<String> = None;
-    let mut all = Vec::new();
-    for _ in 0..1_000_000 {
-        let mut request = ConsumeRequest::new(limit).ordering(ordering);
-        if let Some(c) = &cursor {
-            request = request.from(c.clone());
-        }
-        if let Some(f) = &filter {
-            request = request.filter(f.clone());
-        }
-        let page = bus.poll(request).await.unwrap();
-        assert!(page.events.len() <= limit);
-        all.extend(page.events);
-        cursor = Some(page.cursor);
-        if !page.has_more {
-            return (all, cursor.unwrap());
-        }
-    }
-    panic!("poll loop never ended");
-}
-
-/// Like [`drain`], with every page read by `poll_into` into the previous one; returns copies
+/// Like `common::drain`, with every page read by `poll_into` into the previous one; returns copies
 /// of the pages in order.
 async fn drain_into(bus: &EventBus, limit: usize, ordering: Ordering) -> Vec<ConsumeResponse> {
     let mut page = ConsumeResponse::default();
@@ -68,21 +48,9 @@ async fn drain_into(bus: &EventBus, limit: usize, ordering: Ordering) -> Vec<Con
     }
 }
 
-fn check_exactly_once(events: &[StoredEvent], expected: usize) {
-    let ids: HashSet<(u16, u64)> = events.iter().map(|e| (e.shard, e.sequence)).collect();
-    assert_eq!(ids.len(), events.len(), "an event was returned twice");
-    assert_eq!(events.len(), expected, "events missing");
-    let mut last: HashMap<u16, u64> = HashMap::new();
-    for e in events {
-        if let Some(prev) = last.insert(e.shard, e.sequence) {
-            assert!(e.sequence > prev, "shard {} out of sequence order", e.shard);
-        }
-    }
-}
-
-fn payload(i: usize) -> Vec<u8> {
-    format!(r#"{{"i":{i},"kind":"{}","user":{{"id":{}}}}}"#, if i % 10 == 0 { "buy" } else { "view" }, i % 100)
-        .into_bytes()
+/// The payloads `payload("p", i)` for every `i` of `range` that `keep` selects.
+fn payloads(range: std::ops::Range<usize>, keep: impl Fn(usize) -> bool) -> HashSet<Vec<u8>> {
+    range.filter(|&i| keep(i)).map(|i| payload("p", i)).collect()
 }
 
 proptest! {
@@ -95,14 +63,14 @@ proptest! {
         purple_rain::runtime::wait(async move {
             let bus = memory_bus(shards, 1 << 20).await;
             for i in 0..events {
-                let event = if keyed { RawEvent::with_key(payload(i), (i % 7).to_string()) } else { RawEvent::from_bytes(payload(i)) };
+                let event = if keyed { RawEvent::with_key(payload("p", i), (i % 7).to_string()) } else { RawEvent::from_bytes(payload("p", i)) };
                 bus.ingest_raw(event).unwrap();
             }
             bus.flush().await.unwrap();
-            let (seq, _) = drain(&bus, limit, Ordering::Sequence, None).await;
-            check_exactly_once(&seq, events);
-            let (ts, _) = drain(&bus, limit, Ordering::Timestamp, None).await;
-            check_exactly_once(&ts, events);
+            let seq = drain(&bus, ConsumeRequest::new(limit)).await.events;
+            assert_exactly_once(&seq, &payloads(0..events, |_| true));
+            let ts = drain(&bus, ConsumeRequest::new(limit).ordering(Ordering::Timestamp)).await.events;
+            assert_exactly_once(&ts, &payloads(0..events, |_| true));
             // Reusing each page gives the same pages, ids included.
             for (ordering, expected) in [(Ordering::Sequence, &seq), (Ordering::Timestamp, &ts)] {
                 let reused: Vec<StoredEvent> = drain_into(&bus, limit, ordering).await.into_iter().flat_map(|p| p.events).collect();
@@ -133,7 +101,7 @@ async fn poll_into_writes_the_new_ids_into_the_previous_pages_strings() {
         page.events.iter().all(|e| previous.contains(&(e.id.as_ptr() as usize))),
         "every id of the second page should live in a string of the first"
     );
-    assert_eq!(page.events[0].payload, payload(100));
+    assert_eq!(page.events[0].payload, payload("p", 100));
 
     // A failed poll_into keeps the cursor, so a retry resumes where the last page ended.
     let cursor = page.cursor.clone();
@@ -158,12 +126,12 @@ async fn a_consumer_polling_during_ingest_sees_every_event_once() {
             let bus = bus.clone();
             std::thread::spawn(move || {
                 for i in 0..EACH {
-                    let mut event = RawEvent::from_bytes(payload(p * EACH + i));
+                    let mut event = RawEvent::from_bytes(payload("p", p * EACH + i));
                     loop {
                         match bus.ingest_raw(event.clone()) {
                             Ok(()) => break,
                             Err(purple_rain::IngestionError::Backpressure) => {
-                                event = RawEvent::from_bytes(payload(p * EACH + i));
+                                event = RawEvent::from_bytes(payload("p", p * EACH + i));
                                 std::thread::yield_now()
                             }
                             Err(e) => panic!("{e}"),
@@ -205,10 +173,11 @@ async fn filtered_polls_skip_examined_non_matches_without_losing_matches_on_any_
     let filter = Filter::eq("kind", "buy").unwrap();
     for ordering in [Ordering::Sequence, Ordering::Timestamp] {
         for limit in [1, 7, 100, 5000] {
-            let (events, cursor) = drain(&bus, limit, ordering, Some(filter.clone())).await;
+            let Drained { events, cursor, .. } =
+                drain(&bus, ConsumeRequest::new(limit).ordering(ordering).filter(filter.clone())).await;
             assert_eq!(events.len(), 2_000, "{ordering:?} limit {limit}");
             assert!(events.iter().all(|e| filter.matches(&e.payload)));
-            check_exactly_once(&events, 2_000);
+            assert_exactly_once(&events, &payloads(0..20_000, |i| i % 10 == 0));
             // The final cursor is past every examined event: nothing more, even unfiltered.
             let rest = bus.poll(ConsumeRequest::new(10).from(cursor)).await.unwrap();
             assert!(rest.events.is_empty() && !rest.has_more);
@@ -218,7 +187,7 @@ async fn filtered_polls_skip_examined_non_matches_without_losing_matches_on_any_
     bus.ingest_raw(RawEvent::from_bytes(&b"not json"[..])).unwrap();
     bus.flush().await.unwrap();
     let not_buy = Filter::negate(Filter::eq("kind", "buy").unwrap());
-    let (events, _) = drain(&bus, 1000, Ordering::Sequence, Some(not_buy)).await;
+    let events = drain(&bus, ConsumeRequest::new(1000).filter(not_buy)).await.events;
     assert_eq!(events.len(), 18_000);
 }
 
@@ -367,7 +336,7 @@ fn long_poll_works_on_a_runtime_without_timers() {
         let page = bus.poll(ConsumeRequest::new(10).wait(Duration::from_millis(50))).await.unwrap();
         assert!(page.events.is_empty());
         assert!(start.elapsed() >= Duration::from_millis(50));
-        bus.ingest_raw(RawEvent::from_bytes(payload(1))).unwrap();
+        bus.ingest_raw(RawEvent::from_bytes(payload("p", 1))).unwrap();
         let page = bus.poll(ConsumeRequest::new(10).wait(Duration::from_secs(5))).await.unwrap();
         assert_eq!(page.events.len(), 1);
         bus.shutdown().await.unwrap();
@@ -496,7 +465,7 @@ async fn the_timestamp_merge_returns_every_event_once_in_global_order_for_runs_o
         let logs = Arc::new(StampedLogs { stamps: stamps.clone(), handed_out: Default::default() });
         let config = EventBusConfig::builder().shards(stamps.len() as u16).build().unwrap();
         let bus = EventBus::with_adapter(config, logs.clone()).await.unwrap();
-        let (events, _) = drain(&bus, limit, Ordering::Timestamp, None).await;
+        let events = drain(&bus, ConsumeRequest::new(limit).ordering(Ordering::Timestamp)).await.events;
         let keys: Vec<_> = events.iter().map(|e| (e.timestamp_ns, e.shard, e.sequence)).collect();
         assert_eq!(keys.len(), total, "limit {limit}");
         assert_eq!(keys, expected, "limit {limit}");

@@ -3,9 +3,10 @@
 //! restart it. Run with `cargo test --features redis --test redis`.
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod support;
+mod common;
 
+use common::redis::{shared_url, PrefixGuard, RedisServer, ReplyDropProxy, SilentServer};
+use common::{payload, OutageProducer};
 use purple_rain::{
     AdapterConfig, AdapterError, BackpressureMode, BatchConfig, ConfigError, ConsumeRequest, ConsumerError, EventBus,
     EventBusConfig, Filter, Ordering, RawEvent, RedisAdapterConfig, RetryPolicy, StoredEvent,
@@ -13,7 +14,6 @@ use purple_rain::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{shared_url, PrefixGuard, RedisServer, ReplyDropProxy, SilentServer};
 
 fn redis_config(url: &str, prefix: &str) -> RedisAdapterConfig {
     AdapterConfig::redis(url).stream_prefix(prefix)
@@ -33,10 +33,6 @@ async fn bus(shards: u16, adapter: RedisAdapterConfig) -> EventBus {
     EventBus::new(bus_config(shards, adapter)).await.unwrap()
 }
 
-fn payload(tag: &str, i: usize) -> Vec<u8> {
-    format!(r#"{{"src":"{tag}","i":{i},"pad":"0123456789012345678901234567890123456789"}}"#).into_bytes()
-}
-
 /// Ingests from a plain thread (`Block` mode parks it, which must not happen on a runtime
 /// worker).
 async fn ingest_all(bus: &Arc<EventBus>, tag: &'static str, range: std::ops::Range<usize>) {
@@ -50,22 +46,14 @@ async fn ingest_all(bus: &Arc<EventBus>, tag: &'static str, range: std::ops::Ran
     .unwrap();
 }
 
-/// Polls from `cursor` until nothing is left; returns the events and the final cursor.
-async fn drain(bus: &EventBus, mut cursor: Option<String>, limit: usize) -> (Vec<StoredEvent>, String) {
-    let mut events = Vec::new();
-    loop {
-        let mut request = ConsumeRequest::new(limit);
-        if let Some(c) = &cursor {
-            request = request.from(c.clone());
-        }
-        let page = bus.poll(request).await.unwrap();
-        assert_eq!(page.missed, 0);
-        events.extend(page.events);
-        cursor = Some(page.cursor);
-        if !page.has_more {
-            return (events, cursor.unwrap());
-        }
-    }
+/// Polls from `cursor` until nothing is left, with nothing missed; returns the events and the
+/// final cursor.
+async fn drain(bus: &EventBus, cursor: Option<String>, limit: usize) -> (Vec<StoredEvent>, String) {
+    let mut request = ConsumeRequest::new(limit);
+    request.from_id = cursor;
+    let drained = common::drain(bus, request).await;
+    assert_eq!(drained.missed, 0);
+    (drained.events, drained.cursor)
 }
 
 /// Every shard's events in strictly increasing sequence and timestamp order.
@@ -296,33 +284,19 @@ async fn redis_killed_and_restarted_mid_ingest_keeps_stats_balanced_and_events_e
     // The second half is ingested only once the server is dead, so the crash always meets
     // publishes in flight, whatever the machine's speed.
     const N: usize = 60_000;
-    let (server_dead, wait_for_dead) = std::sync::mpsc::channel::<()>();
-    let producer = {
-        let bus = bus.clone();
-        tokio::task::spawn_blocking(move || {
-            for i in 0..N {
-                if i == N / 2 {
-                    wait_for_dead.recv().unwrap();
-                }
-                bus.ingest_raw(RawEvent::from_bytes(payload("x", i))).unwrap();
-                if i % 2_000 == 0 {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        })
-    };
+    let producer = OutageProducer::start(&bus, "x", N, Duration::from_millis(5));
     while bus.stats().events_dispatched.get() < 10_000 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     server.kill();
-    server_dead.send(()).unwrap();
+    producer.broker_down();
     let dead = std::time::Instant::now();
     while bus.stats().snapshot().retries == 0 {
         assert!(dead.elapsed() < Duration::from_secs(30), "publishing to a dead server never failed");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     server.restart();
-    producer.await.unwrap();
+    tokio::task::block_in_place(|| producer.finish());
     bus.flush().await.unwrap();
 
     let stats = bus.stats().snapshot();
@@ -361,7 +335,7 @@ async fn a_bad_url_is_a_config_error_naming_the_field() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_server_fails_within_the_connect_timeout_naming_the_address() {
     // Refused at once, and accepted-but-silent (a hung server): both bounded by the timeout.
-    let refused = support::free_port();
+    let refused = common::free_port();
     let silent = SilentServer::start();
     for port in [refused, silent.port] {
         let config = bus_config(1, redis_config(&format!("redis://127.0.0.1:{port}"), "x").connect_timeout_ms(300));

@@ -1,8 +1,8 @@
 //! The filter's semantics, pinned operator by operator and against a reference evaluator.
 
+use super::pred::compare_float_int;
 use super::*;
 use proptest::prelude::*;
-use super::pred::compare_float_int;
 use serde_json::{json, Number};
 use std::cmp::Ordering;
 

@@ -1,7 +1,6 @@
 //! Real Redis servers for the adapter tests: the shared one on 127.0.0.1:6379 (with a unique
 //! key prefix per test, deleted afterwards), or a private `redis-server` on a free port for
 //! tests that kill, pause or restart it. A private server stops on Drop.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,18 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use super::{free_port, unique_prefix};
+
 pub const SHARED_URL: &str = "redis://127.0.0.1:6379";
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
-}
-
-/// A key prefix no other test (or run) uses.
-pub fn unique_prefix(test: &str) -> String {
-    format!("prt_{test}_{}_{:08x}", std::process::id(), fastrand::u32(..))
-}
 
 /// The shared server, checked to answer; the project's test command starts it when needed.
 pub fn shared_url() -> &'static str {
