@@ -9,7 +9,7 @@ use purple_rain::{
     RawEvent,
 };
 
-/// A 1M-event backlog, as in `examples/bench.rs`; every iteration polls all of it.
+/// A 1M-event backlog, as in `benches/bench.rs`; every iteration polls all of it.
 const BACKLOG: usize = 1_000_000;
 
 fn payload(i: usize) -> String {

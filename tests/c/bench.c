@@ -1,5 +1,5 @@
 /* Throughput of the C ABI, built with -O2 against the release library (tests/c/bench.sh runs it
- * next to the Rust baseline, examples/ffi_baseline.rs, which does the same work through the
+ * next to the Rust baseline, benches/ffi_baseline.rs, which does the same work through the
  * Rust API).
  *
  * Ingest: 100-byte events, Noop adapter, 4 shards, ring_capacity 65536, "backpressure":"block",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # C ABI benchmark next to its Rust baseline, in one run: builds the release library and the
-# baseline example, compiles tests/c/bench.c with -O2, then alternates the Rust baseline and the
+# baseline (benches/ffi_baseline.rs), compiles tests/c/bench.c with -O2, then alternates the Rust baseline and the
 # C bench ROUNDS times (default 3; the machine is shared, so alternating keeps load spikes from
 # favouring one side) and prints the best of each metric with C/Rust cost ratios.
 # Args are passed to both: [ingest_events] [poll_backlog] [repeats].
@@ -8,12 +8,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release --lib --example ffi_baseline --quiet)
+(cd "$root" && cargo build --release --lib --quiet && cargo bench --bench ffi_baseline --no-run --quiet)
 make -s -C "$here" bench
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 for _ in $(seq "${ROUNDS:-3}"); do
-  "$CARGO_TARGET_DIR/release/examples/ffi_baseline" "$@" | tee -a "$out"
+  (cd "$root" && cargo bench --quiet --bench ffi_baseline -- "$@") | tee -a "$out"
   "$here/build/release/bench" "$@" | tee -a "$out"
 done
 echo "--- best of ${ROUNDS:-3} rounds (ns/event; ratio = C cost / Rust cost) ---"

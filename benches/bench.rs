@@ -2,7 +2,7 @@
 //! crossbeam `ArrayQueue` of the same events), because shared machines are noisy and only
 //! ratios travel.
 //!
-//! `cargo run --release --example bench [-- quick] [ingest|scaling|poll|latency|memory ...]`
+//! `cargo bench --bench bench [-- [quick] [ingest|scaling|poll|latency|memory ...]]`
 //! (no section named: all of them).
 //!
 //! Every producer builds its own 100-byte events before its clock starts, as a real producer
@@ -363,9 +363,11 @@ async fn memory_overhead(n: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    // `cargo bench` adds `--bench` to the arguments it passes on.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let quick = args.iter().any(|a| a == "quick");
     // Sections named on the command line (ingest, scaling, poll, latency, memory); none = all.
-    let named: Vec<String> = std::env::args().skip(1).filter(|a| a != "quick").collect();
+    let named: Vec<String> = args.into_iter().filter(|a| a != "quick").collect();
     let run = |section: &str| named.is_empty() || named.iter().any(|n| n == section);
     let n = if quick { 500_000 } else { 2_000_000 };
     let burst = if quick { 200_000 } else { 500_000 };

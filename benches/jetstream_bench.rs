@@ -2,7 +2,7 @@
 //! `async-nats` publish loop (same outstanding-ack bound, same headers) as the ceiling.
 //!
 //! ```text
-//! cargo run --release --features jetstream --example jetstream_bench -- [events] [file|memory]
+//! cargo bench --features jetstream --bench jetstream_bench -- [events] [file|memory]
 //! ```
 //! `PURPLE_RAIN_NATS_URL` picks the server (default `nats://127.0.0.1:4222`). Streams are
 //! created under a random prefix and deleted at the end.
@@ -31,7 +31,8 @@ fn payload(i: usize) -> Vec<u8> {
 }
 
 fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` adds `--bench` to the arguments it passes on.
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let events: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(200_000);
     let storage = match args.next().as_deref() {
         Some("memory") => JetStreamStorage::Memory,

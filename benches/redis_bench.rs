@@ -2,7 +2,7 @@
 //! the same run a raw pipelined `XADD` loop with the `redis` crate as the ceiling.
 //!
 //! ```text
-//! cargo run --release --features redis --example redis_bench -- [events] [redis-url]
+//! cargo bench --features redis --bench redis_bench -- [events] [redis-url]
 //! ```
 //! Defaults: 500000 events, `redis://127.0.0.1:6379`. Keys use a fresh prefix and are deleted
 //! at the end.
@@ -173,7 +173,8 @@ fn cleanup(url: &str, prefix: &str) -> redis::RedisResult<()> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` adds `--bench` to the arguments it passes on.
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let events: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(500_000);
     let url = args.next().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let prefix = format!("bench_{}_{:08x}", std::process::id(), fastrand::u32(..));

@@ -7,7 +7,7 @@
 //! an already-shared `Bytes` (no copy), the best case only Rust callers get.
 //! Poll: Memory adapter backlog of 1M events, pages of 1000.
 //!
-//! `cargo run --release --example ffi_baseline -- [ingest_events] [poll_backlog] [repeats]`
+//! `cargo bench --bench ffi_baseline -- [ingest_events] [poll_backlog] [repeats]`
 
 use bytes::Bytes;
 use purple_rain::{runtime, ConsumeRequest, EventBus, EventBusConfig, RawEvent};
