@@ -6,8 +6,8 @@
 //! machine, so many buses do not mean many thread pools. It lives for the whole process and is
 //! never dropped, so it can never be dropped from inside an async context.
 
-use once_cell::sync::Lazy;
 use std::future::Future;
+use std::sync::LazyLock;
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
 
@@ -21,7 +21,7 @@ pub(crate) fn on_library_thread() -> bool {
     ON_LIBRARY_THREAD.with(std::cell::Cell::get)
 }
 
-static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
     Builder::new_multi_thread()
         .worker_threads(threads)

@@ -11,7 +11,7 @@
 
 use super::{BusInner, EventBus};
 use crate::error::AdapterError;
-use crate::ingest::routes::PublishedRoutes;
+use crate::ingest::PublishedRoutes;
 use crate::runtime;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

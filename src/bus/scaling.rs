@@ -10,8 +10,7 @@
 use super::{BusInner, EventBus};
 use crate::config::{ScalingPolicy, MAX_SHARDS};
 use crate::error::ScalingError;
-use crate::ingest::routes::Routes;
-use crate::ingest::Shard;
+use crate::ingest::{Routes, Shard};
 use crate::runtime;
 use crate::scaling::{LoadTracker, ScalingDecision};
 use std::sync::{Arc, Mutex, Weak};

@@ -23,9 +23,8 @@ const CLOSED: u64 = 1 << 63;
 
 /// One cache line per slot (an event is 40 bytes, a slot 48 unpadded): a producer writing a
 /// slot and the worker taking the one before it never share a line, which would bounce it
-/// between their cores on every event once the worker keeps up. Measured on the 2-core VM,
-/// alternating builds: the `ingest_raw` call rate went from a median 15.6 to 18.0 M/s and
-/// sustained ingest from 13.9 to 15.6 M/s, for 16 more bytes per ring slot.
+/// between their cores on every event once the worker keeps up. The 16 bytes of padding per
+/// slot buy a faster ingest (BENCHMARKS.md, "Ring slots on their own cache lines").
 #[repr(align(64))]
 struct Slot<T> {
     /// `pos` when the slot is free for the producer of position `pos`; `pos + 1` when it holds

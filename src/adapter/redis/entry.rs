@@ -2,9 +2,8 @@
 //! `"{timestamp_ns} {dedup_id}\n{payload}"`.
 //!
 //! One field, not a field per part: every field is two more strings for the server to store
-//! and for the client's reply parser to allocate, and parsing the reply is what a read costs.
-//! Measured on one connection reading 10 000 entries at a time, `p` + `m` entries parsed at
-//! 0.35–0.38 M entries/s and one-field entries at 0.49–0.52 M/s.
+//! and for the client's reply parser to allocate, and parsing the reply is what a read costs
+//! (BENCHMARKS.md, "One field per entry").
 
 use ::redis::{RedisWrite, ToRedisArgs, Value};
 use bytes::{Buf, Bytes};

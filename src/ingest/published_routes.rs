@@ -1,17 +1,17 @@
 //! The live shard set as producers see it, published without a read-modify-write per event.
 //!
 //! Scaling swaps the whole set; producers read it on every ingest. Loading an `ArcSwap` costs
-//! two locked instructions (take and return a debt slot), as much as the ring push itself, and
-//! measured as half the cost of an `ingest_raw` call. So each thread keeps a strong reference
-//! to the last set it used, and an ingest only compares that set's id with the bus's current id
-//! (a plain load). Ids come from one process-wide counter, so a cached set can never be
+//! two locked instructions (take and return a debt slot), as many as the ring push itself
+//! (BENCHMARKS.md, "Route set cached per thread", has what that cost). So each thread keeps a
+//! strong reference to the last set it used, and an ingest only compares that set's id with the
+//! bus's current id (a plain load). Ids come from one process-wide counter, so a cached set can never be
 //! mistaken for another bus's, even one allocated at the same address.
 //!
 //! The price is retention, never staleness beyond what a load already allows: a thread keeps
 //! the last set it ingested through (a route table and its shards' rings) until it ingests
 //! again, into any bus, or exits. The thread that shuts a bus down drops its own copy at once.
 
-use super::routing::RouteTable;
+use super::route_table::RouteTable;
 use super::Shard;
 use arc_swap::{ArcSwap, Guard};
 use crossbeam_utils::CachePadded;
