@@ -3,10 +3,12 @@
 //! `page.push(StoredEvent { .. })` builds the event on the stack and has LLVM move it into the
 //! page with 16-byte loads. The fields were just written with 8-byte stores (the payload's by
 //! `Bytes::clone`, through its vtable, into a return slot), and a load that spans two pending
-//! stores cannot take its data from them: it waits until they reach the cache. That wait was a
-//! quarter of `poll_into` on the AMD machines this project is measured on, and x86 cores in
-//! general forward a load from one store only. So each field is stored straight into the page,
-//! and the payload's clone is moved one word at a time.
+//! stores cannot take its data from them: x86 cores forward a load from one store only, so it
+//! waits until they reach the cache. So each field is stored straight into the page, and the
+//! payload's clone is moved one word at a time: a bitwise move, as every Rust move is, that
+//! needs only the size of `Bytes` to be whole words (asserted below at compile time), never its
+//! private layout; Miri checks it in CI. It is kept because it measured faster than the safe
+//! `push` on the path it serves (BENCHMARKS.md, "The page push against the safe form").
 
 use crate::model::StoredEvent;
 use bytes::Bytes;
