@@ -6,9 +6,10 @@
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// Where batches go.
+/// Where batches go. New backends add variants, so a match outside this crate needs a `_` arm.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum AdapterConfig {
     /// Discards every batch (the default).
     #[default]
