@@ -8,6 +8,11 @@ use std::sync::Arc;
 /// It keeps serde_json's error whole (its line, column and category, as
 /// [`source`](std::error::Error::source)) rather than its text, so that a front end can point
 /// at the offending place without parsing a message back. Cloning shares the error.
+///
+/// It has no `kind()` of its own: the error that holds it classifies it
+/// ([`ConfigError::Json`](super::ConfigError::Json) is [`ErrorKind::Config`](super::ErrorKind::Config),
+/// [`ConsumerError::Json`](super::ConsumerError::Json) is
+/// [`ErrorKind::InvalidRequest`](super::ErrorKind::InvalidRequest)).
 #[derive(Debug, Clone)]
 pub struct JsonError {
     error: Arc<serde_json::Error>,
