@@ -146,6 +146,11 @@ enum pr_status
    * size needed).
    */
   PR_ERR_BUFFER_TOO_SMALL = 20,
+  /**
+   * A wait with a caller-set deadline ran out (a flush with a timeout): nothing was
+   * given up; the events not yet delivered stay queued and keep being delivered.
+   */
+  PR_ERR_TIMEOUT = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -195,6 +200,28 @@ typedef struct pr_bus pr_bus;
  * one result at the same time.
  */
 typedef struct pr_poll_result pr_poll_result;
+
+/**
+ * What `pr_flush_timeout` saw.
+ */
+typedef struct pr_flush_report {
+  /**
+   * Events accepted and not yet delivered or dropped when the call returned: 0 on `PR_OK`;
+   * on `PR_ERR_TIMEOUT`, the events still queued (in rings or in a batch being retried).
+   * They stay queued and keep being delivered; nothing is cancelled.
+   */
+  uint64_t undelivered;
+  /**
+   * Events dropped (evicted, retry budget spent, fatal adapter error, lost worker) since the
+   * previous `pr_flush_timeout` returned `PR_OK` or `PR_ERR_TIMEOUT`. Each drop is reported
+   * once. `pr_flush` reports nothing and so does not reset this count.
+   */
+  uint64_t dropped;
+  /**
+   * `dropped > 0`.
+   */
+  bool lossy;
+} pr_flush_report;
 
 /**
  * One event of a poll result. Every pointer borrows from the result and stays valid until
@@ -311,7 +338,7 @@ typedef struct pr_scaling_decision {
 /**
  * Every status, in number order.
  */
-#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, }
+#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_TIMEOUT, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -365,6 +392,31 @@ pr_status pr_bus_new(const char *config_json, struct pr_bus **out);
  * `bus` is NULL or a live handle from `pr_bus_new`.
  */
 pr_status pr_flush(const struct pr_bus *bus);
+
+/**
+ * `pr_flush` with a deadline and a report of losses. Waits until every event accepted before
+ * the call has been handed to the adapter (or counted dropped) and the adapter has flushed, or
+ * until `timeout_ms` milliseconds passed, whichever is first. `UINT64_MAX` waits without a
+ * deadline (like `pr_flush`, with the report).
+ *
+ * Returns `PR_OK` (everything delivered or counted dropped; read `out->lossy`),
+ * `PR_ERR_TIMEOUT` (the deadline passed: the undelivered events stay queued and keep being
+ * delivered; calling again waits for them again), `PR_ERR_SHUTTING_DOWN` after `pr_shutdown`,
+ * or an adapter code if the adapter's flush failed.
+ *
+ * Ownership: `out` may be NULL (no report wanted). Otherwise it is written on `PR_OK` and on
+ * `PR_ERR_TIMEOUT` (both say how many were dropped, and a timeout how many are undelivered),
+ * and left untouched on every other status. Threading: any thread, concurrently with every
+ * call but `pr_bus_free`; blocks the calling thread (without spinning) for at most about
+ * `timeout_ms`.
+ *
+ * # Safety
+ * `bus` is NULL or a live handle from `pr_bus_new`; `out` is NULL or points to writable memory
+ * for one `pr_flush_report`.
+ */
+pr_status pr_flush_timeout(const struct pr_bus *bus,
+                           uint64_t timeout_ms,
+                           struct pr_flush_report *out);
 
 /**
  * Drains, flushes and stops the bus. The handle stays valid: later ingest, poll, flush and

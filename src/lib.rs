@@ -60,14 +60,14 @@ pub mod scaling;
 mod stats;
 
 pub use adapter::{Adapter, IdPool};
-pub use bus::EventBus;
+pub use bus::{EventBus, FlushReport};
 pub use config::{
     AdapterConfig, BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, MemoryAdapterConfig,
     NetAdapterConfig, RedisAdapterConfig, RetryPolicy, ScalingPolicy,
 };
 pub use consume::{ConsumeRequest, ConsumeResponse, Ordering};
 pub use error::{
-    AdapterError, ConfigError, ConsumerError, ConsumerResult, IngestionError, IngestionResult, ScalingError,
+    AdapterError, ConfigError, ConsumerError, ConsumerResult, FlushError, IngestionError, IngestionResult, ScalingError,
 };
 pub use filter::Filter;
 pub use model::{Batch, Event, ProducerIdentity, RawEvent, StoredEvent};

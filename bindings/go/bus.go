@@ -7,11 +7,14 @@ package purplerain
 import "C"
 
 import (
+	"context"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -140,6 +143,79 @@ func (b *Bus) Flush() error {
 	h.leave()
 	runtime.KeepAlive(b)
 	return err
+}
+
+// FlushReport is what FlushContext saw.
+type FlushReport struct {
+	// Undelivered is 0 after a completed flush; when the context ended first, the events
+	// accepted and not yet delivered or dropped at that moment. They stay queued.
+	Undelivered uint64
+	// Dropped counts the events dropped (evicted, retry budget spent, fatal adapter error)
+	// since the previous FlushContext returned. Each drop is reported once; Flush reports
+	// nothing and so leaves its drops to the next FlushContext.
+	Dropped uint64
+	// Lossy is Dropped > 0: something accepted will never be delivered.
+	Lossy bool
+}
+
+// flushSlice bounds each wait of FlushContext when ctx can be cancelled, so a cancel is seen
+// within about this long (a cgo call cannot be interrupted).
+const flushSlice = 100 * time.Millisecond
+
+// FlushContext is Flush with a deadline and a report of losses: it returns once every event
+// accepted before the call has reached the adapter (or been counted dropped) and the adapter
+// has flushed, with the drops since the previous FlushContext. If ctx is done first (its
+// deadline passed, or it was cancelled: seen within about 100 ms), it returns an error wrapping
+// ErrTimeout and a report whose Undelivered events stay queued; nothing is cancelled, and a
+// later flush waits for them again. context.Background() waits without a deadline. On other
+// errors (ErrShuttingDown, an adapter error) the report holds the drops already counted.
+func (b *Bus) FlushContext(ctx context.Context) (FlushReport, error) {
+	h := b.h
+	if !h.enter() {
+		return FlushReport{}, errClosed("FlushContext")
+	}
+	defer func() {
+		h.leave()
+		runtime.KeepAlive(b)
+	}()
+	var total FlushReport
+	for {
+		if err := ctx.Err(); err != nil {
+			total.Lossy = total.Dropped > 0
+			return total, &Error{Op: "FlushContext", Status: Status(C.PR_ERR_TIMEOUT), Kind: ErrTimeout,
+				Message: err.Error() + "; " + strconv.FormatUint(total.Undelivered, 10) + " events still queued"}
+		}
+		wait := uint64(math.MaxUint64)
+		if ctx.Done() != nil {
+			slice := flushSlice
+			if deadline, ok := ctx.Deadline(); ok {
+				if left := time.Until(deadline); left < slice {
+					slice = left
+				}
+			}
+			// Round up, so a deadline is never cut short; a past one still makes one attempt.
+			wait = uint64((slice + time.Millisecond - 1) / time.Millisecond)
+			if slice <= 0 {
+				wait = 0
+			}
+		}
+		var report C.pr_flush_report
+		r := C.gopr_flush_timeout(h.bus, C.uint64_t(wait), &report)
+		total.Dropped += uint64(report.dropped)
+		total.Lossy = total.Dropped > 0
+		switch r.status {
+		case C.PR_OK:
+			total.Undelivered = 0
+			return total, nil
+		case C.PR_ERR_TIMEOUT:
+			total.Undelivered = uint64(report.undelivered)
+			if r.msg != nil {
+				C.free(unsafe.Pointer(r.msg))
+			}
+		default:
+			return total, check("FlushContext", r)
+		}
+	}
 }
 
 // Shutdown drains, flushes and stops the bus. Idempotent, also concurrently: every call returns

@@ -1,6 +1,7 @@
 package purplerain
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"sync"
@@ -328,5 +329,49 @@ func TestCloseWakesALongPoll(t *testing.T) {
 	}
 	if !b.h.freed.Load() {
 		t.Fatal("not freed after the poll left")
+	}
+}
+
+func TestFlushContextReportsEachDropOnce(t *testing.T) {
+	// A tiny drop_oldest ring under one big batch evicts: whatever it dropped, the first
+	// report says exactly that, and the next one nothing.
+	b := newBus(t, `{"shards":1,"ring_capacity":64,"backpressure":"drop_oldest","adapter":{"type":"memory"}}`)
+	events := make([][]byte, 5000)
+	for i := range events {
+		events[i] = event(i)
+	}
+	if _, err := b.IngestRawBatch(events); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	report, err := b.FlushContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := b.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Dropped != stats.EventsDropped || report.Lossy != (report.Dropped > 0) || report.Undelivered != 0 {
+		t.Fatalf("report %+v, stats dropped %d", report, stats.EventsDropped)
+	}
+	if again, err := b.FlushContext(context.Background()); err != nil || again != (FlushReport{}) {
+		t.Fatalf("second flush: %+v, %v", again, err)
+	}
+}
+
+func TestFlushContextDoneBeforehandIsErrTimeout(t *testing.T) {
+	b := newBus(t, memoryConfig)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.FlushContext(ctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	if err := b.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.FlushContext(context.Background()); !errors.Is(err, ErrShuttingDown) {
+		t.Fatalf("after shutdown: %v", err)
 	}
 }

@@ -64,6 +64,10 @@ var (
 	// ErrBufferTooSmall: an output buffer was too small. The binding sizes every buffer, so
 	// seeing it means a bug in the binding.
 	ErrBufferTooSmall = errors.New("buffer too small")
+	// ErrTimeout: FlushContext's context was done (deadline or cancel) before the flush
+	// completed. Nothing was cancelled: the undelivered events stay queued and keep being
+	// delivered; the returned FlushReport says how many.
+	ErrTimeout = errors.New("timed out")
 )
 
 // sentinels maps every failure status of the header to its sentinel, by the header's own
@@ -90,6 +94,7 @@ var sentinels = map[Status]error{
 	C.PR_ERR_PANIC:                ErrPanic,
 	C.PR_ERR_INVALID_ARGUMENT:     ErrInvalidArgument,
 	C.PR_ERR_BUFFER_TOO_SMALL:     ErrBufferTooSmall,
+	C.PR_ERR_TIMEOUT:              ErrTimeout,
 }
 
 // errUnknownStatus wraps a status number this package does not know (a newer library).

@@ -32,6 +32,10 @@ void gopr_bus_free(uintptr_t bus) { pr_bus_free((pr_bus *)bus); }
 
 gopr_ret gopr_flush(uintptr_t bus) { return done(pr_flush(GOPR_BUS(bus)), 0, NULL); }
 
+gopr_ret gopr_flush_timeout(uintptr_t bus, uint64_t timeout_ms, pr_flush_report *out) {
+  return done(pr_flush_timeout(GOPR_BUS(bus), timeout_ms, out), 0, NULL);
+}
+
 gopr_ret gopr_shutdown(uintptr_t bus) { return done(pr_shutdown(GOPR_BUS(bus)), 0, NULL); }
 
 gopr_ret gopr_ingest(uintptr_t bus, const uint8_t *json, size_t len) {

@@ -62,6 +62,7 @@ size_t gopr_statuses(const pr_status **out);
 gopr_ret gopr_bus_new(const char *config_json);
 void gopr_bus_free(uintptr_t bus);
 gopr_ret gopr_flush(uintptr_t bus);
+gopr_ret gopr_flush_timeout(uintptr_t bus, uint64_t timeout_ms, pr_flush_report *out);
 gopr_ret gopr_shutdown(uintptr_t bus);
 
 gopr_ret gopr_ingest(uintptr_t bus, const uint8_t *json, size_t len);

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'PANIC'
   | 'INVALID_ARGUMENT'
   | 'BUFFER_TOO_SMALL'
+  | 'TIMEOUT'
 
 /** `ErrorCode.SHUTTING_DOWN === 'SHUTTING_DOWN'`, and so on for every code. */
 export declare const ErrorCode: { readonly [K in ErrorCode]: K }
@@ -36,6 +37,10 @@ export interface PurpleRainError extends Error {
   code: ErrorCode
   /** Batch and packed ingest: events accepted before the failing one. */
   accepted?: number
+  /** TIMEOUT from `flush({ timeoutMs })`: events still queued (they stay queued). */
+  undelivered?: number
+  /** TIMEOUT from `flush({ timeoutMs })`: events dropped since the previous flush. */
+  dropped?: number
 }
 
 /** The crate version. */
@@ -152,6 +157,19 @@ export interface Stats {
   shards: ShardStats[]
 }
 
+export interface FlushOptions {
+  /** Deadline in milliseconds; omitted or null waits without one. */
+  timeoutMs?: number | null
+}
+
+/** What a completed flush saw since the previous one. */
+export interface FlushReport {
+  /** Events dropped (evicted, retry budget spent, fatal adapter error) since the previous flush. */
+  dropped: number
+  /** `dropped > 0`: something accepted will never be delivered. */
+  lossy: boolean
+}
+
 export interface ScalingAdvice {
   action: 'scaleUp' | 'scaleDown' | 'none'
   /** Shards to add or remove. */
@@ -190,8 +208,13 @@ export declare class EventBus {
   /** Events as they arrive, by long poll; ends when the bus shuts down. */
   subscribe(request?: Omit<PollRequest, 'waitMs'> & { waitMs?: number }): Subscription
 
-  /** Resolves once everything accepted before the call reached the adapter and it flushed. */
-  flush(): Promise<void>
+  /**
+   * Resolves once everything accepted before the call reached the adapter and it flushed, to
+   * the drops since the previous flush (`lossy` = `dropped > 0`). With `timeoutMs`, rejects
+   * with code TIMEOUT if the deadline passes first: the error's `undelivered` events stay
+   * queued (nothing is cancelled), its `dropped` are the drops since the previous flush.
+   */
+  flush(options?: FlushOptions): Promise<FlushReport>
   /** Drains, flushes and stops. Idempotent. Later calls reject/throw SHUTTING_DOWN. */
   shutdown(): Promise<void>
   /** Adds shards; resolves to their ids. */

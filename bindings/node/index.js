@@ -162,6 +162,22 @@ Object.defineProperties(EventBus.prototype, {
       return this.ingestRaw(text)
     }
   },
+  flush: {
+    configurable: true,
+    writable: true,
+    /**
+     * Resolves to `{ dropped, lossy }` once everything accepted before the call reached the
+     * adapter and it flushed. With `{ timeoutMs }`, rejects with code TIMEOUT (and
+     * `undelivered`, `dropped` on the error) if the deadline passes first; the undelivered
+     * events stay queued.
+     */
+    value: async function flush (options) {
+      if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+        throw codedError(ErrorCode.INVALID_ARGUMENT, 'flush options: expected an object such as { timeoutMs: 5000 }')
+      }
+      return this._flush(options?.timeoutMs ?? null)
+    }
+  },
   poll: {
     configurable: true,
     writable: true,

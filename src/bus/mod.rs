@@ -1,5 +1,6 @@
 //! `EventBus`: the one handle for ingest, poll, flush, scaling and shutdown.
 
+mod flush;
 mod lifecycle;
 mod scaling;
 #[cfg(test)]
@@ -15,6 +16,8 @@ use crate::ingest::{PublishedRoutes, Routes, Shard, ShardPushError};
 use crate::model::{Event, ProducerIdentity, RawEvent};
 use crate::runtime;
 use crate::stats::{EventBusStats, ShardRegistry};
+use flush::FlushMark;
+pub use flush::FlushReport;
 use lifecycle::Lifecycle;
 use scaling::Scaling;
 use std::collections::BTreeSet;
@@ -55,6 +58,8 @@ pub(crate) struct BusInner {
     pub(crate) known_shards: Mutex<BTreeSet<u16>>,
     pub(crate) scaling: Scaling,
     pub(crate) lifecycle: Lifecycle,
+    /// How far flush reports have counted `events_dropped`.
+    flush_mark: FlushMark,
 }
 
 impl EventBus {
@@ -274,7 +279,9 @@ impl EventBus {
     }
 
     /// Returns once every event accepted before the call has been handed to the adapter (or
-    /// counted dropped) and the adapter has flushed.
+    /// counted dropped) and the adapter has flushed. No deadline, and drops are not reported
+    /// here (only in the stats): [`flush_timeout`](Self::flush_timeout) has both, and since
+    /// this flush reports nothing, the next report still includes the drops it saw.
     pub async fn flush(&self) -> Result<(), AdapterError> {
         if self.inner.lifecycle.is_shutting_down() {
             return Err(AdapterError::Shutdown);
@@ -357,6 +364,7 @@ impl BusInner {
             known_shards: Mutex::new(BTreeSet::new()),
             scaling: Scaling::new(config.shards),
             lifecycle: Lifecycle::new(),
+            flush_mark: FlushMark::default(),
             config,
             adapter,
         });
@@ -418,15 +426,6 @@ impl BusInner {
             }
         }
         died
-    }
-
-    async fn flush(&self) -> Result<(), AdapterError> {
-        let barriers: Vec<_> = self.registry.active().iter().map(|s| s.barrier()).collect();
-        for barrier in barriers {
-            // A dropped sender means the worker is gone, which only happens after it drained.
-            let _ = barrier.await;
-        }
-        self.adapter.flush().await
     }
 
     /// The shards a poll reads: the requested ones (each must exist or hold data), or every

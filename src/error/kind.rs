@@ -66,6 +66,9 @@ macro_rules! error_kinds {
             /// The caller's output buffer is too small; nothing was done (the message gives the
             /// size needed).
             BufferTooSmall = 20 => PR_ERR_BUFFER_TOO_SMALL,
+            /// A wait with a caller-set deadline ran out (a flush with a timeout): nothing was
+            /// given up; the events not yet delivered stay queued and keep being delivered.
+            Timeout = 21 => PR_ERR_TIMEOUT,
         }
     };
 }

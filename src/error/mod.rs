@@ -204,6 +204,63 @@ impl std::error::Error for AdapterError {
     }
 }
 
+/// Why a flush with a deadline ([`EventBus::flush_timeout`](crate::EventBus::flush_timeout))
+/// did not complete.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The deadline passed first. Nothing was given up: the undelivered events stay queued and
+    /// keep being delivered (or counted dropped) as the retry policy says; a later flush waits
+    /// for them again.
+    Timeout {
+        /// Events accepted and not yet delivered or dropped, as the deadline passed: queued in
+        /// rings or in a batch being retried.
+        undelivered: u64,
+        /// Events dropped since the previous flush returned (they are not reported again).
+        dropped: u64,
+    },
+    /// The adapter failed to flush, or the bus is shutting down (`Adapter(Shutdown)`).
+    Adapter(AdapterError),
+}
+
+impl FlushError {
+    /// The kind of failure, as every binding reports it: [`ErrorKind::Timeout`], or the
+    /// adapter's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Adapter(e) => e.kind(),
+        }
+    }
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { undelivered, dropped } => write!(
+                f,
+                "flush timed out: {undelivered} events not yet delivered (still queued), {dropped} dropped since the previous flush"
+            ),
+            Self::Adapter(e) => write!(f, "flush failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FlushError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Adapter(e) => Some(e),
+            Self::Timeout { .. } => None,
+        }
+    }
+}
+
+impl From<AdapterError> for FlushError {
+    fn from(e: AdapterError) -> Self {
+        Self::Adapter(e)
+    }
+}
+
 /// A configuration the bus cannot run with.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

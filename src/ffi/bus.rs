@@ -1,19 +1,22 @@
-//! Handle lifecycle (`pr_bus_new`, `pr_flush`, `pr_shutdown`, `pr_bus_free`) and versions.
+//! Handle lifecycle (`pr_bus_new`, `pr_flush`, `pr_flush_timeout`, `pr_shutdown`,
+//! `pr_bus_free`) and versions.
 //!
 //! A `pr_bus` owns an `Arc<EventBus>`. `pr_shutdown` stops the bus but leaves the handle valid
 //! (later calls return `PR_ERR_SHUTTING_DOWN`), so a thread entering a call while another shuts
 //! down never touches freed memory; only `pr_bus_free` frees, and it alone needs the caller to
 //! guarantee no concurrent use. Blocking calls clone the `Arc` into the future they wait for.
 
-use super::error::{map_adapter_error, map_config_error, pr_status};
+use super::error::{fail, map_adapter_error, map_config_error, pr_status, Out};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref, PR_ABI_VERSION};
 use crate::adapter::IdPool;
 use crate::bus::EventBus;
 use crate::config::EventBusConfig;
+use crate::error::FlushError;
 use crate::runtime;
 use std::ffi::c_char;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A running event bus. Opaque: create with `pr_bus_new`, destroy with `pr_bus_free`.
 pub struct pr_bus {
@@ -97,6 +100,66 @@ pub unsafe extern "C" fn pr_flush(bus: *const pr_bus) -> pr_status {
         match runtime::wait(async move { bus.flush().await }) {
             Ok(()) => pr_status::PR_OK,
             Err(e) => map_adapter_error(&e),
+        }
+    }
+}
+
+/// What `pr_flush_timeout` saw.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct pr_flush_report {
+    /// Events accepted and not yet delivered or dropped when the call returned: 0 on `PR_OK`;
+    /// on `PR_ERR_TIMEOUT`, the events still queued (in rings or in a batch being retried).
+    /// They stay queued and keep being delivered; nothing is cancelled.
+    pub undelivered: u64,
+    /// Events dropped (evicted, retry budget spent, fatal adapter error, lost worker) since the
+    /// previous `pr_flush_timeout` returned `PR_OK` or `PR_ERR_TIMEOUT`. Each drop is reported
+    /// once. `pr_flush` reports nothing and so does not reset this count.
+    pub dropped: u64,
+    /// `dropped > 0`.
+    pub lossy: bool,
+}
+
+/// `pr_flush` with a deadline and a report of losses. Waits until every event accepted before
+/// the call has been handed to the adapter (or counted dropped) and the adapter has flushed, or
+/// until `timeout_ms` milliseconds passed, whichever is first. `UINT64_MAX` waits without a
+/// deadline (like `pr_flush`, with the report).
+///
+/// Returns `PR_OK` (everything delivered or counted dropped; read `out->lossy`),
+/// `PR_ERR_TIMEOUT` (the deadline passed: the undelivered events stay queued and keep being
+/// delivered; calling again waits for them again), `PR_ERR_SHUTTING_DOWN` after `pr_shutdown`,
+/// or an adapter code if the adapter's flush failed.
+///
+/// Ownership: `out` may be NULL (no report wanted). Otherwise it is written on `PR_OK` and on
+/// `PR_ERR_TIMEOUT` (both say how many were dropped, and a timeout how many are undelivered),
+/// and left untouched on every other status. Threading: any thread, concurrently with every
+/// call but `pr_bus_free`; blocks the calling thread (without spinning) for at most about
+/// `timeout_ms`.
+///
+/// # Safety
+/// `bus` is NULL or a live handle from `pr_bus_new`; `out` is NULL or points to writable memory
+/// for one `pr_flush_report`.
+#[no_mangle]
+pub unsafe extern "C" fn pr_flush_timeout(bus: *const pr_bus, timeout_ms: u64, out: *mut pr_flush_report) -> pr_status {
+    ffi_boundary! {
+        let bus = try_ref!(bus).bus.clone();
+        let out = Out::new(out);
+        let timeout = if timeout_ms == u64::MAX { Duration::MAX } else { Duration::from_millis(timeout_ms) };
+        let report = |undelivered, dropped| pr_flush_report { undelivered, dropped, lossy: dropped > 0 };
+        match runtime::wait(async move { bus.flush_timeout(timeout).await }) {
+            Ok(done) => {
+                if let Some(out) = out {
+                    out.write(report(0, done.dropped));
+                }
+                pr_status::PR_OK
+            }
+            Err(e @ FlushError::Timeout { undelivered, dropped }) => {
+                if let Some(out) = out {
+                    out.write(report(undelivered, dropped));
+                }
+                fail(pr_status::from(e.kind()), format!("{e} (deadline {timeout_ms} ms)"))
+            }
+            Err(FlushError::Adapter(e)) => map_adapter_error(&e),
         }
     }
 }

@@ -263,6 +263,25 @@ static void expect_poll(const pr_bus *bus, const char *request, pr_status want,
   }
 }
 
+/* pr_flush_timeout: a report on success, NULL `out` allowed, `out` untouched on errors other
+ * than the timeout (the timeout itself is pinned against a stopped broker in tests/flush.rs). */
+static void test_flush_timeout(void) {
+  pr_bus *bus = new_bus(MEMORY "}");
+  CHECK_STATUS(pr_ingest_raw(bus, (const uint8_t *)"{}", 2), PR_OK);
+  pr_flush_report report;
+  memset(&report, 0xAB, sizeof report);
+  CHECK_STATUS(pr_flush_timeout(bus, 10000, &report), PR_OK);
+  CHECK(report.undelivered == 0 && report.dropped == 0 && !report.lossy);
+  CHECK_STATUS(pr_flush_timeout(bus, UINT64_MAX, NULL), PR_OK);
+  CHECK_STATUS(pr_flush_timeout(NULL, 10, &report), PR_ERR_NULL_ARGUMENT);
+  CHECK_MESSAGE("`bus`");
+  CHECK_STATUS(pr_shutdown(bus), PR_OK);
+  memset(&report, 0xAB, sizeof report);
+  CHECK_STATUS(pr_flush_timeout(bus, 10, &report), PR_ERR_SHUTTING_DOWN);
+  CHECK(report.undelivered == 0xABABABABABABABABull);
+  pr_bus_free(bus);
+}
+
 /* Each status that bad input can reach, with a message that says where. */
 static void test_every_status_from_bad_input(void) {
   pr_bus *out = (pr_bus *)0x1;
@@ -572,6 +591,7 @@ int main(int argc, char **argv) {
       {"packed_stops_at_refused_event", test_packed_stops_at_refused_event},
       {"malformed_batches_are_refused_whole", test_malformed_batches_are_refused_whole},
       {"every_status_from_bad_input", test_every_status_from_bad_input},
+      {"flush_timeout", test_flush_timeout},
       {"backpressure_burst", test_backpressure_burst},
       {"calls_after_shutdown", test_calls_after_shutdown},
       {"results_outlive_the_bus", test_results_outlive_the_bus},

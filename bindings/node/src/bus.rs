@@ -3,18 +3,22 @@
 
 use crate::args;
 use crate::errors::Failure;
-use crate::page::{PackedPage, RawValue, ScalingAdvice, Stats};
+use crate::page::{FlushReport, PackedPage, RawValue, ScalingAdvice, Stats};
 use crate::{fast, lifetime, promise};
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
 use napi_derive::napi;
 use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, IdPool, ScalingDecision};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// A sharded event bus. Create one with `await EventBus.create(config)`.
 ///
 /// The ingest calls are own properties of each instance, made by [`fast::install`] (and
 /// `ingestRaw` by `index.js` on top of them); the rest is here and in `index.js`.
+/// `Number.MAX_SAFE_INTEGER`: the largest millisecond count a JS number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 #[napi(js_name = "EventBus")]
 pub struct JsEventBus {
     bus: Arc<EventBus>,
@@ -102,15 +106,26 @@ impl JsEventBus {
         promise::spawn(env, task, |env, packed| packed.into_js(env))
     }
 
-    /// Resolves once every event accepted before the call has reached the adapter and the
-    /// adapter has flushed.
-    #[napi(catch_unwind)]
-    pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        if let Err(failure) = self.ensure_open() {
-            return promise::rejected(env, failure);
-        }
+    /// Resolves to `{ dropped, lossy }` once every event accepted before the call has reached
+    /// the adapter and the adapter has flushed; rejects with `TIMEOUT` (and `undelivered`,
+    /// `dropped`) if `timeoutMs` (`null`/`undefined`: no deadline) passed first. `index.js`
+    /// exposes it as `flush({ timeoutMs })`.
+    #[napi(js_name = "_flush", catch_unwind)]
+    pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Unknown<'env>) -> napi::Result<Object<'env>> {
+        let timeout = if args::is_nullish(&timeout_ms) {
+            Ok(Duration::MAX)
+        } else {
+            args::integer(env, &timeout_ms, "timeoutMs", 0.0, MAX_SAFE_INTEGER)
+                .map(|ms| Duration::from_millis(ms as u64))
+        };
+        let timeout = match timeout.and_then(|timeout| self.ensure_open().map(|()| timeout)) {
+            Ok(timeout) => timeout,
+            Err(failure) => return promise::rejected(env, failure),
+        };
         let bus = self.bus.clone();
-        promise::spawn(env, async move { bus.flush().await.map_err(Failure::from) }, |_, ()| Ok(()))
+        promise::spawn(env, async move { bus.flush_timeout(timeout).await.map_err(Failure::from) }, |_, report| {
+            Ok(FlushReport { dropped: report.dropped as f64, lossy: report.lossy })
+        })
     }
 
     /// Drains, flushes and stops the bus. Idempotent: every call resolves when the one

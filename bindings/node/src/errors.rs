@@ -8,24 +8,26 @@
 use napi::bindgen_prelude::{Env, JsError, Unknown};
 use napi::{sys, JsValue};
 use purple_rain::error::ErrorKind;
+use std::ffi::CStr;
 
 /// Every code a Node caller can see, in status-number order.
 pub(crate) fn codes() -> impl Iterator<Item = &'static str> {
     ErrorKind::ALL.iter().map(|kind| kind.code())
 }
 
-/// A failure on its way to JavaScript: its kind, the library's message and, for batch ingest,
-/// how many events went in before it.
+/// A failure on its way to JavaScript: its kind, the library's message and the numbers that go
+/// with it as properties of the `Error` (`accepted` for batch ingest, `undelivered` and
+/// `dropped` for a flush that timed out).
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) kind: ErrorKind,
     pub(crate) message: String,
-    pub(crate) accepted: Option<u32>,
+    pub(crate) counts: Vec<(&'static CStr, f64)>,
 }
 
 impl Failure {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), accepted: None }
+        Self { kind, message: message.into(), counts: Vec::new() }
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
@@ -47,25 +49,43 @@ impl Failure {
     }
 
     /// Records how many events of a batch were accepted before this failure.
-    pub(crate) fn with_accepted(mut self, accepted: u32) -> Self {
-        self.accepted = Some(accepted);
+    pub(crate) fn with_accepted(self, accepted: u32) -> Self {
+        self.with_count(c"accepted", f64::from(accepted))
+    }
+
+    /// Adds a numeric property to the `Error` (numbers above 2^53 lose precision, as in
+    /// `stats()`).
+    pub(crate) fn with_count(mut self, name: &'static CStr, value: f64) -> Self {
+        self.counts.push((name, value));
         self
     }
 
-    /// Builds the JS `Error` (with `code`, and `accepted` when set) and wraps it so napi throws
-    /// or rejects with exactly that object. Must run on the JS thread of `env`.
+    /// Builds the JS `Error` (with `code` and the counts) and wraps it so napi throws or rejects
+    /// with exactly that object. Must run on the JS thread of `env`.
     pub(crate) fn into_napi(self, env: &Env) -> napi::Error {
-        let accepted = self.accepted;
         let error = JsError::from(napi::Error::new(self.code(), self.message)).into_unknown(*env);
-        if let Some(accepted) = accepted {
-            set_number(env, &error, c"accepted", f64::from(accepted));
+        for (name, value) in self.counts {
+            set_number(env, &error, name, value);
         }
         napi::Error::from(error)
     }
 }
 
+impl From<purple_rain::FlushError> for Failure {
+    /// A timeout carries `undelivered` and `dropped`; other flush failures are the adapter's.
+    fn from(e: purple_rain::FlushError) -> Self {
+        let failure = Self::new(e.kind(), e.to_string());
+        match e {
+            purple_rain::FlushError::Timeout { undelivered, dropped } => {
+                failure.with_count(c"undelivered", undelivered as f64).with_count(c"dropped", dropped as f64)
+            }
+            _ => failure,
+        }
+    }
+}
+
 /// Best effort: a failed property write leaves the error without the extra field.
-fn set_number(env: &Env, target: &Unknown<'_>, name: &std::ffi::CStr, value: f64) {
+fn set_number(env: &Env, target: &Unknown<'_>, name: &CStr, value: f64) {
     let mut number = std::ptr::null_mut();
     // SAFETY: `env` is the live env of this JS thread and `target` a value created in it during
     // this callback; the out-pointers are valid locals and `name` is NUL-terminated.
@@ -154,6 +174,16 @@ mod tests {
         assert_eq!(Failure::from(ScalingError::ShuttingDown).code(), "SHUTTING_DOWN");
         assert_eq!(Failure::from(AdapterError::Shutdown).code(), "SHUTTING_DOWN");
         assert_eq!(Failure::shutting_down().code(), "SHUTTING_DOWN");
+    }
+
+    #[test]
+    fn a_flush_timeout_is_timeout_with_its_counts() {
+        let f = Failure::from(purple_rain::FlushError::Timeout { undelivered: 7, dropped: 2 });
+        assert_eq!(f.code(), "TIMEOUT");
+        assert_eq!(f.counts, [(c"undelivered", 7.0), (c"dropped", 2.0)]);
+        assert!(f.message.contains("7 events not yet delivered"), "{}", f.message);
+        let f = Failure::from(purple_rain::FlushError::Adapter(AdapterError::Shutdown));
+        assert_eq!((f.code(), f.counts.len()), ("SHUTTING_DOWN", 0));
     }
 
     #[test]

@@ -148,6 +148,15 @@ impl PackedPage {
     }
 }
 
+/// What a completed `flush()` resolves to.
+#[napi(object)]
+pub struct FlushReport {
+    /// Events dropped since the previous flush returned (each drop is reported once).
+    pub dropped: f64,
+    /// `dropped > 0`.
+    pub lossy: bool,
+}
+
 /// What `suggestScaling()` resolves to.
 #[napi(object)]
 pub struct ScalingAdvice {

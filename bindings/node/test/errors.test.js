@@ -18,7 +18,7 @@ test('the code list is the stable set', () => {
     'ADAPTER', 'ADAPTER_BACKPRESSURE', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL', 'ADAPTER_TRANSIENT',
     'BACKPRESSURE', 'BUFFER_TOO_SMALL', 'CONFIG', 'INVALID_ARGUMENT', 'INVALID_CURSOR', 'INVALID_FILTER',
     'INVALID_JSON', 'INVALID_REQUEST', 'INVALID_UTF8', 'NULL_ARGUMENT', 'PANIC', 'SCALING', 'SHUTTING_DOWN',
-    'UNROUTED'
+    'TIMEOUT', 'UNROUTED'
   ])
   for (const [k, v] of Object.entries(ErrorCode)) assert.equal(k, v)
 })
@@ -207,12 +207,34 @@ test('a long poll parked at shutdown rejects with SHUTTING_DOWN at once', async 
 })
 
 test('codes not reachable from bad input are still part of the contract', () => {
-  // UNROUTED (every shard mid-removal), the ADAPTER_* kinds (a failing backend) and PANIC (a
-  // library bug) need conditions bad input cannot create; NULL_ARGUMENT, INVALID_UTF8 and
-  // BUFFER_TOO_SMALL only the C ABI can produce. The Rust unit tests of
-  // bindings/node/src/errors.rs pin their mapping.
+  // UNROUTED (every shard mid-removal), the ADAPTER_* kinds and TIMEOUT (a failing backend) and
+  // PANIC (a library bug) need conditions bad input cannot create; NULL_ARGUMENT, INVALID_UTF8
+  // and BUFFER_TOO_SMALL only the C ABI can produce. The Rust unit tests of
+  // bindings/node/src/errors.rs pin their mapping (TIMEOUT with `undelivered` and `dropped`).
   for (const code of ['UNROUTED', 'ADAPTER', 'ADAPTER_TRANSIENT', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL',
-    'ADAPTER_BACKPRESSURE', 'PANIC', 'NULL_ARGUMENT', 'INVALID_UTF8', 'BUFFER_TOO_SMALL']) {
+    'ADAPTER_BACKPRESSURE', 'TIMEOUT', 'PANIC', 'NULL_ARGUMENT', 'INVALID_UTF8', 'BUFFER_TOO_SMALL']) {
     assert.equal(ErrorCode[code], code)
   }
+})
+
+test('flush resolves to the drops since the previous flush, with or without a deadline', async () => {
+  // A tiny drop_oldest ring under a synchronous burst evicts: whatever it dropped, the first
+  // flush reports exactly that, and the next one nothing.
+  await withBus({ shards: 1, ring_capacity: 64, backpressure: 'drop_oldest' }, async (bus) => {
+    bus.ingestRawBatch(Array.from({ length: 5000 }, (_, i) => `{"i":${i}}`))
+    const report = await bus.flush({ timeoutMs: 10000 })
+    assert.equal(report.dropped, bus.stats().eventsDropped)
+    assert.equal(report.lossy, report.dropped > 0)
+    assert.deepEqual(await bus.flush(), { dropped: 0, lossy: false })
+    assert.deepEqual(await bus.flush({ timeoutMs: null }), { dropped: 0, lossy: false })
+  })
+})
+
+test('flush options are checked: INVALID_ARGUMENT', async () => {
+  await withBus({}, async (bus) => {
+    assertCoded(await rejection(bus.flush(5)), 'INVALID_ARGUMENT', /timeoutMs/)
+    assertCoded(await rejection(bus.flush({ timeoutMs: -1 })), 'INVALID_ARGUMENT', /timeoutMs/)
+    assertCoded(await rejection(bus.flush({ timeoutMs: 1.5 })), 'INVALID_ARGUMENT', /timeoutMs/)
+    assertCoded(await rejection(bus.flush({ timeoutMs: '10' })), 'INVALID_ARGUMENT', /timeoutMs/)
+  })
 })
