@@ -12,6 +12,7 @@ if [[ "$CARGO_TARGET_DIR" != "$root/target" ]]; then
   echo "the Go package links $root/target/release; unset CARGO_TARGET_DIR" >&2
   exit 1
 fi
+export PKG_CONFIG_PATH="$here/pkgconfig" # the package's cgo flags: this checkout's build
 (cd "$root" && cargo build --release --lib --quiet)
 make -s -C "$root/tests/c" bench
 out="$(mktemp)"

@@ -20,7 +20,8 @@
 // failure kind (ErrBackpressure, ErrShuttingDown, ErrInvalidCursor, ...), for errors.Is, with
 // the library's message.
 //
-// Building needs the library: `cargo build --release --lib` at the repository root puts it
-// where the package's cgo flags look (target/release); README.md explains how to use an
-// installed one instead.
+// Building needs the library, found with pkg-config (`#cgo pkg-config: purple_rain`): an
+// installed copy (scripts/install.sh --prefix DIR, then PKG_CONFIG_PATH=DIR/lib/pkgconfig unless
+// pkg-config already searches there), or, in this checkout, `cargo build --release --lib` and
+// PKG_CONFIG_PATH=<repository>/bindings/go/pkgconfig. README.md has both.
 package purplerain

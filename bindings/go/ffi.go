@@ -1,14 +1,13 @@
 package purplerain
 
-// All cgo flags of the package. The header comes from the repository's include/ and the
-// library from the cargo target directory (`cargo build --release --lib` at the repository
-// root), found through ${SRCDIR}, with an rpath so binaries and `go test` run without
-// LD_LIBRARY_PATH. To build against an installed library instead, see README.md (CGO_CFLAGS /
-// CGO_LDFLAGS, or pkg-config).
+// All cgo flags of the package come from pkg-config (purple_rain.pc): an installed library
+// (scripts/install.sh writes PREFIX/lib/pkgconfig/purple_rain.pc; set PKG_CONFIG_PATH when the
+// prefix is not one pkg-config searches), or, for development in this checkout,
+// PKG_CONFIG_PATH=<repository>/bindings/go/pkgconfig, whose .pc names include/ and
+// target/release/ with an rpath. See README.md.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -lpurple_rain -Wl,-rpath,${SRCDIR}/../../target/release
+#cgo pkg-config: purple_rain
 #include <stdlib.h>
 #include "shim.h"
 */
