@@ -61,7 +61,7 @@ exports_only_pr() {
   local declared missing=""
   declared="$(grep -oE '\bpr_[a-z0-9_]+\(' "$prefix/include/purple_rain.h" | tr -d '(' | sort -u)"
   for f in $declared; do
-    printf '%s\n' "$all" | grep -qx "$f" || missing="$missing $f"
+    grep -qx "$f" <<<"$all" || missing="$missing $f"
   done
   [ -z "$missing" ] || { echo "declared but not exported:$missing"; return 1; }
 }
@@ -87,7 +87,7 @@ c_static() {
     cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags purple_rain) quickstart.c \
       -o quickstart_static "$lib/libpurple_rain.a" \
       $(pkg-config --static --libs-only-l purple_rain | sed 's/-lpurple_rain//') &&
-    ! ldd ./quickstart_static | grep -q purple_rain &&
+    ! ldd ./quickstart_static | grep purple_rain &&
     ./quickstart_static
 }
 check "C quickstart: linked statically with the .pc's Libs.private, runs" c_static
