@@ -119,6 +119,61 @@ export interface PollResponse {
   missed: number
 }
 
+/**
+ * A poll page as flat arrays (`pollPacked`): the events `poll` would return, with nothing made
+ * per event until asked for. Event `i` is `data[start(i) .. ends[i]]`, `shards[i]`,
+ * `sequences[i]`, `timestampsNs[i]`, `id(i)`. The page owns its memory: it stays valid and
+ * unchanged after later polls. `data` and `ends` are in `ingestPacked`'s shape.
+ *
+ * `sequences` and `timestampsNs` are `BigUint64Array`s: exact (nanoseconds since the epoch are
+ * past 2^53, where a `Float64Array` would round them to 256 ns) and the same bigints `poll`
+ * gives; use `Number(x)` where a rounded number will do.
+ */
+export declare class PackedPage implements Iterable<PackedEventView> {
+  private constructor()
+  /** Events in the page. */
+  readonly count: number
+  /** Every payload back to back. */
+  readonly data: Buffer
+  /** Where each payload ends in `data` (event `i` starts where `i - 1` ends; event 0 at 0). */
+  readonly ends: Uint32Array
+  readonly shards: Uint16Array
+  readonly sequences: BigUint64Array
+  readonly timestampsNs: BigUint64Array
+  /** Pass back as `from` to continue right after these events. */
+  readonly cursor: string
+  /** Some shard holds events past `cursor` not examined yet. */
+  readonly hasMore: boolean
+  /** Events trimmed by retention before the cursor reached them. */
+  readonly missed: number
+  /** Offset in `data` where event `i`'s payload starts. Throws a RangeError unless `0 <= i < count`. */
+  start(i: number): number
+  /** Event `i`'s payload: a view of `data`, no copy. */
+  payload(i: number): Buffer
+  /** Event `i`'s id (`"{shard}-{sequence}"` for Memory), built when asked. */
+  id(i: number): string
+  /** Event `i` as `poll` returns it: one object, for the events you keep. */
+  event(i: number): StoredEvent
+  /** Walks the page with ONE view object moved to each event: valid during its step only. */
+  [Symbol.iterator](): Iterator<PackedEventView>
+}
+
+/** The view `for (const e of packedPage)` moves over the events (reused: keep `e.event()`). */
+export interface PackedEventView {
+  readonly page: PackedPage
+  readonly index: number
+  readonly shard: number
+  readonly sequence: bigint
+  readonly timestampNs: bigint
+  /** Payload offsets in `page.data`, for reading without a view object. */
+  readonly start: number
+  readonly end: number
+  readonly payload: Buffer
+  readonly id: string
+  /** This event as its own object, valid after the walk moves on. */
+  event(): StoredEvent
+}
+
 /** Per-shard figures in `Stats.shards`. */
 export interface ShardStats {
   id: number
@@ -205,8 +260,12 @@ export declare class EventBus {
 
   /** Reads a page. */
   poll(request?: PollRequest | string | null): Promise<PollResponse>
+  /** Reads the same page as `poll`, as flat arrays: no object per event. */
+  pollPacked(request?: PollRequest | string | null): Promise<PackedPage>
   /** Events as they arrive, by long poll; ends when the bus shuts down. */
   subscribe(request?: Omit<PollRequest, 'waitMs'> & { waitMs?: number }): Subscription
+  /** Non-empty packed pages as they arrive, by long poll; ends when the bus shuts down. */
+  subscribePacked(request?: Omit<PollRequest, 'waitMs'> & { waitMs?: number }): PackedSubscription
 
   /**
    * Resolves once everything accepted before the call reached the adapter and it flushed, to
@@ -244,4 +303,18 @@ export declare class Subscription implements AsyncIterableIterator<StoredEvent> 
   next(): Promise<IteratorResult<StoredEvent, undefined>>
   return(value?: unknown): Promise<IteratorResult<StoredEvent, undefined>>
   throw(error?: unknown): Promise<IteratorResult<StoredEvent, undefined>>
+}
+
+/**
+ * An async iterator of non-empty packed pages (`for await (const page of bus.subscribePacked())`).
+ * `cursor` moves to a page's cursor when the next page is asked for: resuming with
+ * `{ from: sub.cursor }` after a break repeats the page being read, never skips one.
+ */
+export declare class PackedSubscription implements AsyncIterableIterator<PackedPage> {
+  private constructor()
+  cursor: string | null
+  [Symbol.asyncIterator](): PackedSubscription
+  next(): Promise<IteratorResult<PackedPage, undefined>>
+  return(value?: unknown): Promise<IteratorResult<PackedPage, undefined>>
+  throw(error?: unknown): Promise<IteratorResult<PackedPage, undefined>>
 }

@@ -3,7 +3,8 @@
 // Loader and the JavaScript half of the binding. The native addon (`purple-rain.node`, built by
 // `npm run build`) provides the EventBus class; this file adds what is better written here:
 // `EventBus.create` accepting a config object, `ingest(value)` through JSON.stringify,
-// `poll` turning packed pages into event objects, and `subscribe` as an async iterator.
+// `poll` turning packed pages into event objects, `pollPacked` wrapping them in `PackedPage`,
+// and `subscribe` / `subscribePacked` as async iterators.
 
 const path = require('node:path')
 
@@ -92,6 +93,106 @@ function unpackPage (page) {
     }
   }
   return { events, cursor: page.cursor, hasMore: page.hasMore, missed: page.missed }
+}
+
+/**
+ * One poll page as flat arrays: what `pollPacked` resolves to. Event `i` is
+ * `data[start(i) .. ends[i]]`, `shards[i]`, `sequences[i]`, `timestampsNs[i]`; `id(i)` builds its
+ * id when asked. Nothing is made per event until asked for, and the page owns its memory: it
+ * stays valid, unchanged, after later polls. `data` and `ends` are in `ingestPacked`'s shape.
+ */
+class PackedPage {
+  constructor (raw) {
+    this.count = raw.count
+    this.data = raw.data
+    this.ends = raw.ends
+    this.shards = raw.shards
+    this.sequences = raw.sequences
+    this.timestampsNs = raw.timestamps
+    this.cursor = raw.cursor
+    this.hasMore = raw.hasMore
+    this.missed = raw.missed
+    // null: every id is `${shard}-${sequence}`; else the joined ids, split on first use.
+    this._ids = raw.ids
+    this._idsJson = raw.idsJson
+  }
+
+  /** Offset in `data` where event `i`'s payload starts (it ends at `ends[i]`). */
+  start (i) {
+    return this._check(i) === 0 ? 0 : this.ends[i - 1]
+  }
+
+  /** Event `i`'s payload: a view of `data` (no copy). */
+  payload (i) {
+    return this.data.subarray(this.start(i), this.ends[i])
+  }
+
+  /** Event `i`'s id, built on demand. */
+  id (i) {
+    this._check(i)
+    if (this._ids === null) return `${this.shards[i]}-${this.sequences[i]}`
+    if (typeof this._ids === 'string') this._ids = this._idsJson ? JSON.parse(this._ids) : this._ids.split('\n')
+    return this._ids[i]
+  }
+
+  /** Event `i` as `poll` returns it (one object: for the events you keep). */
+  event (i) {
+    return {
+      id: this.id(i),
+      shard: this.shards[i],
+      sequence: this.sequences[i],
+      timestampNs: this.timestampsNs[i],
+      payload: this.payload(i)
+    }
+  }
+
+  /**
+   * Walks the page with ONE view object, moved to each event in turn: nothing is allocated
+   * per event. The view is only valid during its iteration step; keep `view.event()` instead.
+   */
+  [Symbol.iterator] () {
+    const view = new EventView(this)
+    const count = this.count
+    const step = { value: view, done: false }
+    return {
+      next () {
+        if (++view.index < count) return step
+        step.done = true
+        step.value = undefined
+        return step
+      },
+      [Symbol.iterator] () {
+        return this
+      }
+    }
+  }
+
+  _check (i) {
+    if (!(i >= 0 && i < this.count && Number.isInteger(i))) {
+      throw new RangeError(`event index ${i} is outside this page of ${this.count}`)
+    }
+    return i
+  }
+}
+
+/** The moving view `for (const e of packedPage)` hands out; fields read the page's columns. */
+class EventView {
+  constructor (page) {
+    this.page = page
+    this.index = -1
+  }
+
+  get shard () { return this.page.shards[this.index] }
+  get sequence () { return this.page.sequences[this.index] }
+  get timestampNs () { return this.page.timestampsNs[this.index] }
+  /** Offset of the payload in `page.data`. */
+  get start () { return this.index === 0 ? 0 : this.page.ends[this.index - 1] }
+  /** End of the payload in `page.data`. */
+  get end () { return this.page.ends[this.index] }
+  get payload () { return this.page.payload(this.index) }
+  get id () { return this.page.id(this.index) }
+  /** This event as its own object, valid after the iteration moves on. */
+  event () { return this.page.event(this.index) }
 }
 
 const nativeCreate = EventBus._create
@@ -183,7 +284,15 @@ Object.defineProperties(EventBus.prototype, {
     writable: true,
     /** Reads a page: `{ events, cursor, hasMore, missed }`. */
     value: async function poll (request) {
-      return unpackPage(await this._pollPacked(requestJson(request)))
+      return unpackPage(await this._pollPacked(requestJson(request), false))
+    }
+  },
+  pollPacked: {
+    configurable: true,
+    writable: true,
+    /** Reads a page as flat arrays (`PackedPage`): the same events as `poll`, no object per event. */
+    value: async function pollPacked (request) {
+      return new PackedPage(await this._pollPacked(requestJson(request), true))
     }
   },
   subscribe: {
@@ -193,19 +302,22 @@ Object.defineProperties(EventBus.prototype, {
     value: function subscribe (request) {
       return new Subscription(this, request)
     }
+  },
+  subscribePacked: {
+    configurable: true,
+    writable: true,
+    /** An async iterator over non-empty `PackedPage`s from `request.from` (or the start). */
+    value: function subscribePacked (request) {
+      return new PackedSubscription(this, request)
+    }
   }
 })
 
 /** Default long-poll wait of a subscription, in milliseconds. */
 const SUBSCRIBE_WAIT_MS = 1000
 
-/**
- * Events as they arrive, by long poll. Keeps its cursor (`subscription.cursor`, resumable with
- * `{ from }`): it moves to a page's cursor once the page's last event has been handed out, so
- * resuming after a `break` in the middle of a page delivers the rest of that page again
- * (at-least-once), and after a page boundary exactly once. Ends (done) when the bus shuts down.
- */
-class Subscription {
+/** What both subscriptions share: the request, its long-poll wait, the cursor, the ending. */
+class Tail {
   constructor (bus, request) {
     if (request !== undefined && request !== null && (typeof request !== 'object' || Array.isArray(request))) {
       throw codedError(ErrorCode.INVALID_REQUEST, 'invalid subscribe request: expected an object')
@@ -215,14 +327,54 @@ class Subscription {
     this._request = rest
     this._waitMs = waitMs ?? waitMsSnake ?? SUBSCRIBE_WAIT_MS
     this.cursor = from ?? null
-    this._events = []
-    this._next = 0
     this._pageCursor = null
     this._done = false
   }
 
   [Symbol.asyncIterator] () {
     return this
+  }
+
+  /** The next page by `poll` (a bus method) from `cursor`, or null once the tail is over. */
+  async _nextPage (poll) {
+    let page
+    try {
+      page = await poll.call(this._bus, { ...this._request, from: this.cursor ?? undefined, waitMs: this._waitMs })
+    } catch (e) {
+      this._done = true
+      if (e && e.code === ErrorCode.SHUTTING_DOWN) return null
+      throw e
+    }
+    return this._done ? null : page
+  }
+
+  /** Ends the subscription (`break` in `for await` calls this). */
+  async return (value) {
+    this._done = true
+    this._release()
+    return { value, done: true }
+  }
+
+  async throw (error) {
+    this._done = true
+    this._release()
+    throw error
+  }
+
+  _release () {}
+}
+
+/**
+ * Events as they arrive, by long poll. Keeps its cursor (`subscription.cursor`, resumable with
+ * `{ from }`): it moves to a page's cursor once the page's last event has been handed out, so
+ * resuming after a `break` in the middle of a page delivers the rest of that page again
+ * (at-least-once), and after a page boundary exactly once. Ends (done) when the bus shuts down.
+ */
+class Subscription extends Tail {
+  constructor (bus, request) {
+    super(bus, request)
+    this._events = []
+    this._next = 0
   }
 
   async next () {
@@ -233,15 +385,8 @@ class Subscription {
         if (this._next === this._events.length) this.cursor = this._pageCursor
         return { value, done: false }
       }
-      let page
-      try {
-        page = await this._bus.poll({ ...this._request, from: this.cursor ?? undefined, waitMs: this._waitMs })
-      } catch (e) {
-        this._done = true
-        if (e && e.code === ErrorCode.SHUTTING_DOWN) return { value: undefined, done: true }
-        throw e
-      }
-      if (this._done) return { value: undefined, done: true }
+      const page = await this._nextPage(this._bus.poll)
+      if (page === null) return { value: undefined, done: true }
       if (page.events.length === 0) {
         this.cursor = page.cursor
       } else {
@@ -252,23 +397,42 @@ class Subscription {
     }
   }
 
-  /** Ends the subscription (`break` in `for await` calls this). */
-  async return (value) {
-    this._done = true
+  _release () {
     this._events = []
-    return { value, done: true }
   }
+}
 
-  async throw (error) {
-    this._done = true
-    this._events = []
-    throw error
+/**
+ * Non-empty `PackedPage`s as they arrive, by long poll. `cursor` moves to a page's cursor when
+ * the next page is asked for (the consumer is then done with it), so resuming with
+ * `{ from: sub.cursor }` after a `break` repeats the page being read, never skips one.
+ * Ends (done) when the bus shuts down.
+ */
+class PackedSubscription extends Tail {
+  async next () {
+    for (;;) {
+      if (this._done) return { value: undefined, done: true }
+      if (this._pageCursor !== null) {
+        this.cursor = this._pageCursor
+        this._pageCursor = null
+      }
+      const page = await this._nextPage(this._bus.pollPacked)
+      if (page === null) return { value: undefined, done: true }
+      if (page.count === 0) {
+        this.cursor = page.cursor
+      } else {
+        this._pageCursor = page.cursor
+        return { value: page, done: false }
+      }
+    }
   }
 }
 
 module.exports = {
   EventBus,
   Subscription,
+  PackedSubscription,
+  PackedPage,
   ErrorCode,
   version: native.version()
 }

@@ -3,9 +3,11 @@
 
 use crate::args;
 use crate::errors::Failure;
-use crate::page::{FlushReport, PackedPage, RawValue, ScalingAdvice, Stats};
+use crate::page::{FlushReport, RawValue, ScalingAdvice, Stats};
+use crate::poll_page::{self, Ids};
 use crate::{fast, lifetime, promise};
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
+use napi::JsValue;
 use napi_derive::napi;
 use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, IdPool, ScalingDecision};
 use std::sync::Arc;
@@ -79,31 +81,38 @@ impl JsEventBus {
         })
     }
 
-    /// Reads a page. Takes the request as JSON (`index.js` builds it); resolves to the packed
-    /// page `index.js` turns into event objects.
+    /// Reads a page. Takes the request as JSON (`index.js` builds it) and whether ids may be
+    /// left for JavaScript to derive (`pollPacked`; `poll` builds every id); returns the packed
+    /// page ([`poll_page`]) when the read completes at once, else a promise of it.
     #[napi(js_name = "_pollPacked", catch_unwind)]
-    pub fn poll_packed<'env>(&self, env: &'env Env, request: Unknown<'env>) -> napi::Result<Object<'env>> {
+    pub fn poll_packed<'env>(
+        &self,
+        env: &'env Env,
+        request: Unknown<'env>,
+        ids_on_demand: Option<bool>,
+    ) -> napi::Result<RawValue> {
         let request = args::optional_string(env, &request, "request")
             .and_then(|text| ConsumeRequest::from_json(text.as_deref().unwrap_or("")).map_err(Failure::from))
             .and_then(|request| self.ensure_open().map(|()| request));
         let request = match request {
             Ok(request) => request,
-            Err(failure) => return promise::rejected(env, failure),
+            Err(failure) => return promise::rejected(env, failure).map(|promise| RawValue(promise.raw())),
         };
+        let ids_form = if ids_on_demand == Some(true) { Ids::OnDemand } else { Ids::Joined };
         let (bus, ids) = (self.bus.clone(), self.ids.clone());
+        let pool = ids.clone();
         let mut closed = self.closed.subscribe();
         let task = async move {
-            let page = if request.wait.is_some() {
+            if request.wait.is_some() {
                 tokio::select! {
-                    page = bus.poll_reusing(request, &ids) => page.map_err(Failure::from)?,
-                    _ = closed.wait_for(|closed| *closed) => return Err(Failure::shutting_down()),
+                    page = bus.poll_reusing(request, &ids) => page.map_err(Failure::from),
+                    _ = closed.wait_for(|closed| *closed) => Err(Failure::shutting_down()),
                 }
             } else {
-                bus.poll_reusing(request, &ids).await.map_err(Failure::from)?
-            };
-            PackedPage::pack(page, &ids)
+                bus.poll_reusing(request, &ids).await.map_err(Failure::from)
+            }
         };
-        promise::spawn(env, task, |env, packed| packed.into_js(env))
+        promise::now_or_spawn(env, task, move |env, page| poll_page::to_js(env, page, ids_form, &pool))
     }
 
     /// Resolves to `{ dropped, lossy }` once every event accepted before the call has reached

@@ -5,7 +5,7 @@
 //! unpacking pages into event objects, `subscribe` as an async iterator).
 //!
 //! Layout: [`bus`] the class, [`fast`] its ingest calls as raw napi callbacks, [`args`] argument reading (all raw-pointer `unsafe`), [`errors`]
-//! the one error-kind → `code` mapping, [`page`] packed poll pages and stats, [`promise`]
+//! the one error-kind → `code` mapping, [`page`] stats and scaling advice, [`poll_page`] poll pages as flat arrays, [`promise`]
 //! promises settled from the library runtime, [`lifetime`] shutdown of collected buses.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +17,7 @@ mod errors;
 mod fast;
 mod lifetime;
 mod page;
+mod poll_page;
 mod promise;
 
 use napi_derive::napi;

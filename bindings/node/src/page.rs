@@ -1,12 +1,8 @@
-//! Values that cross to JavaScript in bulk: poll pages (packed into a few typed arrays so a page
-//! of 1000 events costs a handful of napi calls, not thousands), stats and scaling advice.
+//! Values that cross to JavaScript: stats and scaling advice, packed-ingest offsets, and
+//! [`RawValue`] for values made by hand (poll pages are [`crate::poll_page`]'s).
 
-use crate::errors::Failure;
-use napi::bindgen_prelude::{BigUint64Array, Env, JsObjectValue, Object, Uint16Array, Uint32Array};
-use napi::JsValue;
 use napi_derive::napi;
-use purple_rain::error::ErrorKind;
-use purple_rain::{ConsumeResponse, EventBus, IdPool};
+use purple_rain::EventBus;
 
 /// Checks packed-ingest offsets: non-decreasing and within `len`. Returns the bytes used.
 pub(crate) fn check_ends(ends: &[u32], len: usize) -> Result<usize, String> {
@@ -24,127 +20,11 @@ pub(crate) fn check_ends(ends: &[u32], len: usize) -> Result<usize, String> {
 }
 
 /// A JS value made on this thread during the current callback, handed back as is.
-pub(crate) struct RawValue(pub(crate) napi::sys::napi_value);
+pub struct RawValue(pub(crate) napi::sys::napi_value);
 
 impl napi::bindgen_prelude::ToNapiValue for RawValue {
     unsafe fn to_napi_value(_env: napi::sys::napi_env, value: Self) -> napi::Result<napi::sys::napi_value> {
         Ok(value.0)
-    }
-}
-
-/// Separator of event ids in [`PackedPage::ids`]; ids that contain it are sent as JSON.
-const ID_SEPARATOR: char = '\n';
-
-/// A poll response taken apart off the JS thread, column by column. The payloads stay shared
-/// `Bytes` until [`PackedPage::into_js`] copies them, on the JS thread, into one Buffer that
-/// V8 allocates and frees on that same thread (a Buffer made from a Vec allocated on a runtime
-/// thread and freed by the GC thread kept the allocator returning pages to the kernel and
-/// zeroing new ones: measured, the biggest cost of a poll).
-pub(crate) struct PackedPage {
-    payloads: Vec<bytes::Bytes>,
-    ends: Vec<u32>,
-    shards: Vec<u16>,
-    sequences: Vec<u64>,
-    timestamps: Vec<u64>,
-    ids: String,
-    ids_json: bool,
-    cursor: String,
-    has_more: bool,
-    missed: u64,
-}
-
-impl PackedPage {
-    /// Packs `page`; its id strings go to `pool` for the next poll to write into.
-    pub(crate) fn pack(page: ConsumeResponse, pool: &IdPool) -> Result<Self, Failure> {
-        let n = page.events.len();
-        let ids_json = page.events.iter().any(|e| e.id.contains(ID_SEPARATOR));
-        let mut packed = Self {
-            payloads: Vec::with_capacity(n),
-            ends: Vec::with_capacity(n),
-            shards: Vec::with_capacity(n),
-            sequences: Vec::with_capacity(n),
-            timestamps: Vec::with_capacity(n),
-            ids: String::with_capacity(n * 8),
-            ids_json,
-            cursor: page.cursor,
-            has_more: page.has_more,
-            missed: page.missed,
-        };
-        if ids_json {
-            let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
-            packed.ids =
-                serde_json::to_string(&ids).map_err(|e| Failure::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        }
-        let mut total = 0usize;
-        let mut spent_ids = Vec::with_capacity(n);
-        for (index, event) in page.events.into_iter().enumerate() {
-            total += event.payload.len();
-            let end = u32::try_from(total).map_err(|_| {
-                Failure::new(
-                    ErrorKind::InvalidRequest,
-                    "a page of 4 GiB or more of payload does not fit one Buffer; lower `limit`",
-                )
-            })?;
-            packed.ends.push(end);
-            packed.shards.push(event.shard);
-            packed.sequences.push(event.sequence);
-            packed.timestamps.push(event.timestamp_ns);
-            if !ids_json {
-                if index > 0 {
-                    packed.ids.push(ID_SEPARATOR);
-                }
-                packed.ids.push_str(&event.id);
-            }
-            packed.payloads.push(event.payload);
-            spent_ids.push(event.id);
-        }
-        pool.recycle_ids(spent_ids);
-        Ok(packed)
-    }
-
-    fn total_len(&self) -> usize {
-        self.ends.last().map_or(0, |&end| end as usize)
-    }
-
-    /// Builds `{count, data, ends, shards, sequences, timestamps, ids, idsJson, cursor, hasMore,
-    /// missed}`; `index.js` turns it into `{events, cursor, hasMore, missed}`. JS thread only.
-    pub(crate) fn into_js(self, env: &Env) -> napi::Result<RawValue> {
-        let data = self.copy_payloads(env)?;
-        let mut page = Object::new(env)?;
-        page.set_named_property("count", self.ends.len() as u32)?;
-        page.set_named_property("data", data)?;
-        page.set_named_property("ends", Uint32Array::new(self.ends))?;
-        page.set_named_property("shards", Uint16Array::new(self.shards))?;
-        page.set_named_property("sequences", BigUint64Array::new(self.sequences))?;
-        page.set_named_property("timestamps", BigUint64Array::new(self.timestamps))?;
-        page.set_named_property("ids", self.ids)?;
-        page.set_named_property("idsJson", self.ids_json)?;
-        page.set_named_property("cursor", self.cursor)?;
-        page.set_named_property("hasMore", self.has_more)?;
-        page.set_named_property("missed", self.missed as f64)?;
-        Ok(RawValue(page.raw()))
-    }
-
-    /// One Buffer holding every payload back to back.
-    fn copy_payloads(&self, env: &Env) -> napi::Result<RawValue> {
-        let total = self.total_len();
-        let mut data: *mut std::ffi::c_void = std::ptr::null_mut();
-        let mut buffer = std::ptr::null_mut();
-        // SAFETY: live env on its JS thread; out-pointers are locals.
-        let status = unsafe { napi::sys::napi_create_buffer(env.raw(), total, &mut data, &mut buffer) };
-        if status != napi::sys::Status::napi_ok || (total > 0 && data.is_null()) {
-            return Err(napi::Error::from_reason(format!("cannot allocate a {total}-byte Buffer")));
-        }
-        let mut offset = 0usize;
-        for payload in &self.payloads {
-            // SAFETY: `data` has `total` writable bytes, the sum of the payload lengths, so
-            // `offset + payload.len() <= total`; source and destination do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(payload.as_ptr(), data.cast::<u8>().add(offset), payload.len());
-            }
-            offset += payload.len();
-        }
-        Ok(RawValue(buffer))
     }
 }
 
@@ -245,7 +125,6 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purple_rain::StoredEvent;
 
     #[test]
     fn ends_must_be_non_decreasing_and_in_bounds() {
@@ -254,40 +133,5 @@ mod tests {
         assert_eq!(check_ends(&[3, 7], 10), Ok(7));
         assert!(check_ends(&[5, 4], 10).unwrap_err().contains("ends[1] = 4"));
         assert!(check_ends(&[5, 11], 10).unwrap_err().contains("only 10 bytes"));
-    }
-
-    fn event(id: &str, shard: u16, sequence: u64, payload: &'static [u8]) -> StoredEvent {
-        StoredEvent { id: id.into(), shard, sequence, timestamp_ns: u64::MAX - sequence, payload: payload.into() }
-    }
-
-    #[test]
-    fn pack_keeps_columns_aligned() {
-        let page = ConsumeResponse {
-            events: vec![event("0-1", 0, 1, b"ab"), event("1-9", 1, 9, b""), event("0-2", 0, 2, b"xyz")],
-            cursor: "c".into(),
-            has_more: true,
-            missed: 4,
-        };
-        let pool = IdPool::new();
-        let packed = PackedPage::pack(page, &pool).unwrap();
-        assert_eq!(pool.len(), 3, "the page's id strings wait for the next poll");
-        assert_eq!(packed.payloads.concat(), b"abxyz");
-        assert_eq!(packed.total_len(), 5);
-        assert_eq!(packed.ends, [2, 2, 5]);
-        assert_eq!(packed.shards, [0, 1, 0]);
-        assert_eq!(packed.sequences, [1, 9, 2]);
-        assert_eq!(packed.timestamps, [u64::MAX - 1, u64::MAX - 9, u64::MAX - 2]);
-        assert_eq!(packed.ids, "0-1\n1-9\n0-2");
-        assert!(!packed.ids_json);
-        assert!(packed.has_more);
-        assert_eq!(packed.missed, 4);
-    }
-
-    #[test]
-    fn ids_with_the_separator_go_as_json() {
-        let page = ConsumeResponse { events: vec![event("a\nb", 0, 0, b"x")], ..Default::default() };
-        let packed = PackedPage::pack(page, &IdPool::new()).unwrap();
-        assert!(packed.ids_json);
-        assert_eq!(packed.ids, r#"["a\nb"]"#);
     }
 }

@@ -6,10 +6,13 @@
 //! when the task ends, converts its result; it never waits.
 
 use crate::errors::Failure;
+use crate::page::RawValue;
 use futures_util::FutureExt;
 use napi::bindgen_prelude::{Env, Object, ToNapiValue};
+use napi::JsValue;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll};
 
 type Resolver<V> = Box<dyn FnOnce(Env) -> napi::Result<V> + Send>;
 
@@ -35,6 +38,40 @@ where
         }));
     });
     Ok(promise)
+}
+
+/// Polls `task` once here on the JS thread, with the library runtime entered, and returns
+/// `convert(output)` itself when it is already done (a Memory-adapter poll always is); else
+/// hands the task to the runtime as [`spawn`] does and returns its promise. `index.js` awaits
+/// either. A ready page is then read, converted and later freed on this one thread with no
+/// hand-off: the wake-up of the JS thread that settling a promise from the runtime costs was
+/// most of the time of a page (the C ABI's `pr_poll` also reads on the calling thread).
+///
+/// A task that is not ready has registered a no-op waker; the runtime polls it again at once,
+/// with its own, which the future contract makes the one that counts.
+pub(crate) fn now_or_spawn<T, V, F, C>(env: &Env, task: F, convert: C) -> napi::Result<RawValue>
+where
+    T: Send + 'static,
+    V: ToNapiValue + 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+    C: FnOnce(&Env, T) -> napi::Result<V> + Send + 'static,
+{
+    let mut task = Box::pin(task);
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let _entered = purple_rain::runtime::handle().enter();
+        task.as_mut().poll(&mut cx)
+    }));
+    let outcome = match polled {
+        Ok(Poll::Pending) => return spawn(env, task, convert).map(|promise| RawValue(promise.raw())),
+        Ok(Poll::Ready(outcome)) => outcome,
+        Err(panic) => Err(Failure::panic(panic_message(&panic))),
+    };
+    match outcome {
+        // SAFETY: `env` is the live env of this callback.
+        Ok(value) => unsafe { V::to_napi_value(env.raw(), convert(env, value)?) }.map(RawValue),
+        Err(failure) => rejected(env, failure).map(|promise| RawValue(promise.raw())),
+    }
 }
 
 /// A promise already rejected with `failure`, for argument errors of async methods: they

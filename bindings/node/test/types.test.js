@@ -10,7 +10,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const binding = require('..')
-const { EventBus, Subscription } = binding
+const { EventBus, Subscription, PackedSubscription, PackedPage } = binding
 
 const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
 
@@ -52,7 +52,7 @@ function resolveName (target, name) {
 
 test('every declared export exists', () => {
   const declared = [...dts.matchAll(/^export declare (?:const|class|function) ([A-Za-z_$][\w$]*)/gm)].map((m) => m[1])
-  assert.deepEqual(declared.sort(), ['ErrorCode', 'EventBus', 'Subscription', 'version'])
+  assert.deepEqual(declared.sort(), ['ErrorCode', 'EventBus', 'PackedPage', 'PackedSubscription', 'Subscription', 'version'])
   for (const name of declared) assert.ok(name in binding, `export ${name} missing at runtime`)
   assert.deepEqual(Object.keys(binding).sort(), declared.sort(), 'runtime exports match the declared ones')
   assert.equal(typeof binding.version, 'string')
@@ -68,7 +68,7 @@ test('every declared EventBus method and static exists on a live bus', async () 
   const { statics, methods } = declaredMethods(classBody('EventBus'))
   // The spec's names, so a parser regression cannot make this test vacuous.
   for (const name of ['ingest', 'ingestRaw', 'ingestRawBatch', 'ingestPacked', 'poll', 'flush', 'shutdown',
-    'addShards', 'removeShards', 'suggestScaling', 'stats', 'subscribe']) {
+    'addShards', 'removeShards', 'suggestScaling', 'stats', 'subscribe', 'pollPacked', 'subscribePacked']) {
     assert.ok(methods.includes(name), `index.d.ts declares ${name}`)
   }
   assert.deepEqual(statics, ['create'])
@@ -85,14 +85,44 @@ test('every declared EventBus method and static exists on a live bus', async () 
   }
 })
 
-test('every declared Subscription method exists on a live subscription', async () => {
-  const { methods } = declaredMethods(classBody('Subscription'))
-  assert.deepEqual(methods.sort(), ['[Symbol.asyncIterator]', 'next', 'return', 'throw'])
+for (const [name, Class, subscribe] of [
+  ['Subscription', Subscription, 'subscribe'],
+  ['PackedSubscription', PackedSubscription, 'subscribePacked']
+]) {
+  test(`every declared ${name} method exists on a live subscription`, async () => {
+    const { methods } = declaredMethods(classBody(name))
+    assert.deepEqual(methods.sort(), ['[Symbol.asyncIterator]', 'next', 'return', 'throw'])
+    const bus = await EventBus.create({ adapter: { type: 'memory' } })
+    const sub = bus[subscribe]({ waitMs: 10 })
+    assert.ok(sub instanceof Class)
+    for (const name of methods) assert.equal(typeof resolveName(sub, name), 'function', `subscription.${name}()`)
+    assert.ok('cursor' in sub)
+    await sub.return()
+    await bus.shutdown()
+  })
+}
+
+test('every declared PackedPage member exists on a live page, and its view has the declared fields', async () => {
+  const { methods } = declaredMethods(classBody('PackedPage'))
+  assert.deepEqual(methods.sort(), ['[Symbol.iterator]', 'event', 'id', 'payload', 'start'])
+  const fields = [...classBody('PackedPage').matchAll(/^\s*readonly (\w+):/gm)].map((m) => m[1])
+  const viewFields = [...(/export interface PackedEventView \{([^]*?)\n\}/.exec(dts)[1]).matchAll(/^\s*readonly (\w+):/gm)]
+    .map((m) => m[1])
   const bus = await EventBus.create({ adapter: { type: 'memory' } })
-  const sub = bus.subscribe({ waitMs: 10 })
-  assert.ok(sub instanceof Subscription)
-  for (const name of methods) assert.equal(typeof resolveName(sub, name), 'function', `subscription.${name}()`)
-  assert.ok('cursor' in sub)
-  await sub.return()
-  await bus.shutdown()
+  try {
+    bus.ingest({ a: 1 })
+    await bus.flush()
+    const page = await bus.pollPacked()
+    assert.ok(page instanceof PackedPage)
+    for (const name of methods) assert.equal(typeof resolveName(page, name), 'function', `page.${name}()`)
+    for (const name of fields) assert.notEqual(page[name], undefined, `page.${name}`)
+    const publicFields = Object.keys(page).filter((n) => !n.startsWith('_'))
+    assert.deepEqual(publicFields.sort(), fields.slice().sort(), 'page fields match the declared ones')
+    for (const view of page) {
+      for (const name of viewFields) assert.notEqual(view[name], undefined, `view.${name}`)
+      assert.equal(typeof view.event, 'function')
+    }
+  } finally {
+    await bus.shutdown()
+  }
 })
