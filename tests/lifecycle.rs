@@ -247,3 +247,41 @@ async fn a_single_event_is_not_held_for_the_batch_delay() {
     assert!(worst < Duration::from_secs(2), "a single event waited {worst:?} to be dispatched");
     bus.shutdown().await.unwrap();
 }
+
+/// A recorder whose log already ends 3 sequences short of the end of the sequence space.
+struct NearTheEnd(Recorder);
+
+#[async_trait::async_trait]
+impl purple_rain::Adapter for NearTheEnd {
+    fn name(&self) -> &str {
+        "near-the-end"
+    }
+    async fn next_sequence(&self, _shard: u16) -> Result<u64, AdapterError> {
+        Ok(u64::MAX - 3)
+    }
+    async fn on_batch(&self, batch: &purple_rain::Batch) -> Result<(), AdapterError> {
+        self.0.on_batch(batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequences_never_wrap_events_past_the_sequence_space_are_dropped_and_counted() {
+    let near = Arc::new(NearTheEnd(Recorder::new(Fault::None)));
+    // Batches of one, so the worker reaches the end one event at a time.
+    let config = EventBusConfig::builder().shards(1).batch(BatchConfig::default().max_events(1)).build().unwrap();
+    let bus = EventBus::with_adapter(config, near.clone()).await.unwrap();
+    for i in 0..10 {
+        bus.ingest_raw(RawEvent::from_bytes(common::payload(0, i))).unwrap();
+        bus.flush().await.unwrap();
+    }
+    let delivered = near.0.delivered.lock().unwrap().get(&0).cloned().unwrap_or_default();
+    let sequences: Vec<u64> = delivered.iter().map(|(sequence, _)| *sequence).collect();
+    // The next sequence after the last must exist too, so `u64::MAX` itself is never handed out.
+    assert_eq!(sequences, [u64::MAX - 3, u64::MAX - 2, u64::MAX - 1], "sequences wrapped or were reused");
+    let stats = common::assert_balanced(&bus);
+    assert_eq!(stats.dropped_adapter_fatal, 7);
+    assert_eq!(stats.dropped_lost, 0, "the worker panicked (overflow in a debug build)");
+    let error = bus.stats().last_adapter_error().unwrap_or_default();
+    assert!(error.contains("sequence space exhausted"), "{error:?}");
+    bus.shutdown().await.unwrap();
+}

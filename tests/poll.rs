@@ -6,6 +6,7 @@ mod common;
 use common::{assert_exactly_once, drain, payload, Drained};
 use proptest::prelude::*;
 use purple_rain::adapter::{ShardPage, ShardRead};
+use purple_rain::consume::Cursor;
 use purple_rain::error::ErrorKind;
 use purple_rain::{
     AdapterConfig, AdapterError, Batch, ConsumeRequest, ConsumeResponse, ConsumerError, EventBus, EventBusConfig,
@@ -308,6 +309,42 @@ async fn bad_input_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_past_the_end_of_a_shard_is_an_invalid_cursor_naming_shard_and_positions() {
+    let bus = memory_bus(2, 1000).await;
+    ingest_flushed(&bus, 0..40).await;
+    let drained = drain(&bus, ConsumeRequest::new(100)).await;
+    let tail = Cursor::decode(&drained.cursor).unwrap();
+    let end = tail.position(0);
+    assert!(end > 0, "shard 0 holds events");
+    // A consumer that kept its cursor while the log was lost (a restart of the memory adapter).
+    let mut ahead = tail.clone();
+    ahead.advance(0, end + 500);
+    // A shard that never held an event has only its beginning.
+    let mut never_written = Cursor::start();
+    never_written.advance(1, tail.position(1) + 3);
+    for ordering in [Ordering::Sequence, Ordering::Timestamp] {
+        for (cursor, shard, position, log_end) in
+            [(&ahead, 0, end + 500, end), (&never_written, 1, tail.position(1) + 3, tail.position(1))]
+        {
+            match bus.poll(ConsumeRequest::new(10).ordering(ordering).from(cursor.encode())).await {
+                Err(err @ ConsumerError::InvalidCursor(_)) => {
+                    assert_eq!(err.kind(), ErrorKind::InvalidCursor);
+                    let message = err.to_string();
+                    for part in [format!("shard {shard}"), format!("at {position}"), format!("sequence {log_end}")] {
+                        assert!(message.contains(&part), "{message:?} lacks {part:?}");
+                    }
+                }
+                other => panic!("a cursor past the end gave {other:?}"),
+            }
+        }
+        // The tail itself is no error: an empty page, the same positions.
+        let page = bus.poll(ConsumeRequest::new(10).ordering(ordering).from(drained.cursor.clone())).await.unwrap();
+        assert!(page.events.is_empty() && !page.has_more);
+    }
+    bus.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn shutdown_ends_a_waiting_long_poll_at_once() {
     let bus = Arc::new(memory_bus(2, 100).await);
     let waiter = {
@@ -352,11 +389,19 @@ fn poll_futures_are_send() {
         |bus: &EventBus, page: &mut ConsumeResponse| require_send(&bus.poll_into(ConsumeRequest::new(1), page));
 }
 
-/// An adapter whose reads break the contract in one of two ways.
-struct Misreads {
-    /// Return two events when one is asked for.
-    too_many: bool,
+/// How a `Misreads` adapter breaks the read contract.
+#[derive(Clone, Copy)]
+enum Misread {
+    /// Returns two events when one is asked for.
+    TooMany,
+    /// Goes back to the start from where the last read left the cursor.
+    Backwards,
+    /// Says more events exist, returns none and does not move.
+    MoreWithoutProgress,
 }
+
+/// An adapter whose reads break the contract.
+struct Misreads(Misread);
 
 #[async_trait::async_trait]
 impl purple_rain::Adapter for Misreads {
@@ -374,11 +419,11 @@ impl purple_rain::Adapter for Misreads {
             timestamp_ns: sequence + 1,
             payload: bytes::Bytes::from_static(b"{}"),
         };
-        let (events, next) = match (self.too_many, read.from) {
-            (true, from) => (vec![event(from), event(from + 1)], from + 2),
-            (false, 0) => (vec![event(0)], 1),
-            // Going back to the start from where the last read left the cursor.
-            (false, _) => (vec![event(0)], 0),
+        let (events, next) = match (self.0, read.from) {
+            (Misread::TooMany, from) => (vec![event(from), event(from + 1)], from + 2),
+            (Misread::Backwards, 0) => (vec![event(0)], 1),
+            (Misread::Backwards, _) => (vec![event(0)], 0),
+            (Misread::MoreWithoutProgress, from) => (Vec::new(), from),
         };
         Ok(ShardPage { events, next, missed: 0, more: true })
     }
@@ -394,13 +439,17 @@ async fn an_adapter_that_breaks_the_read_contract_fails_the_poll() {
         other => panic!("expected a fatal adapter error about {what:?}, got {other:?}"),
     };
     for ordering in [Ordering::Sequence, Ordering::Timestamp] {
-        let bus = EventBus::with_adapter(config(), Arc::new(Misreads { too_many: false })).await.unwrap();
+        let bus = EventBus::with_adapter(config(), Arc::new(Misreads(Misread::Backwards))).await.unwrap();
         let first = bus.poll(ConsumeRequest::new(1).ordering(ordering)).await.unwrap();
         assert_eq!(first.events.len(), 1);
         fatal(bus.poll(ConsumeRequest::new(1).ordering(ordering).from(first.cursor)).await, "backwards");
         bus.shutdown().await.unwrap();
+        // `has_more` with the same cursor would make every `while has_more` consumer spin.
+        let bus = EventBus::with_adapter(config(), Arc::new(Misreads(Misread::MoreWithoutProgress))).await.unwrap();
+        fatal(bus.poll(ConsumeRequest::new(5).ordering(ordering)).await, "did not move");
+        bus.shutdown().await.unwrap();
     }
-    let bus = EventBus::with_adapter(config(), Arc::new(Misreads { too_many: true })).await.unwrap();
+    let bus = EventBus::with_adapter(config(), Arc::new(Misreads(Misread::TooMany))).await.unwrap();
     fatal(bus.poll(ConsumeRequest::new(1)).await, "reading up to 1");
     bus.shutdown().await.unwrap();
 }

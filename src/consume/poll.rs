@@ -103,6 +103,15 @@ pub(crate) async fn poll(
     }
 }
 
+/// A read failure as the poll reports it: a cursor past the end of a shard is the caller's
+/// cursor at fault, not the adapter.
+fn adapter_error(error: AdapterError) -> ConsumerError {
+    match error {
+        AdapterError::CursorAhead { .. } => ConsumerError::InvalidCursor(error.to_string()),
+        error => ConsumerError::Adapter(error),
+    }
+}
+
 struct Page {
     events: Vec<StoredEvent>,
     cursor: Cursor,
@@ -159,18 +168,25 @@ impl Reader<'_> {
         ConsumerError::Adapter(AdapterError::Fatal(format!("adapter {} {what}", self.adapter.name())))
     }
 
-    /// Refuses an adapter answer that would move a cursor backwards.
-    fn check_forward(&self, shard: u16, from: u64, next: u64) -> ConsumerResult<()> {
-        if next < from {
-            return Err(self.broken(format!("moved shard {shard} backwards ({from} -> {next})")));
+    /// Refuses an adapter answer that would move a cursor backwards, or that says more events
+    /// exist while it neither returned one nor moved on: a `while has_more` consumer would ask
+    /// for the same page forever.
+    fn check_progress(&self, shard: u16, from: u64, end: &ShardPage, returned: usize) -> ConsumerResult<()> {
+        if end.next < from {
+            return Err(self.broken(format!("moved shard {shard} backwards ({from} -> {})", end.next)));
+        }
+        if end.more && returned == 0 && end.next == from {
+            return Err(
+                self.broken(format!("said shard {shard} has more at {from} but returned nothing and did not move"))
+            );
         }
         Ok(())
     }
 
     /// Reads up to `max` matching events of `shard` from `from` into a page of their own.
     async fn read(&self, shard: u16, from: u64, max: usize) -> ConsumerResult<ShardPage> {
-        let page = self.adapter.read_shard(self.shard_read(shard, from, max)).await.map_err(ConsumerError::Adapter)?;
-        self.check_forward(shard, from, page.next)?;
+        let page = self.adapter.read_shard(self.shard_read(shard, from, max)).await.map_err(adapter_error)?;
+        self.check_progress(shard, from, &page, page.events.len())?;
         Ok(page)
     }
 
@@ -184,14 +200,14 @@ impl Reader<'_> {
     ) -> ConsumerResult<ShardPage> {
         let before = page.len();
         let read = self.shard_read(shard, from, max);
-        let end = self.adapter.read_shard_into(read, page).await.map_err(ConsumerError::Adapter)?;
-        self.check_forward(shard, from, end.next)?;
+        let end = self.adapter.read_shard_into(read, page).await.map_err(adapter_error)?;
         if !(before..=before + max).contains(&page.len()) {
             let now = page.len();
             return Err(self.broken(format!(
                 "changed the page from {before} to {now} events reading up to {max} of shard {shard}"
             )));
         }
+        self.check_progress(shard, from, &end, page.len() - before)?;
         Ok(end)
     }
 

@@ -56,16 +56,29 @@ pub(crate) async fn run(
         match shard.ring.pop_batch(ctx.max_events, &mut events).0 {
             PopStatus::Took(n) => {
                 shard.release_blocked_producers();
-                // Strictly increasing per shard even if the wall clock steps back.
-                let first_ts = now_ns().max(last_timestamp_ns + 1);
+                let n = n as u64;
+                let Some(after) = next_sequence.checked_add(n) else {
+                    // Sequences and dedup ids are never reused: past the end of the sequence
+                    // space an event has no sequence to take, so it is dropped, counted and said.
+                    ctx.stats.record_adapter_error(format!(
+                        "shard {}: sequence space exhausted at {next_sequence}: {n} events dropped",
+                        shard.id
+                    ));
+                    shard.counters.dropped_adapter_fatal.fetch_add(n, Ordering::AcqRel);
+                    events.clear();
+                    shard.release_barriers();
+                    continue;
+                };
+                // Strictly increasing per shard even if the wall clock steps back (saturating:
+                // a clock at the end of time stamps its events with that end, never wraps).
+                let first_ts = now_ns().max(last_timestamp_ns.saturating_add(1)).min(u64::MAX - n);
                 let batch = Batch::new(shard.id, next_sequence, first_ts, ctx.producer, std::mem::take(&mut events));
-                next_sequence += n as u64;
-                last_timestamp_ns = first_ts + n as u64 - 1;
-                let in_flight = InFlight { shard: &shard, events: n as u64 };
+                next_sequence = after;
+                last_timestamp_ns = first_ts + n - 1;
+                let in_flight = InFlight { shard: &shard, events: n };
                 let outcome = deliver(&ctx, &shard, &batch).await;
                 std::mem::forget(in_flight);
                 let counters = &shard.counters;
-                let n = n as u64;
                 match outcome {
                     Outcome::Delivered => {
                         counters.dispatched.fetch_add(n, Ordering::AcqRel);

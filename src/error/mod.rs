@@ -143,6 +143,17 @@ pub enum AdapterError {
     Shutdown,
     /// Data could not be (de)serialised.
     Serialization(serde_json::Error),
+    /// A read started past the end of a shard's log: the cursor is not one this store handed
+    /// out (another store, or a log that was lost or recreated since). Its kind is
+    /// [`ErrorKind::InvalidCursor`]; a poll reports it as [`ConsumerError::InvalidCursor`].
+    CursorAhead {
+        /// The shard read.
+        shard: u16,
+        /// Where the cursor stands in it.
+        position: u64,
+        /// The sequence the shard's next event will have: every valid position is at most this.
+        end: u64,
+    },
 }
 
 impl AdapterError {
@@ -162,6 +173,7 @@ impl AdapterError {
             Self::Connection(_) => ErrorKind::AdapterConnection,
             Self::Shutdown => ErrorKind::ShuttingDown,
             Self::Serialization(_) => ErrorKind::Adapter,
+            Self::CursorAhead { .. } => ErrorKind::InvalidCursor,
         }
     }
 }
@@ -178,6 +190,9 @@ impl Clone for AdapterError {
             Self::Serialization(e) => {
                 Self::Serialization(<serde_json::Error as serde::de::Error>::custom(e.to_string()))
             }
+            Self::CursorAhead { shard, position, end } => {
+                Self::CursorAhead { shard: *shard, position: *position, end: *end }
+            }
         }
     }
 }
@@ -191,6 +206,9 @@ impl fmt::Display for AdapterError {
             Self::Connection(s) => write!(f, "adapter connection failure: {s}"),
             Self::Shutdown => f.write_str("adapter is shut down"),
             Self::Serialization(e) => write!(f, "adapter serialisation failure: {e}"),
+            Self::CursorAhead { shard, position, end } => {
+                write!(f, "shard {shard}: the cursor is at {position}, past the end of the log (next sequence {end})")
+            }
         }
     }
 }

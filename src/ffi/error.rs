@@ -179,8 +179,13 @@ pub(crate) fn record_panic(payload: Box<dyn std::any::Any + Send>) {
         "unknown panic payload".to_owned()
     };
     fail(pr_status::PR_ERR_PANIC, format!("internal panic (caught, not propagated): {what}"));
-    // A payload whose destructor panics would unwind out of here: forget it instead.
-    std::mem::forget(payload);
+    // Dropped, not forgotten: a host that hits a panic on every call must not leak a payload
+    // each time. A payload whose destructor panics must not unwind out of an `extern "C"`
+    // function, so its drop is caught too; only the second payload, from that destructor, is
+    // forgotten (dropping it could panic again).
+    if let Err(nested) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
+    }
 }
 
 /// Checks a pointer/length pair before it becomes a slice: NULL is fine for an empty slice; the

@@ -35,6 +35,45 @@ fn null_checked(ptr: *const u64) -> usize {
     ffi_boundary! { *try_ref!(ptr) as usize + 1 }
 }
 
+/// A panic payload that counts its drops, and panics in its destructor when asked to.
+struct CountedPayload {
+    drops: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    panic_on_drop: bool,
+}
+
+impl Drop for CountedPayload {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.panic_on_drop {
+            panic!("the payload's destructor panics too");
+        }
+    }
+}
+
+fn panicking_with(payload: CountedPayload) -> pr_status {
+    ffi_boundary! {
+        if std::hint::black_box(true) {
+            std::panic::panic_any(payload);
+        }
+        pr_status::PR_OK
+    }
+}
+
+#[test]
+fn a_caught_panic_drops_its_payload_even_one_whose_destructor_panics() {
+    for panic_on_drop in [false, true] {
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for round in 1..=3 {
+            let payload = CountedPayload { drops: drops.clone(), panic_on_drop };
+            assert_eq!(panicking_with(payload), pr_status::PR_ERR_PANIC);
+            assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), round, "the payload is dropped, not leaked");
+            assert!(last_message().contains("unknown panic payload"), "{}", last_message());
+        }
+        // Only the payload (and the Arc clone it held) remain counted: no other references leaked.
+        assert_eq!(std::sync::Arc::strong_count(&drops), 1);
+    }
+}
+
 #[test]
 fn panic_becomes_status_and_message() {
     assert_eq!(panicking_status(), pr_status::PR_ERR_PANIC);

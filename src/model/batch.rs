@@ -37,7 +37,9 @@ impl BatchEntry<'_> {
 }
 
 impl Batch {
-    /// Builds a batch (public so adapter tests can drive an adapter directly).
+    /// Builds a batch (public so adapter tests can drive an adapter directly). Every sequence
+    /// must fit: `first_sequence + events.len()` at most `u64::MAX` (the shard worker drops events
+    /// past the end of the sequence space rather than build such a batch).
     pub fn new(
         shard: u16,
         first_sequence: u64,

@@ -261,7 +261,10 @@ impl Adapter for JetStreamAdapter {
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
         let stream = self.shard(shard);
         let info = self.ensure_stream(&stream).await?;
-        Ok(info.state.last_sequence + 1)
+        info.state
+            .last_sequence
+            .checked_add(1)
+            .ok_or_else(|| AdapterError::Fatal(format!("shard {shard}: the stream's sequence space is exhausted")))
     }
 
     async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {

@@ -133,7 +133,7 @@ impl JetStreamAdapter {
         };
         // The server starts at the first retained message when `from` was trimmed.
         let info = consumer.cached_info();
-        let start = info.delivered.stream_sequence + 1;
+        let start = info.delivered.stream_sequence.saturating_add(1);
         let pending = info.num_pending;
         if start > from {
             // Then `start` is the stream's first sequence: everything before it was removed.
@@ -188,7 +188,7 @@ impl JetStreamAdapter {
                     break;
                 }
                 missed += delivery.stream_sequence.saturating_sub(next);
-                next = delivery.stream_sequence + 1;
+                next = delivery.stream_sequence.saturating_add(1);
                 more = delivery.pending > 0;
                 if read.filter.is_none_or(|f| f.matches(&message.payload)) {
                     events.push(stored_event(stream.shard, &delivery, message));

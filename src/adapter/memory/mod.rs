@@ -197,11 +197,23 @@ impl Adapter for MemoryAdapter {
         found: &mut Vec<StoredEvent>,
     ) -> Result<ShardPage, AdapterError> {
         let mut page = ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false };
-        let Some(log) = self.log(read.shard).filter(|_| read.max_events > 0) else { return Ok(page) };
+        if read.max_events == 0 {
+            return Ok(page);
+        }
+        let ahead = |end: u64| AdapterError::CursorAhead { shard: read.shard, position: read.from, end };
+        let Some(log) = self.log(read.shard) else {
+            // Nothing was ever stored in this shard: only its beginning is a position.
+            return if read.from == 0 { Ok(page) } else { Err(ahead(0)) };
+        };
         let start = found.len();
         let full = start + read.max_events;
         loop {
             let log = log.read().map_err(|_| poisoned())?;
+            if page.next > log.next_sequence() {
+                // Only the first slice can find this: later ones start where an earlier one
+                // stopped, inside the log, and a log never shrinks at its end.
+                return Err(ahead(log.next_sequence()));
+            }
             if page.next < log.first_sequence {
                 page.missed += log.first_sequence - page.next;
                 page.next = log.first_sequence;

@@ -563,7 +563,10 @@ impl Adapter for RedisAdapter {
         let last = last.unwrap_or(0);
         self.raise_floor(shard, last);
         let offered = self.offered.lock().map_or(0, |o| o.get(&shard).copied().unwrap_or(0));
-        Ok((last + 1).max(offered))
+        let after = last.checked_add(1).ok_or_else(|| {
+            AdapterError::Fatal(format!("shard {shard}: the stream's sequence space is exhausted (last {last})"))
+        })?;
+        Ok(after.max(offered))
     }
 
     async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
@@ -572,7 +575,7 @@ impl Adapter for RedisAdapter {
         }
         if let Ok(mut offered) = self.offered.lock() {
             let next = offered.entry(batch.shard()).or_insert(0);
-            *next = (*next).max(batch.first_sequence() + batch.len() as u64);
+            *next = (*next).max(batch.first_sequence().saturating_add(batch.len() as u64));
         }
         let mut conn = self.conn(Role::Write)?;
         let chunks = batch.len().div_ceil(self.config.pipeline_chunk);
@@ -635,7 +638,7 @@ impl Adapter for RedisAdapter {
                 }
                 // A hole below an entry: trimmed (or deleted) before this cursor read it.
                 page.missed += at - position;
-                position = at + 1;
+                position = at.saturating_add(1);
                 page.next = position;
                 let Some(event) = event else { continue };
                 if read.filter.is_none_or(|f| f.matches(&event.payload)) {
