@@ -1,0 +1,118 @@
+//! The bus config a command runs with: a file or JSON text, with flags for the common cases on
+//! top.
+//!
+//! Flags edit the JSON before the library parses it, so the library's own validation (and its
+//! messages, which name the key) apply to every source, and a config for an adapter this tool
+//! has no flag for passes through unchanged.
+
+use crate::exit::{Failure, CONFIG};
+use purple_rain::{AdapterConfig, EventBusConfig};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+/// Where the bus config comes from (shared by every subcommand).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BusArgs {
+    /// Bus config file, in the JSON shape of `EventBusConfig` (see README). Without any config
+    /// source the in-memory adapter is used.
+    #[arg(long, value_name = "FILE", conflicts_with = "config_json")]
+    pub config: Option<PathBuf>,
+    /// Bus config as JSON text, e.g. '{"shards":1,"adapter":{"type":"redis","url":"redis://127.0.0.1:6379"}}'.
+    #[arg(long, value_name = "JSON")]
+    pub config_json: Option<String>,
+    /// Redis Streams at URL (sets the adapter; keeps the config's other Redis keys).
+    #[arg(long, value_name = "URL", conflicts_with = "jetstream")]
+    pub redis: Option<String>,
+    /// NATS JetStream at URL (sets the adapter; keeps the config's other JetStream keys).
+    #[arg(long, value_name = "URL")]
+    pub jetstream: Option<String>,
+    /// Number of shards (the producer's and the consumer's should match).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u16>,
+}
+
+impl BusArgs {
+    /// The validated config. `block`: a tool that reads a file should wait for room rather
+    /// than refuse events, so `produce` and `bench` use `block` back-pressure unless the
+    /// config names a mode.
+    pub fn resolve(&self, block: bool) -> Result<EventBusConfig, Failure> {
+        let (mut value, source) = self.base()?;
+        let Value::Object(map) = &mut value else {
+            return Err(Failure::new(CONFIG, format!("{source}: the config must be a JSON object")));
+        };
+        let mut flags = Vec::new();
+        if let Some(shards) = self.shards {
+            map.insert("shards".into(), json!(shards));
+            flags.push(("shards", "--shards"));
+        }
+        if let Some(url) = &self.redis {
+            set_adapter(map, "redis", url);
+            flags.push(("adapter", "--redis"));
+        }
+        if let Some(url) = &self.jetstream {
+            set_adapter(map, "jetstream", url);
+            flags.push(("adapter", "--jetstream"));
+        }
+        if !map.contains_key("adapter") && self.config.is_none() && self.config_json.is_none() {
+            map.insert("adapter".into(), json!({"type": "memory"}));
+        }
+        if block && !map.contains_key("backpressure") {
+            map.insert("backpressure".into(), json!("block"));
+        }
+        EventBusConfig::from_json(&value.to_string()).map_err(|e| {
+            // Name the flag when a flag set the key; otherwise the file or text it came from.
+            let from = e
+                .field()
+                .and_then(|field| flags.iter().find(|(key, _)| field == *key || field.starts_with(&format!("{key}."))))
+                .map_or(source.clone(), |(_, flag)| flag.to_string());
+            Failure::new(CONFIG, format!("{from}: {e}"))
+        })
+    }
+
+    /// The config's JSON before flags, and how to name it in errors.
+    fn base(&self) -> Result<(Value, String), Failure> {
+        let (text, source) = if let Some(path) = &self.config {
+            let source = format!("--config {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| Failure::new(CONFIG, format!("{source}: {e}")))?;
+            (text, source)
+        } else if let Some(text) = &self.config_json {
+            (text.clone(), "--config-json".to_owned())
+        } else {
+            return Ok((json!({}), "the flags".to_owned()));
+        };
+        if text.trim().is_empty() || text.trim() == "null" {
+            return Ok((json!({}), source));
+        }
+        let value =
+            serde_json::from_str(&text).map_err(|e| Failure::new(CONFIG, format!("{source}: not JSON: {e}")))?;
+        Ok((value, source))
+    }
+}
+
+/// Points the adapter at `url`, keeping the other keys when the config already names that type.
+fn set_adapter(map: &mut Map<String, Value>, kind: &str, url: &str) {
+    match map.get_mut("adapter") {
+        Some(Value::Object(adapter)) if adapter.get("type").and_then(Value::as_str) == Some(kind) => {
+            adapter.insert("url".into(), json!(url));
+        }
+        _ => {
+            map.insert("adapter".into(), json!({"type": kind, "url": url}));
+        }
+    }
+}
+
+/// Says so when the adapter keeps events only inside this process: another `purple-rain`
+/// (or any other process) will not see them.
+pub fn warn_if_private(config: &EventBusConfig, command: &str) {
+    let private = match &config.adapter {
+        AdapterConfig::Memory(_) => Some("memory"),
+        AdapterConfig::Noop => Some("noop"),
+        _ => None,
+    };
+    if let Some(name) = private {
+        eprintln!(
+            "note: the {name} adapter keeps nothing outside this process, so `{command}` sees only its own \
+             events; it is useful for `bench`. Use --redis, --jetstream or --config for a shared store."
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The `purple-rain` binary run as a process, as a user's shell runs it: against the Redis the
+//! test command starts on 127.0.0.1:6379, and against a port where nothing listens.
+
+mod errors;
+mod interrupt;
+mod roundtrip;
+mod support;
+mod terminal;
