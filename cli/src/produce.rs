@@ -12,7 +12,7 @@ use crate::interrupt::Interrupt;
 use crate::{progress, units};
 use bytes::Bytes;
 use indicatif::ProgressBar;
-use purple_rain::{EventBus, IngestionError, RawEvent, StatsSnapshot};
+use purple_rain::{EventBus, FlushError, IngestionError, RawEvent, StatsSnapshot};
 use serde_json::Value;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -131,15 +131,23 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         _ = done_rx => false,
         () = interrupt.wait() => true,
     };
-    // Stop reading (a reader blocked on input stays blocked: it holds no event) and drain.
+    // Stop reading (a reader blocked on input stays blocked: it holds no event), flush within
+    // the deadline, then shut down; after a timed-out flush, shutting down would wait for the
+    // very retries the deadline cut short, so the summary is made without it.
     reader.stop.store(true, Ordering::Release);
-    let shutdown = tokio::time::timeout(args.flush_timeout, bus.shutdown_via_ref()).await;
+    let flushed = bus.flush_timeout(args.flush_timeout).await;
+    let shutdown = match flushed {
+        Ok(_) => tokio::time::timeout(args.flush_timeout, bus.shutdown_via_ref()).await.unwrap_or(Ok(())),
+        Err(FlushError::Adapter(e)) => Err(e),
+        // Timed out (the summary counts what was not flushed), or a kind added later.
+        Err(_) => Ok(()),
+    };
     reader.bar.finish_and_clear();
     let stats = bus.stats().snapshot();
     let summary = Summary { stats, tally: &reader.tally, elapsed: started.elapsed(), interrupted };
     eprintln!("{}", summary.line());
     let mut causes = summary.losses(&bus, args.flush_timeout);
-    if let Ok(Err(e)) = &shutdown {
+    if let Err(e) = shutdown {
         causes.push(format!("the adapter failed to flush: {e}"));
     }
     if !causes.is_empty() {
