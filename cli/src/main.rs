@@ -4,6 +4,7 @@
 //! its one job and shuts the bus down cleanly, also on Ctrl-C. Failures print one line and exit
 //! with the code for their cause (the table in `exit.rs`, shown by `--help`).
 
+mod bench;
 mod config;
 mod consume;
 mod exit;
@@ -11,6 +12,7 @@ mod interrupt;
 mod output;
 mod produce;
 mod progress;
+mod stats;
 mod units;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,13 @@ enum Command {
     /// then the cursor to resume from.
     #[command(after_help = exit::HELP)]
     Consume(consume::Args),
+    /// Events per shard (or a consumer cursor's lag) and the adapter's own figures, once or
+    /// every --watch interval, as a table, JSON or Prometheus text.
+    #[command(after_help = exit::HELP)]
+    Stats(stats::Args),
+    /// Ingest and poll throughput and latency percentiles, as a Markdown table.
+    #[command(after_help = exit::HELP)]
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +67,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Produce(args) => produce::run(args, interrupt).await,
             Command::Consume(args) => consume::run(args, interrupt).await,
+            Command::Stats(args) => stats::run(args, interrupt).await,
+            Command::Bench(args) => bench::run(args, interrupt).await,
         }
     });
     match result {

@@ -16,7 +16,9 @@ fn fails(out: &Output, code: i32, needles: &[&str]) {
 
 #[test]
 fn help_documents_every_exit_code() {
-    for command in [&["--help"][..], &["produce", "--help"], &["consume", "--help"]] {
+    for command in
+        [&["--help"][..], &["produce", "--help"], &["consume", "--help"], &["stats", "--help"], &["bench", "--help"]]
+    {
         let out = run(command, b"");
         assert_eq!(out.status.code(), Some(0));
         let help = text(&out.stdout);

@@ -2,6 +2,7 @@
 //! test command starts on 127.0.0.1:6379, and against a port where nothing listens.
 
 mod errors;
+mod inspect;
 mod interrupt;
 mod roundtrip;
 mod support;
