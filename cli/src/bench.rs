@@ -56,7 +56,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
     let described = describe(&config, &args);
     let bus = Arc::new(EventBus::new(config).await.map_err(Failure::start)?);
     let stop = Arc::new(AtomicBool::new(false));
-    let bar = progress::counter("events ingested");
+    let bar = progress::counter("ingesting", "events");
 
     let started = Instant::now();
     let producers = spawn_producers(&bus, &args, &stop, &bar);

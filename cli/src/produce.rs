@@ -118,7 +118,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         stop: Arc::new(AtomicBool::new(false)),
         key: args.key_field.as_deref().map(|k| k.split('.').map(str::to_owned).collect()),
         format: args.format,
-        bar: progress::counter("events"),
+        bar: progress::counter("producing", "events"),
     };
     let started = Instant::now();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();

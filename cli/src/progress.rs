@@ -6,6 +6,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::time::Duration;
 
 /// Whether progress is drawn.
 pub fn visible() -> bool {
@@ -29,15 +30,17 @@ fn stdout_is_pipe() -> bool {
     !std::io::stdout().is_terminal()
 }
 
-/// A counter of `what` with its rate and elapsed time, or a hidden bar.
-pub fn counter(what: &str) -> ProgressBar {
+/// A counter (`{doing}: 12,345 {what}`) with its rate and elapsed time, or a hidden bar. It
+/// ticks by itself, so a stalled input shows as a stalled count, not a frozen screen.
+pub fn counter(doing: &str, what: &str) -> ProgressBar {
     if !visible() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-    let template = format!("{{spinner}} {{human_pos}} {what}  {{per_sec}}  {{elapsed}}");
+    let template = format!("{{spinner}} {doing}: {{human_pos}} {what}  {{per_sec}}  {{elapsed}}");
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
+    bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
