@@ -124,3 +124,44 @@ fn a_cursor_file_resumes_each_run_where_the_last_one_stopped() {
     all.sort();
     assert_eq!(seen, all);
 }
+
+#[test]
+fn from_end_skips_what_is_stored_and_its_cursor_sees_what_comes_next() {
+    let config = redis_config("fromend", 2);
+    run_ok(&["produce", "--config-json", &config], &json_lines(50));
+    let at_end = run_ok(&["consume", "--config-json", &config, "--from-end"], b"");
+    assert!(at_end.stdout.is_empty(), "--from-end printed old events: {}", text(&at_end.stdout));
+
+    let newer = b"{\"late\":1}\n{\"late\":2}\n";
+    run_ok(&["produce", "--config-json", &config], newer);
+    let out = run_ok(&["consume", "--config-json", &config, "--format", "payload", "--from", &cursor(&at_end)], b"");
+    let mut got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    got.sort_unstable();
+    assert_eq!(got, ["{\"late\":1}", "{\"late\":2}"]);
+}
+
+#[test]
+fn follow_prints_new_events_as_they_arrive_and_ctrl_c_leaves_a_resumable_cursor() {
+    use std::io::{BufRead, BufReader};
+    let config = redis_config("follow", 2);
+    run_ok(&["produce", "--config-json", &config], &json_lines(10));
+    let mut child = crate::support::bin()
+        .args(["consume", "--config-json", &config, "--format", "payload", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let old: Vec<String> = lines.by_ref().take(10).map(Result::unwrap).collect();
+    assert_eq!(old.len(), 10);
+    run_ok(&["produce", "--config-json", &config], b"{\"new\":1}\n{\"new\":2}\n{\"new\":3}\n");
+    let mut new: Vec<String> = lines.by_ref().take(3).map(Result::unwrap).collect();
+    new.sort();
+    assert_eq!(new, ["{\"new\":1}", "{\"new\":2}", "{\"new\":3}"]);
+
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "Ctrl-C ends a follow normally: {}", text(&out.stderr));
+    let again = run_ok(&["consume", "--config-json", &config, "--from", &cursor(&out)], b"");
+    assert!(again.stdout.is_empty(), "the cursor after Ctrl-C repeats events: {}", text(&again.stdout));
+}
