@@ -8,6 +8,7 @@ from 3.9 on.
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,7 +58,11 @@ def copy_library() -> None:
     lib = Path(os.environ.get("PURPLE_RAIN_LIB", target / "release" / "libpurple_rain.so"))
     if not lib.is_file():
         raise SystemExit(f"{lib} not found: run `cargo build --release --lib` or set PURPLE_RAIN_LIB")
-    shutil.copyfile(lib, HERE / "purple_rain" / "libpurple_rain.so")
+    dest = HERE / "purple_rain" / "libpurple_rain.so"
+    shutil.copyfile(lib, dest)
+    # The release profile keeps line tables for profiling; the wheel does not need them.
+    if shutil.which("strip"):
+        subprocess.run(["strip", "--strip-debug", str(dest)], check=True)
 
 
 write_kinds()

@@ -84,7 +84,8 @@ class Bus:
         key go to one shard, in order. Raises `Backpressure` when the ring is full in
         `drop_newest` mode."""
         if key is None:
-            rc = lib.pr_ingest_raw(self._ptr, _cbytes(data), len(data))
+            # `bytes` goes to C as it is; other buffers through `ffi.from_buffer` (no copy).
+            rc = _ingest_raw(self._ptr, data if type(data) is bytes else _cbytes(data), len(data))
         else:
             rc = lib.pr_ingest_raw_with_key(
                 self._ptr, _cbytes(data), len(data), _cbytes(key), len(key)
@@ -282,6 +283,9 @@ class Subscription:
                 raise StopIteration from None
             self.cursor = page.cursor
             self._pending = iter(page.events)
+
+
+_ingest_raw = lib.pr_ingest_raw
 
 
 def _cbytes(data: Buffer) -> Cdata:
