@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "purple_rain"))
@@ -69,5 +69,13 @@ write_kinds()
 copy_library()
 setup(
     cffi_modules=["purple_rain/_ffi_build.py:ffibuilder"],
+    ext_modules=[
+        Extension(
+            "purple_rain._events",
+            ["purple_rain/_events.c"],
+            py_limited_api=True,
+            extra_compile_args=["-O2"],
+        )
+    ],
     options={"bdist_wheel": {"py_limited_api": "cp39"}},
 )

@@ -3,7 +3,7 @@
 >>> from purple_rain import Bus
 >>> with Bus({"adapter": {"type": "memory"}}) as bus:
 ...     bus.ingest_raw(b'{"kind":"click"}')
-...     bus.flush()
+...     report = bus.flush()
 ...     print(bus.poll(10).events[0].payload)
 b'{"kind":"click"}'
 
@@ -17,7 +17,7 @@ from ._lib import LIBRARY_PATH, ffi, lib
 from .bus import Bus, Subscription
 from .errors import PurpleRainError
 from .page import Event, PackedPage, Page
-from .stats import ScalingDecision, Stats
+from .stats import FlushReport, ScalingDecision, Stats
 
 __version__: str = ffi.string(lib.pr_version()).decode()
 """The library's version (`pr_version()`)."""
@@ -29,6 +29,7 @@ __all__ = [
     "Page",
     "PackedPage",
     "Stats",
+    "FlushReport",
     "ScalingDecision",
     "PurpleRainError",
     "LIBRARY_PATH",

@@ -19,8 +19,8 @@ from typing import Any, AsyncIterator, Iterable, Iterator, List, Literal, Option
 
 from ._lib import Cdata, check, error, ffi, lib
 from .page import Event, Page, PackedPage, read_packed
-from .stats import ScalingDecision, Stats
-from ._kinds import ShuttingDown
+from .stats import FlushReport, ScalingDecision, Stats
+from ._kinds import ShuttingDown, Timeout
 
 Json = Any
 Buffer = Union[bytes, bytearray, memoryview]
@@ -36,8 +36,9 @@ class Bus:
 
     >>> with Bus({"shards": 2, "adapter": {"type": "memory"}}) as bus:
     ...     bus.ingest({"kind": "click"})
-    ...     bus.flush()
+    ...     bus.flush().lossy
     ...     [e.payload for e in bus.poll(10)]
+    False
     [b'{"kind": "click"}']
     """
 
@@ -67,10 +68,23 @@ class Bus:
 
     close = shutdown
 
-    def flush(self) -> None:
+    def flush(self, timeout: Optional[float] = None) -> FlushReport:
         """Returns once every event accepted before the call reached the adapter (or was counted
-        dropped) and the adapter flushed."""
-        check(lib.pr_flush(self._ptr))
+        dropped) and the adapter flushed, with what was dropped since the previous `flush`.
+
+        `timeout` (seconds; `None` waits without a deadline) bounds the wait: past it, raises
+        `Timeout`, whose `report` says how many events are still undelivered. A timeout cancels
+        nothing: those events stay queued and keep being delivered."""
+        report = ffi.new("pr_flush_report *")
+        ms = _NO_DEADLINE if timeout is None else max(0, math.ceil(timeout * 1000))
+        rc = lib.pr_flush_timeout(self._ptr, ms, report)
+        result = FlushReport(int(report.undelivered), int(report.dropped), bool(report.lossy))
+        if rc:
+            err = error(rc)
+            if isinstance(err, Timeout):
+                err.report = result
+            raise err
+        return result
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -226,9 +240,9 @@ class Bus:
         """`poll_packed` on a worker thread."""
         return await asyncio.to_thread(self.poll_packed, *args, **kwargs)
 
-    async def aflush(self) -> None:
+    async def aflush(self, timeout: Optional[float] = None) -> FlushReport:
         """`flush` on a worker thread."""
-        await asyncio.to_thread(self.flush)
+        return await asyncio.to_thread(self.flush, timeout)
 
     async def ashutdown(self) -> None:
         """`shutdown` on a worker thread."""
@@ -286,6 +300,7 @@ class Subscription:
 
 
 _ingest_raw = lib.pr_ingest_raw
+_NO_DEADLINE = 2**64 - 1  # UINT64_MAX: pr_flush_timeout without a deadline
 
 
 def _cbytes(data: Buffer) -> Cdata:

@@ -8,6 +8,11 @@ library under `PURPLE_RAIN_LIB`) still raises a `PurpleRainError` with the libra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .stats import FlushReport
+
 
 class PurpleRainError(Exception):
     """A call into the library failed.
@@ -20,6 +25,8 @@ class PurpleRainError(Exception):
     code: int = -1
     accepted: int = 0
     """For a batch ingest (`ingest_packed`, `ingest_many`): events accepted before the failure."""
+    report: Optional[FlushReport] = None
+    """For `Timeout` from `flush(timeout)`: the undelivered and dropped counts."""
 
     def __init__(self, message: str, *, status: str | None = None, code: int | None = None):
         super().__init__(message)

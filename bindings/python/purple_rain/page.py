@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Iterator, List, NamedTuple
 
+from . import _events
 from ._lib import Cdata, ffi, lib
 
 
@@ -63,9 +63,20 @@ class PackedPage:
         return self._ids[:-1].decode().split("\0")
 
     def events(self) -> List[Event]:
-        """The page as `Event` objects, built without a Python frame per event."""
-        rows = zip(self.payloads(), self.ids(), self.shards, self.sequences, self.timestamps)
-        return list(map(tuple.__new__, repeat(Event), rows))
+        """The page as `Event` objects, built in C (`_events.c`) from the flat arrays."""
+        n = len(self.ends)
+        if n == 0:
+            return []
+        return _events.events(
+            Event,
+            n,
+            _address(self.data),
+            self.ends.buffer_info()[0],
+            _address(self._ids),
+            self.shards.buffer_info()[0],
+            self.sequences.buffer_info()[0],
+            self.timestamps.buffer_info()[0],
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,11 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+def _address(buffer: bytes) -> int:
+    """Where `buffer`'s bytes are (valid while `buffer` lives)."""
+    return int(ffi.cast("uintptr_t", ffi.from_buffer(buffer)))
 
 
 def _starts(ends: "array[int]") -> Iterator[int]:

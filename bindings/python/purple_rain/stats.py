@@ -36,6 +36,17 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class FlushReport:
+    """What a `flush` saw (`pr_flush_report`): `undelivered` events still queued (non-zero only
+    on `Timeout`), events `dropped` since the previous flush (each reported once), and `lossy`
+    (`dropped > 0`)."""
+
+    undelivered: int
+    dropped: int
+    lossy: bool
+
+
+@dataclass(frozen=True)
 class ScalingDecision:
     """What `suggest_scaling()` recommends: `action` is `"none"`, `"up"` (add `count` shards) or
     `"down"` (remove `shard_ids`)."""

@@ -128,3 +128,30 @@ def test_backpressure_in_drop_newest_mode() -> None:
             for _ in range(1_000_000):
                 bus.ingest_raw(b"x" * 100)
         assert bus.stats().rejected_backpressure >= 1
+
+
+def test_flush_reports_each_drop_once() -> None:
+    # A tiny drop_oldest ring under one big batch evicts: the first report says exactly what
+    # was dropped, the next one nothing.
+    config = {"shards": 1, "ring_capacity": 64, "backpressure": "drop_oldest", "adapter": {"type": "memory"}}
+    with Bus(config) as bus:
+        bus.ingest_many([b"%d" % i for i in range(5000)])
+        report = bus.flush(timeout=10)
+        assert isinstance(report, purple_rain.FlushReport)
+        assert report.dropped == bus.stats().events_dropped
+        assert report.lossy == (report.dropped > 0) and report.undelivered == 0
+        assert bus.flush() == purple_rain.FlushReport(0, 0, False)
+
+
+def test_flush_past_its_deadline_raises_timeout_with_a_report(bus: Bus) -> None:
+    # A zero deadline cannot be met (the barrier needs each shard worker to answer), but the
+    # events stay queued and a flush without a deadline then delivers them.
+    bus.ingest_many([b"%d" % i for i in range(1000)])
+    with pytest.raises(purple_rain.Timeout) as info:
+        bus.flush(timeout=0)
+    assert info.value.report is not None and info.value.report.undelivered <= 1000
+    assert bus.flush().undelivered == 0
+    assert bus.stats().events_dispatched == 1000
+    bus.shutdown()
+    with pytest.raises(purple_rain.ShuttingDown):
+        bus.flush(timeout=1)

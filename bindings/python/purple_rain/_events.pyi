@@ -1,0 +1,5 @@
+# The C extension _events.c.
+from typing import Any, List
+
+def events(event_type: type, n: int, data: int, ends: int, ids: int, shards: int,
+           sequences: int, timestamps: int) -> List[Any]: ...
