@@ -151,6 +151,17 @@ enum pr_status
    * given up; the events not yet delivered stay queued and keep being delivered.
    */
   PR_ERR_TIMEOUT = 21,
+  /**
+   * The disk log holds a record that fails its checksum or is malformed, in the middle
+   * of the log (the message gives the file and offset): nothing past it is returned.
+   * Reopen with `repair` to truncate there.
+   */
+  PR_ERR_DISK_CORRUPT = 24,
+  /**
+   * The disk log's directory is locked by another process (the message names its pid),
+   * or by another bus of this process.
+   */
+  PR_ERR_DISK_LOCKED = 25,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -338,7 +349,7 @@ typedef struct pr_scaling_decision {
 /**
  * Every status, in number order.
  */
-#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_TIMEOUT, }
+#define pr_status_ALL { PR_OK, PR_ERR_NULL_ARGUMENT, PR_ERR_INVALID_UTF8, PR_ERR_INVALID_JSON, PR_ERR_CONFIG, PR_ERR_BACKPRESSURE, PR_ERR_UNROUTED, PR_ERR_SHUTTING_DOWN, PR_ERR_INVALID_CURSOR, PR_ERR_INVALID_FILTER, PR_ERR_INVALID_REQUEST, PR_ERR_ADAPTER, PR_ERR_ADAPTER_TRANSIENT, PR_ERR_ADAPTER_CONNECTION, PR_ERR_ADAPTER_FATAL, PR_ERR_ADAPTER_BACKPRESSURE, PR_ERR_SCALING, PR_ERR_PANIC, PR_ERR_INVALID_ARGUMENT, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_TIMEOUT, PR_ERR_DISK_CORRUPT, PR_ERR_DISK_LOCKED, }
 
 #ifdef __cplusplus
 extern "C" {

@@ -62,8 +62,8 @@ mod stats;
 pub use adapter::{Adapter, IdPool};
 pub use bus::{EventBus, FlushReport};
 pub use config::{
-    AdapterConfig, BackpressureMode, BatchConfig, EventBusConfig, EventBusConfigBuilder, MemoryAdapterConfig,
-    NetAdapterConfig, RedisAdapterConfig, RetryPolicy, ScalingPolicy,
+    AdapterConfig, BackpressureMode, BatchConfig, DiskAdapterConfig, DiskFsync, EventBusConfig, EventBusConfigBuilder,
+    MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig, RetryPolicy, ScalingPolicy,
 };
 pub use consume::{ConsumeRequest, ConsumeResponse, Ordering};
 pub use error::{

@@ -68,6 +68,13 @@ var (
 	// completed. Nothing was cancelled: the undelivered events stay queued and keep being
 	// delivered; the returned FlushReport says how many.
 	ErrTimeout = errors.New("timed out")
+	// ErrDiskCorrupt: the disk log holds a damaged record in the middle of the log (the
+	// message names the file and offset); reopen with "repair": true to truncate there. Also
+	// matches ErrAdapter.
+	ErrDiskCorrupt = errors.New("disk log corrupt")
+	// ErrDiskLocked: the disk log's directory is in use by another process (the message names
+	// its pid) or another bus. Also matches ErrAdapter.
+	ErrDiskLocked = errors.New("disk log locked")
 )
 
 // sentinels maps every failure status of the header to its sentinel, by the header's own
@@ -95,6 +102,8 @@ var sentinels = map[Status]error{
 	C.PR_ERR_INVALID_ARGUMENT:     ErrInvalidArgument,
 	C.PR_ERR_BUFFER_TOO_SMALL:     ErrBufferTooSmall,
 	C.PR_ERR_TIMEOUT:              ErrTimeout,
+	C.PR_ERR_DISK_CORRUPT:         ErrDiskCorrupt,
+	C.PR_ERR_DISK_LOCKED:          ErrDiskLocked,
 }
 
 // errUnknownStatus wraps a status number this package does not know (a newer library).
@@ -147,7 +156,7 @@ func (e *Error) Is(target error) bool {
 		return false
 	}
 	switch e.Kind {
-	case ErrAdapterTransient, ErrAdapterConnection, ErrAdapterFatal, ErrAdapterBackpressure:
+	case ErrAdapterTransient, ErrAdapterConnection, ErrAdapterFatal, ErrAdapterBackpressure, ErrDiskCorrupt, ErrDiskLocked:
 		return true
 	}
 	return false

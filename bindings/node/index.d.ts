@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'BUFFER_TOO_SMALL'
   | 'TIMEOUT'
+  | 'DISK_CORRUPT'
+  | 'DISK_LOCKED'
 
 /** `ErrorCode.SHUTTING_DOWN === 'SHUTTING_DOWN'`, and so on for every code. */
 export declare const ErrorCode: { readonly [K in ErrorCode]: K }

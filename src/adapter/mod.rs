@@ -5,6 +5,7 @@
 //! poll reads per shard (`read_shard`); the consume layer does cursors, merging and long-poll
 //! on top, identically for every backend.
 
+pub mod disk;
 mod id_pool;
 #[cfg(feature = "jetstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jetstream")))]
@@ -22,8 +23,10 @@ pub use self::redis::RedisAdapter;
 // An adapter's settings are plain config data (`crate::config`); they are named here too, beside
 // the adapters they configure.
 pub use crate::config::{
-    AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
+    AdapterConfig, DiskAdapterConfig, DiskFsync, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig,
+    NetAdapterConfig, RedisAdapterConfig,
 };
+pub use disk::DiskAdapter;
 pub use id_pool::IdPool;
 #[cfg(feature = "jetstream")]
 pub use jetstream::JetStreamAdapter;
@@ -93,6 +96,12 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(shard_page)
     }
 
+    /// A random id of the store behind this adapter, if it persists events: cursors are stamped
+    /// with it so that a cursor from another store is refused. `None` for stores without one.
+    fn store_id(&self) -> Option<u128> {
+        None
+    }
+
     /// Shards that hold retained events (also shards this bus no longer routes to).
     fn stored_shards(&self) -> Vec<u16> {
         Vec::new()
@@ -151,6 +160,7 @@ pub(crate) fn from_config(config: &AdapterConfig) -> Result<Arc<dyn Adapter>, Co
     match config {
         AdapterConfig::Noop => Ok(Arc::new(NoopAdapter)),
         AdapterConfig::Memory(c) => Ok(Arc::new(MemoryAdapter::new(c.clone()))),
+        AdapterConfig::Disk(c) => Ok(Arc::new(DiskAdapter::open(c.clone())?)),
         AdapterConfig::Net(_) => {
             Err(ConfigError::Unsupported("the net adapter is not implemented in this version".into()))
         }

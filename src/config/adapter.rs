@@ -5,6 +5,7 @@
 
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Where batches go. New backends add variants, so a match outside this crate needs a `_` arm.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,8 @@ pub enum AdapterConfig {
     /// NATS JetStream, one subject per shard (feature `jetstream`).
     #[serde(rename = "jetstream")]
     JetStream(JetStreamAdapterConfig),
+    /// Durable append-only log per shard in a local directory (`adapter::disk`).
+    Disk(DiskAdapterConfig),
 }
 
 impl AdapterConfig {
@@ -46,9 +49,15 @@ impl AdapterConfig {
         JetStreamAdapterConfig { url: url.into(), ..JetStreamAdapterConfig::default() }
     }
 
+    /// A durable disk log in `dir`, with `fsync` = `batch` and no retention bound.
+    pub fn disk(dir: impl Into<PathBuf>) -> DiskAdapterConfig {
+        DiskAdapterConfig { dir: dir.into(), ..DiskAdapterConfig::default() }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         match self {
             Self::Noop => Ok(()),
+            Self::Disk(c) => c.validate(),
             Self::Memory(c) => c.validate(),
             Self::Net(c) => c.validate(),
             Self::Redis(c) => c.validate(),
@@ -442,5 +451,135 @@ impl JetStreamAdapterConfig {
 impl From<JetStreamAdapterConfig> for AdapterConfig {
     fn from(c: JetStreamAdapterConfig) -> Self {
         Self::JetStream(c)
+    }
+}
+
+/// When the disk log calls `fdatasync`; what each mode guarantees is in `adapter::disk`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskFsync {
+    /// Every batch is on disk before it counts as dispatched (one `fdatasync` per shard batch:
+    /// under load a batch holds everything that queued meanwhile, a group commit).
+    #[default]
+    Batch,
+    /// A background thread syncs every `fsync_interval_ms`; `flush` syncs too.
+    Interval,
+    /// Never synced by the library: the kernel writes back when it likes.
+    Never,
+}
+
+/// The durable embedded log: one directory per shard under `dir`, segment files, a manifest
+/// and a lock file (`adapter::disk` documents the format).
+///
+/// # Examples
+/// ```
+/// use purple_rain::AdapterConfig;
+/// let disk = AdapterConfig::disk("/var/lib/app/events").segment_bytes(8 << 20).max_bytes_per_shard(1 << 30);
+/// assert_eq!(disk.segment_bytes, 8 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskAdapterConfig {
+    /// The log's directory; created if missing. One process writes it at a time.
+    pub dir: PathBuf,
+    /// When writes are synced to disk.
+    pub fsync: DiskFsync,
+    /// Period of the background sync with `fsync` = `interval`.
+    pub fsync_interval_ms: u64,
+    /// A segment file is closed and a new one started once it would grow past this.
+    pub segment_bytes: u64,
+    /// Payload bytes of each shard's newest events kept in memory for polls (older events are
+    /// read from their segment file).
+    pub cache_bytes_per_shard: u64,
+    /// Segment bytes kept per shard; the oldest whole segments are deleted beyond it.
+    pub max_bytes_per_shard: Option<u64>,
+    /// Segments whose newest event is older than this (by file modification time) are deleted.
+    pub max_age_ms: Option<u64>,
+    /// At open, truncate the log at a corrupt record in the middle of the last segment
+    /// (losing what follows) instead of refusing to open.
+    pub repair: bool,
+    /// Open without the lock and without writing: poll a log another process writes. Refuses
+    /// every batch.
+    pub read_only: bool,
+}
+
+impl Default for DiskAdapterConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            fsync: DiskFsync::Batch,
+            fsync_interval_ms: 100,
+            segment_bytes: 32 << 20,
+            cache_bytes_per_shard: 32 << 20,
+            max_bytes_per_shard: None,
+            max_age_ms: None,
+            repair: false,
+            read_only: false,
+        }
+    }
+}
+
+impl DiskAdapterConfig {
+    /// Sync policy.
+    pub fn fsync(mut self, fsync: DiskFsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
+    /// Background sync period (with `DiskFsync::Interval`).
+    pub fn fsync_interval_ms(mut self, ms: u64) -> Self {
+        self.fsync_interval_ms = ms;
+        self
+    }
+    /// Segment file size.
+    pub fn segment_bytes(mut self, n: u64) -> Self {
+        self.segment_bytes = n;
+        self
+    }
+    /// Bytes of recent payloads kept in memory per shard.
+    pub fn cache_bytes_per_shard(mut self, n: u64) -> Self {
+        self.cache_bytes_per_shard = n;
+        self
+    }
+    /// Retention by size.
+    pub fn max_bytes_per_shard(mut self, n: u64) -> Self {
+        self.max_bytes_per_shard = Some(n);
+        self
+    }
+    /// Retention by age.
+    pub fn max_age_ms(mut self, ms: u64) -> Self {
+        self.max_age_ms = Some(ms);
+        self
+    }
+    /// Truncate at a mid-log corrupt record instead of refusing to open.
+    pub fn repair(mut self, repair: bool) -> Self {
+        self.repair = repair;
+        self
+    }
+    /// Open for polling only.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("adapter.dir", "must name a directory"));
+        }
+        if self.fsync_interval_ms == 0 {
+            return Err(ConfigError::invalid("adapter.fsync_interval_ms", "must be at least 1"));
+        }
+        if !(4096..=1 << 30).contains(&self.segment_bytes) {
+            return Err(ConfigError::invalid("adapter.segment_bytes", "must be between 4096 and 1073741824"));
+        }
+        if self.max_bytes_per_shard == Some(0) || self.max_age_ms == Some(0) {
+            return Err(ConfigError::invalid("adapter", "max_bytes_per_shard and max_age_ms must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl From<DiskAdapterConfig> for AdapterConfig {
+    fn from(c: DiskAdapterConfig) -> Self {
+        Self::Disk(c)
     }
 }

@@ -11,7 +11,8 @@ mod adapter;
 mod scaling;
 
 pub use adapter::{
-    AdapterConfig, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig, NetAdapterConfig, RedisAdapterConfig,
+    AdapterConfig, DiskAdapterConfig, DiskFsync, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig,
+    NetAdapterConfig, RedisAdapterConfig,
 };
 pub use scaling::ScalingPolicy;
 

@@ -69,6 +69,13 @@ macro_rules! error_kinds {
             /// A wait with a caller-set deadline ran out (a flush with a timeout): nothing was
             /// given up; the events not yet delivered stay queued and keep being delivered.
             Timeout = 21 => PR_ERR_TIMEOUT,
+            /// The disk log holds a record that fails its checksum or is malformed, in the middle
+            /// of the log (the message gives the file and offset): nothing past it is returned.
+            /// Reopen with `repair` to truncate there.
+            DiskCorrupt = 24 => PR_ERR_DISK_CORRUPT,
+            /// The disk log's directory is locked by another process (the message names its pid),
+            /// or by another bus of this process.
+            DiskLocked = 25 => PR_ERR_DISK_LOCKED,
         }
     };
 }

@@ -154,6 +154,11 @@ pub enum AdapterError {
         /// The sequence the shard's next event will have: every valid position is at most this.
         end: u64,
     },
+    /// Stored data is damaged (a disk log record that fails its checksum); the message names
+    /// the file and offset.
+    Corrupt(String),
+    /// The store is held by another process (a disk log's lock); the message names it.
+    Locked(String),
 }
 
 impl AdapterError {
@@ -174,6 +179,8 @@ impl AdapterError {
             Self::Shutdown => ErrorKind::ShuttingDown,
             Self::Serialization(_) => ErrorKind::Adapter,
             Self::CursorAhead { .. } => ErrorKind::InvalidCursor,
+            Self::Corrupt(_) => ErrorKind::DiskCorrupt,
+            Self::Locked(_) => ErrorKind::DiskLocked,
         }
     }
 }
@@ -186,6 +193,8 @@ impl Clone for AdapterError {
             Self::Backpressure => Self::Backpressure,
             Self::Connection(s) => Self::Connection(s.clone()),
             Self::Shutdown => Self::Shutdown,
+            Self::Corrupt(s) => Self::Corrupt(s.clone()),
+            Self::Locked(s) => Self::Locked(s.clone()),
             // serde_json::Error is not Clone; its message is what callers can use.
             Self::Serialization(e) => {
                 Self::Serialization(<serde_json::Error as serde::de::Error>::custom(e.to_string()))
@@ -209,6 +218,8 @@ impl fmt::Display for AdapterError {
             Self::CursorAhead { shard, position, end } => {
                 write!(f, "shard {shard}: the cursor is at {position}, past the end of the log (next sequence {end})")
             }
+            Self::Corrupt(s) => write!(f, "corrupt data: {s}"),
+            Self::Locked(s) => write!(f, "store is locked: {s}"),
         }
     }
 }

@@ -149,6 +149,8 @@ mod tests {
             (Failure::from(AdapterError::Connection("x".into())), "ADAPTER_CONNECTION"),
             (Failure::from(AdapterError::Fatal("x".into())), "ADAPTER_FATAL"),
             (Failure::from(AdapterError::Backpressure), "ADAPTER_BACKPRESSURE"),
+            (Failure::from(AdapterError::Corrupt("x".into())), "DISK_CORRUPT"),
+            (Failure::from(AdapterError::Locked("x".into())), "DISK_LOCKED"),
             (Failure::from(EventBusConfig::from_json("{\"bogus\":1}").unwrap_err()), "CONFIG"),
             (Failure::from(ScalingError::UnknownShard(9)), "SCALING"),
             (Failure::invalid_argument("x"), "INVALID_ARGUMENT"),

@@ -16,8 +16,8 @@ function assertCoded (error, code, pattern) {
 test('the code list is the stable set', () => {
   assert.deepEqual(Object.keys(ErrorCode).sort(), [
     'ADAPTER', 'ADAPTER_BACKPRESSURE', 'ADAPTER_CONNECTION', 'ADAPTER_FATAL', 'ADAPTER_TRANSIENT',
-    'BACKPRESSURE', 'BUFFER_TOO_SMALL', 'CONFIG', 'INVALID_ARGUMENT', 'INVALID_CURSOR', 'INVALID_FILTER',
-    'INVALID_JSON', 'INVALID_REQUEST', 'INVALID_UTF8', 'NULL_ARGUMENT', 'PANIC', 'SCALING', 'SHUTTING_DOWN',
+    'BACKPRESSURE', 'BUFFER_TOO_SMALL', 'CONFIG', 'DISK_CORRUPT', 'DISK_LOCKED', 'INVALID_ARGUMENT',
+    'INVALID_CURSOR', 'INVALID_FILTER', 'INVALID_JSON', 'INVALID_REQUEST', 'INVALID_UTF8', 'NULL_ARGUMENT', 'PANIC', 'SCALING', 'SHUTTING_DOWN',
     'TIMEOUT', 'UNROUTED'
   ])
   for (const [k, v] of Object.entries(ErrorCode)) assert.equal(k, v)

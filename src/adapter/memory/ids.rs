@@ -1,5 +1,24 @@
 //! Event ids of the in-memory log, `"{shard}-{sequence}"`, written without formatting.
 
+use crate::adapter::IdPool;
+use crate::model::StoredEvent;
+
+/// Gives `events`, all of `shard`, their ids, in strings taken from `pool` where it has some.
+pub(in crate::adapter) fn write_ids(events: &mut [StoredEvent], shard: u16, pool: Option<&IdPool>) {
+    let mut ids = EventIds::new(shard);
+    let write = |recycled: &mut Vec<String>| {
+        for event in events {
+            let mut id = recycled.pop().unwrap_or_default();
+            ids.write(&mut id, event.sequence);
+            event.id = id;
+        }
+    };
+    match pool {
+        Some(pool) => pool.with_pooled(write),
+        None => write(&mut Vec::new()),
+    }
+}
+
 /// Writes the ids `"{shard}-{sequence}"` of one shard's events, the position of an event in
 /// the in-memory log. A poll makes one per event returned, usually for consecutive sequences,
 /// so the text of the last id is kept and counted up in place: most ids change one digit.
@@ -8,7 +27,7 @@
 /// into the id takes those eight bytes from that word, not from the buffer. Counting up byte by
 /// byte and then copying the buffer made the copy's wide loads wait for the narrow stores to
 /// reach the cache (a failed store-to-load forward), once per id: a fifth of `poll_into`.
-pub(super) struct EventIds {
+pub(in crate::adapter) struct EventIds {
     /// `"{shard}-{sequence}"`, right-aligned.
     text: [u8; Self::MAX_LEN],
     /// Where the text starts.
@@ -24,14 +43,14 @@ impl EventIds {
     /// Where the last eight bytes, counted up as one word, start.
     const LOW: usize = Self::MAX_LEN - 8;
 
-    pub(super) fn new(shard: u16) -> Self {
+    pub(in crate::adapter) fn new(shard: u16) -> Self {
         Self { text: [0; Self::MAX_LEN], start: Self::MAX_LEN, shard, last: None }
     }
 
     /// Writes the id of `sequence` into `id` (emptied first). A new string gets room for at
     /// least eight bytes (what the smallest allocation holds anyway), a recycled one keeps its
     /// own.
-    pub(super) fn write(&mut self, id: &mut String, sequence: u64) {
+    pub(in crate::adapter) fn write(&mut self, id: &mut String, sequence: u64) {
         if self.last.and_then(|last| last.checked_add(1)) != Some(sequence) || !self.count_up() {
             self.format(sequence);
         }

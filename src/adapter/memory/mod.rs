@@ -15,8 +15,8 @@
 //! with `ids::EventIds`, after the lock is gone: both written for the hot path, where a poll
 //! spends most of its time.
 
-mod ids;
-mod page;
+pub(super) mod ids;
+pub(super) mod page;
 
 use super::{Adapter, ShardPage, ShardRead};
 use crate::config::MemoryAdapterConfig;
@@ -239,19 +239,7 @@ impl Adapter for MemoryAdapter {
             }
         }
         // Ids are formatted after the lock is gone.
-        let new = &mut found[start..];
-        let mut ids = ids::EventIds::new(read.shard);
-        let write_ids = |recycled: &mut Vec<String>| {
-            for event in new {
-                let mut id = recycled.pop().unwrap_or_default();
-                ids.write(&mut id, event.sequence);
-                event.id = id;
-            }
-        };
-        match read.recycled_ids {
-            Some(pool) => pool.with_pooled(write_ids),
-            None => write_ids(&mut Vec::new()),
-        }
+        ids::write_ids(&mut found[start..], read.shard, read.recycled_ids);
         Ok(page)
     }
 

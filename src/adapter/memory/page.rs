@@ -17,7 +17,13 @@ use std::ptr::addr_of_mut;
 
 /// Appends an event with an empty id and a clone of `payload`.
 #[inline(always)]
-pub(super) fn push_event(page: &mut Vec<StoredEvent>, shard: u16, sequence: u64, timestamp_ns: u64, payload: &Bytes) {
+pub(in crate::adapter) fn push_event(
+    page: &mut Vec<StoredEvent>,
+    shard: u16,
+    sequence: u64,
+    timestamp_ns: u64,
+    payload: &Bytes,
+) {
     page.reserve(1);
     let slot = page.spare_capacity_mut()[0].as_mut_ptr();
     // SAFETY: `slot` is the first spare slot of the page, valid for writes after `reserve`.

@@ -1,0 +1,189 @@
+//! The disk adapter through the bus: restart with cursor continuity, the directory lock, torn
+//! tails and flipped bytes on real segment files, reads of old segments, retention.
+
+mod common;
+
+use common::{assert_exactly_once, drain, payload, Drained};
+use purple_rain::error::ErrorKind;
+use purple_rain::{
+    AdapterConfig, ConfigError, ConsumeRequest, DiskAdapterConfig, DiskFsync, EventBus, EventBusConfig, Ordering,
+    RawEvent,
+};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+async fn disk_bus(config: DiskAdapterConfig) -> Result<EventBus, ConfigError> {
+    EventBus::new(EventBusConfig::builder().shards(4).ring_capacity(1 << 14).adapter(config).build()?).await
+}
+
+async fn ingest(bus: &EventBus, source: &str, range: std::ops::Range<usize>) -> HashSet<Vec<u8>> {
+    ingest_flushing_every(bus, source, range, usize::MAX).await
+}
+
+/// Ingests with a flush after every `every` events: batches (and so segments, which hold
+/// whole batches) stay small.
+async fn ingest_flushing_every(
+    bus: &EventBus,
+    source: &str,
+    range: std::ops::Range<usize>,
+    every: usize,
+) -> HashSet<Vec<u8>> {
+    let mut sent = HashSet::new();
+    for i in range {
+        bus.ingest_raw(RawEvent::from_bytes(payload(source, i))).unwrap();
+        sent.insert(payload(source, i));
+        if sent.len() % every == 0 {
+            bus.flush().await.unwrap();
+        }
+    }
+    bus.flush().await.unwrap();
+    sent
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).into_iter().flatten())
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_taken_before_a_restart_continues_after_it_with_no_gap_and_no_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path());
+    let bus = disk_bus(config.clone()).await.unwrap();
+    let before = ingest(&bus, "before", 0..3000).await;
+    let first = drain(&bus, ConsumeRequest::new(500)).await;
+    assert_exactly_once(&first.events, &before);
+    let last_sequences: Vec<(u16, u64)> = bus
+        .shard_ids()
+        .into_iter()
+        .map(|s| (s, first.events.iter().filter(|e| e.shard == s).map(|e| e.sequence).max().unwrap()))
+        .collect();
+    bus.shutdown().await.unwrap();
+
+    let bus = disk_bus(config.clone()).await.unwrap();
+    let after = ingest(&bus, "after", 0..2000).await;
+    let Drained { events, missed, .. } = drain(&bus, ConsumeRequest::new(700).from(first.cursor.clone())).await;
+    assert_eq!(missed, 0);
+    assert_exactly_once(&events, &after);
+    for (shard, last) in last_sequences {
+        let next = events.iter().filter(|e| e.shard == shard).map(|e| e.sequence).min().unwrap();
+        assert_eq!(next, last + 1, "shard {shard}: sequences continue where they stopped");
+    }
+    let everything = drain(&bus, ConsumeRequest::new(1000).ordering(Ordering::Timestamp)).await;
+    assert_exactly_once(&everything.events, &before.union(&after).cloned().collect());
+    bus.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bus_on_a_locked_directory_is_refused_with_the_holders_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = disk_bus(AdapterConfig::disk(dir.path())).await.unwrap();
+    let refused = disk_bus(AdapterConfig::disk(dir.path())).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::DiskLocked, "{refused}");
+    assert!(refused.to_string().contains(&format!("pid {}", std::process::id())), "{refused}");
+    let reader = disk_bus(AdapterConfig::disk(dir.path()).read_only(true)).await;
+    assert!(reader.is_ok(), "a read-only open takes no lock: {reader:?}");
+    bus.shutdown().await.unwrap();
+    disk_bus(AdapterConfig::disk(dir.path())).await.expect("the lock goes with shutdown").shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_is_cut_off_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path());
+    let bus = disk_bus(config.clone()).await.unwrap();
+    let sent = ingest(&bus, "torn", 0..400).await;
+    bus.shutdown().await.unwrap();
+    // Half a record after the last good one, as a write cut short leaves it.
+    let victim = segments(dir.path()).remove(0);
+    let good = std::fs::metadata(&victim).unwrap().len();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last_record = bytes[bytes.len() - 130..].to_vec();
+    bytes.extend_from_slice(&last_record[..70]);
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let bus = disk_bus(config.clone()).await.unwrap();
+    assert_eq!(std::fs::metadata(&victim).unwrap().len(), good, "truncated at the last good record");
+    let metric = |name: &str| bus.stats().adapter_metrics().into_iter().find(|m| m.name == name).map(|m| m.value);
+    assert_eq!(metric("disk_recovery_torn_tails_total"), Some(1.0));
+    assert_eq!(metric("disk_recovery_truncated_bytes_total"), Some(70.0));
+    let Drained { events, .. } = drain(&bus, ConsumeRequest::new(1000)).await;
+    assert_exactly_once(&events, &sent);
+    let more = ingest(&bus, "torn-after", 0..100).await;
+    let Drained { events, .. } = drain(&bus, ConsumeRequest::new(1000)).await;
+    assert_exactly_once(&events, &sent.union(&more).cloned().collect());
+    bus.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_the_middle_is_refused_with_path_and_offset_until_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path());
+    let bus = disk_bus(config.clone()).await.unwrap();
+    ingest(&bus, "flip", 0..400).await;
+    bus.shutdown().await.unwrap();
+    let victim = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let refused = disk_bus(config.clone()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::DiskCorrupt, "{refused}");
+    let message = refused.to_string();
+    assert!(message.contains(&victim.display().to_string()) && message.contains("offset"), "{message}");
+    assert_eq!(std::fs::read(&victim).unwrap(), bytes, "a refused open changes nothing");
+
+    let bus = disk_bus(config.clone().repair(true)).await.unwrap();
+    let Drained { events, .. } = drain(&bus, ConsumeRequest::new(1000)).await;
+    let on_victim: Vec<_> =
+        events.iter().filter(|e| victim.to_string_lossy().contains(&format!("shard-{:05}", e.shard))).collect();
+    assert!(!on_victim.is_empty() && on_victim.len() < 100 + 100, "the records before the damage remain");
+    let sequences: Vec<u64> = on_victim.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (0..sequences.len() as u64).collect::<Vec<_>>(), "no gap before the damage");
+    bus.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_events_are_read_from_their_segments_in_every_mode() {
+    for fsync in [DiskFsync::Batch, DiskFsync::Interval, DiskFsync::Never] {
+        let dir = tempfile::tempdir().unwrap();
+        // Segments of ~8 KiB and a 2 KiB cache: nearly every event is read from a file.
+        let config = AdapterConfig::disk(dir.path()).fsync(fsync).segment_bytes(8192).cache_bytes_per_shard(2048);
+        let bus = disk_bus(config.clone()).await.unwrap();
+        let sent = ingest_flushing_every(&bus, "cold", 0..3000, 100).await;
+        let Drained { events, .. } = drain(&bus, ConsumeRequest::new(300)).await;
+        assert_exactly_once(&events, &sent);
+        assert!(segments(dir.path()).len() > 40, "{fsync:?}: many segments");
+        bus.shutdown().await.unwrap();
+        let bus = disk_bus(config).await.unwrap();
+        let Drained { events, .. } = drain(&bus, ConsumeRequest::new(777)).await;
+        assert_exactly_once(&events, &sent);
+        bus.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_whole_old_segments_and_a_stale_cursor_is_told_what_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path()).segment_bytes(8192).max_bytes_per_shard(32 << 10);
+    let bus = disk_bus(config).await.unwrap();
+    let start = drain(&bus, ConsumeRequest::new(10)).await.cursor;
+    ingest_flushing_every(&bus, "kept", 0..4000, 100).await;
+    for shard in std::fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap().path()).filter(|p| p.is_dir()) {
+        let bytes: u64 = std::fs::read_dir(&shard).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum();
+        assert!(bytes <= (32 << 10) + 8192, "{}: {bytes} bytes kept", shard.display());
+    }
+    let Drained { events, missed, .. } = drain(&bus, ConsumeRequest::new(1000).from(start)).await;
+    let trimmed = bus.stats().snapshot().events_trimmed;
+    assert!(trimmed > 0);
+    assert_eq!(missed, trimmed, "every deleted event is reported as missed");
+    assert_eq!(events.len() as u64 + missed, 4000);
+    bus.shutdown().await.unwrap();
+}
