@@ -304,6 +304,8 @@ mod tests {
         for retired in crate::error::RETIRED_STATUSES {
             assert_eq!(pr_status::from_u32(retired), None);
         }
-        assert_eq!(pr_status::from_u32(ErrorKind::ALL.len() as u32 + 2), None);
+        // Numbers are handed out to parallel work in ranges, so the table may have gaps.
+        let past_the_last = ErrorKind::ALL.iter().map(|k| k.status()).max().unwrap_or(0) + 1;
+        assert_eq!(pr_status::from_u32(past_the_last), None);
     }
 }
