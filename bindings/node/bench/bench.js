@@ -4,10 +4,12 @@
 //
 // Ingest: ingestRaw single, ingestRawBatch and ingestPacked with 1000 x 100-byte events per
 // call, into a Noop bus with big rings in block mode (nothing is rejected), against a pure-JS
-// baseline that pushes the same Buffers into an array. Poll: pages of 1000 from a 1M-event
-// Memory backlog. Each case runs TRIALS times (env BENCH_TRIALS, default 5) and reports the
-// median and the best trial, since a shared machine makes single runs noisy. Prints events/s
-// and ratios; `--json` prints one JSON line as well.
+// baseline that pushes the same Buffers into an array. Poll: `poll` and `pollPacked` read pages
+// of 1000 from a 1M-event Memory backlog, taking turns with C's `pr_poll` on the same backlog
+// (tests/c/bench.c, built from this checkout: needs cargo, make and gcc). Each case runs TRIALS
+// times (env BENCH_TRIALS, default 5) and reports the median and the best trial, since a shared
+// machine makes single runs noisy. Prints events/s and ratios; `--json` prints one JSON line as
+// well.
 
 const { EventBus } = require('..')
 
@@ -40,8 +42,36 @@ function pack (bufs) {
 async function trials (trial) {
   const rates = []
   for (let t = 0; t < TRIALS; t++) rates.push(await trial())
+  return summary(rates)
+}
+
+function summary (rates) {
   rates.sort((a, b) => a - b)
   return { median: rates[Math.floor(rates.length / 2)], best: rates[rates.length - 1], rates }
+}
+
+/**
+ * C's `pr_poll` on the same backlog (tests/c/bench.c, pages of 1000 read through views), built
+ * from this checkout: `{ run() -> events/s }`, or `{ why }` when it cannot be built.
+ */
+function cPollBench () {
+  const { spawnSync } = require('node:child_process')
+  const path = require('node:path')
+  const root = path.resolve(__dirname, '..', '..', '..')
+  const steps = [['cargo', ['build', '--release', '--lib', '--quiet']], ['make', ['-s', '-C', 'tests/c', 'bench']]]
+  for (const [cmd, args] of steps) {
+    const built = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
+    if (built.status !== 0) return { why: `${cmd} ${args.join(' ')} failed: ${built.error || built.stderr}` }
+  }
+  const bin = path.join(root, 'tests', 'c', 'build', 'release', 'bench')
+  return {
+    run () {
+      const out = spawnSync(bin, ['1000', String(BACKLOG), '1'], { encoding: 'utf8' })
+      const m = /pr_poll\s+(\d+) events\/s/.exec(out.stdout || '')
+      if (out.status !== 0 || !m) throw new Error(`C bench failed: ${out.stderr || out.error}`)
+      return Number(m[1])
+    }
+  }
 }
 
 /** Runs `step` (which handles `perStep` events) for SECONDS, TRIALS times; events/s. */
@@ -120,28 +150,48 @@ async function main () {
   })
   for (let n = 0; n < BACKLOG; n += BATCH) mem.ingestPacked(data, ends)
   await mem.flush()
-  let polled = 0
-  results.poll = await measureAsync(async () => {
-    polled = 0
-    let cursor
-    for (;;) {
-      const page = await mem.poll({ limit: BATCH, from: cursor })
-      polled += page.events.length
-      cursor = page.cursor
-      if (!page.hasMore) return polled
-    }
-  })
-  // Same pages, touching every field (bigints, payload bytes): what a consumer really pays.
+  // The poll cases and C's pr_poll take turns, trial by trial, so load drift on a shared
+  // machine hits them alike.
   let touched = 0
-  results.pollTouched = await measureAsync(async () => {
+  const readAll = async (poll, read) => {
+    let n = 0
     let cursor
     for (;;) {
-      const page = await mem.poll({ limit: BATCH, from: cursor })
-      for (const e of page.events) touched += e.payload.length + Number(e.sequence & 1n) + e.id.length
+      const page = await poll({ limit: BATCH, from: cursor })
+      n += read(page)
       cursor = page.cursor
-      if (!page.hasMore) return BACKLOG
+      if (!page.hasMore) return n
     }
-  })
+  }
+  const pollCases = {
+    poll: () => readAll((r) => mem.poll(r), (page) => page.events.length),
+    // Touching every field (bigints, payload bytes, id): what a consumer of objects pays.
+    pollTouched: () => readAll((r) => mem.poll(r), (page) => {
+      for (const e of page.events) touched += e.payload.length + Number(e.sequence & 1n) + e.id.length
+      return page.events.length
+    }),
+    pollPacked: () => readAll((r) => mem.pollPacked(r), (page) => page.count),
+    // Every column and each payload's last byte, as the C bench reads its views (no id).
+    pollPackedTouched: () => readAll((r) => mem.pollPacked(r), (page) => {
+      const { data, ends, shards, sequences, timestampsNs } = page
+      for (let i = 0; i < page.count; i++) {
+        touched += shards[i] + data[ends[i] - 1] + Number(sequences[i] & 1n) + Number(timestampsNs[i] & 1n)
+      }
+      return page.count
+    })
+  }
+  const c = cPollBench()
+  const rates = Object.fromEntries([...Object.keys(pollCases), 'cPoll'].map((k) => [k, []]))
+  for (let t = 0; t < TRIALS; t++) {
+    for (const [name, run] of Object.entries(pollCases)) {
+      const start = process.hrtime.bigint()
+      const n = await run()
+      if (n !== BACKLOG) throw new Error(`${name} read ${n} of ${BACKLOG}`)
+      rates[name].push(n / (Number(process.hrtime.bigint() - start) / 1e9))
+    }
+    if (c.run) rates.cPoll.push(c.run())
+  }
+  for (const [name, list] of Object.entries(rates)) if (list.length) results[name] = summary(list)
   await mem.shutdown()
 
   const base = results.jsArrayPush.median
@@ -153,8 +203,11 @@ async function main () {
     ['ingestRawBatch(Array<Buffer> x 1000)', results.ingestRawBatch, null],
     ['ingestPacked(Buffer, Uint32Array x 1000)', results.ingestPacked, 10e6],
     [`poll pages of 1000 (${BACKLOG} backlog)`, results.poll, 3e6],
-    ['poll + read every field', results.pollTouched, null]
-  ]
+    ['poll + read every field', results.pollTouched, null],
+    ['pollPacked pages of 1000', results.pollPacked, 10e6],
+    ['pollPacked + read every column, last byte', results.pollPackedTouched, null],
+    ['C pr_poll pages of 1000 (tests/c bench)', results.cPoll, null]
+  ].filter(([, r]) => r)
   const os = require('node:os')
   console.log(`purple-rain Node bench: ${BATCH} x ${SIZE}-byte events per call; ${TRIALS} trials of ${SECONDS}s per case`)
   console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
@@ -166,7 +219,14 @@ async function main () {
   }
   const ratio = (a, b) => (a.median / b.median).toFixed(1)
   console.log(`packed / single: ${ratio(results.ingestPacked, results.ingestRaw)}x, packed / batch: ${ratio(results.ingestPacked, results.ingestRawBatch)}x (medians)`)
-  console.log(`ingest bus: ${ingestStats.eventsIngested} ingested, ${ingestStats.rejectedBackpressure} rejected, ${ingestStats.blockedWaits} blocked waits; last poll pass read ${polled}`)
+  if (results.cPoll) {
+    const vsC = (r) => `${(r.median / results.cPoll.median).toFixed(2)}x median, ${(r.best / results.cPoll.best).toFixed(2)}x best`
+    console.log(`vs C pr_poll (same run, target >= 0.5x): pollPacked ${vsC(results.pollPacked)}; pollPacked + columns ${vsC(results.pollPackedTouched)}; poll ${vsC(results.poll)}`)
+  } else {
+    console.log(`C pr_poll baseline unavailable: ${c.why}`)
+  }
+  console.log(`pollPacked / poll: ${ratio(results.pollPacked, results.poll)}x, read every field: ${ratio(results.pollPackedTouched, results.pollTouched)}x (medians)`)
+  console.log(`ingest bus: ${ingestStats.eventsIngested} ingested, ${ingestStats.rejectedBackpressure} rejected, ${ingestStats.blockedWaits} blocked waits`)
   if (touched < 0) console.log(touched)
   if (json) console.log(JSON.stringify(results))
 }

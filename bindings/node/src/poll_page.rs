@@ -65,14 +65,20 @@ pub(crate) fn to_js(env: &Env, mut page: ConsumeResponse, ids: Ids, pool: &IdPoo
 /// Whether `id` is exactly `"{shard}-{sequence}"` in decimal, no sign, no leading zero: what
 /// JavaScript's `` `${shard}-${sequence}` `` gives back.
 fn is_shard_dash_sequence(id: &str, shard: u16, sequence: u64) -> bool {
-    fn decimal(text: &str) -> Option<u64> {
-        let canonical = !text.is_empty()
-            && text.len() <= 20
-            && (text.len() == 1 || !text.starts_with('0'))
-            && text.bytes().all(|b| b.is_ascii_digit());
-        canonical.then(|| text.parse().ok()).flatten()
+    /// The value of canonical decimal digits (no sign, no leading zero), else `None`. Byte by
+    /// byte: this runs once per event, and the ids are a few bytes long.
+    fn decimal(digits: &[u8]) -> Option<u64> {
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        digits.iter().try_fold(0u64, |value, &b| {
+            let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+            value.checked_mul(10)?.checked_add(u64::from(digit))
+        })
     }
-    id.split_once('-').is_some_and(|(s, q)| decimal(s) == Some(u64::from(shard)) && decimal(q) == Some(sequence))
+    let id = id.as_bytes();
+    let Some(dash) = id.iter().position(|&b| b == b'-') else { return false };
+    decimal(&id[..dash]) == Some(u64::from(shard)) && decimal(&id[dash + 1..]) == Some(sequence)
 }
 
 /// Every id joined by [`ID_SEPARATOR`], or a JSON array of them (`true`) when one holds it.
@@ -205,6 +211,8 @@ mod tests {
             ("3-+17", 3, 17),
             ("3--17", 3, 17),
             ("3-17-0", 3, 17),
+            ("3-18446744073709551616", 3, 0),
+            ("3-1x", 3, 1),
             ("3", 3, 0),
             ("-3", 0, 3),
             ("", 0, 0),
