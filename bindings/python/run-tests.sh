@@ -32,4 +32,4 @@ wheel="$(ls "$target"/python-wheel/purple_rain-*.whl)"
 
 PURPLE_RAIN_WHEEL="$wheel" PURPLE_RAIN_BROKERS="${PURPLE_RAIN_BROKERS:-1}" \
   timeout 600 "$venv/bin/pytest" -q -p no:cacheprovider tests
-"$venv/bin/mypy" --strict --no-incremental purple_rain "$repo/examples/python/quickstart.py"
+"$venv/bin/mypy" --strict --no-incremental purple_rain benches "$repo/examples/python/quickstart.py"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator, List, NamedTuple
 
 from . import _events
@@ -37,7 +38,7 @@ class PackedPage:
     ends: "array[int]"
     shards: "array[int]"
     sequences: "array[int]"
-    timestamps: "array[int]"
+    timestamps_ns: "array[int]"
     cursor: str
     has_more: bool
     missed: int
@@ -57,10 +58,26 @@ class PackedPage:
         return list(map(self.data.__getitem__, map(slice, _starts(ends), ends)))
 
     def ids(self) -> List[str]:
-        """Every event's id, in page order."""
-        if not self._ids:
-            return []
-        return self._ids[:-1].decode().split("\0")
+        """Every event's id, in page order (decoded on the first call)."""
+        return list(self._id_list)
+
+    def id(self, i: int) -> str:
+        """Event `i`'s id."""
+        return self._id_list[i]
+
+    def event(self, i: int) -> Event:
+        """Event `i` as an `Event` (a copy of its payload)."""
+        return Event(
+            bytes(self.payload(i)),
+            self._id_list[i],
+            self.shards[i],
+            self.sequences[i],
+            self.timestamps_ns[i],
+        )
+
+    @cached_property
+    def _id_list(self) -> List[str]:
+        return self._ids[:-1].decode().split("\0") if self._ids else []
 
     def events(self) -> List[Event]:
         """The page as `Event` objects, built in C (`_events.c`) from the flat arrays."""
@@ -75,7 +92,7 @@ class PackedPage:
             _address(self._ids),
             self.shards.buffer_info()[0],
             self.sequences.buffer_info()[0],
-            self.timestamps.buffer_info()[0],
+            self.timestamps_ns.buffer_info()[0],
         )
 
 
@@ -134,7 +151,7 @@ def read_packed(result: Cdata) -> PackedPage:
         ends=ends,
         shards=shards,
         sequences=sequences,
-        timestamps=timestamps,
+        timestamps_ns=timestamps,
         cursor=ffi.string(lib.pr_poll_result_cursor(result)).decode(),
         has_more=bool(lib.pr_poll_result_has_more(result)),
         missed=int(lib.pr_poll_result_missed(result)),

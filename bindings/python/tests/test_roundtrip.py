@@ -118,7 +118,9 @@ def test_poll_packed_matches_poll(bus: Bus) -> None:
     assert packed.ids() == [e.id for e in page]
     assert list(packed.shards) == [e.shard for e in page]
     assert list(packed.sequences) == [e.sequence for e in page]
-    assert list(packed.timestamps) == [e.timestamp_ns for e in page]
+    assert list(packed.timestamps_ns) == [e.timestamp_ns for e in page]
+    assert [packed.event(i) for i in range(len(packed))] == page.events
+    assert [packed.id(i) for i in range(len(packed))] == packed.ids()
     assert [bytes(packed.payload(i)) for i in range(len(packed))] == packed.payloads()
     assert packed.events() == page.events
     assert packed.cursor == page.cursor and packed.has_more == page.has_more
