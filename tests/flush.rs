@@ -34,11 +34,9 @@ impl Adapter for Switchable {
 }
 
 fn patient_retry() -> BatchConfig {
-    BatchConfig::default().max_events(50).retry(RetryPolicy {
-        max_attempts: u32::MAX,
-        initial_backoff_ms: 1,
-        max_backoff_ms: 20,
-    })
+    BatchConfig::default()
+        .max_events(50)
+        .retry(RetryPolicy::default().max_attempts(u32::MAX).initial_backoff_ms(1).max_backoff_ms(20))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,11 +45,10 @@ fn patient_bus(adapter: purple_rain::adapter::JetStreamAdapterConfig) -> Arc<Eve
         .shards(2)
         .ring_capacity(1 << 12)
         .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 100,
-            initial_backoff_ms: 20,
-            max_backoff_ms: 500,
-        }))
+        .batch(
+            BatchConfig::default()
+                .retry(RetryPolicy::default().max_attempts(100).initial_backoff_ms(20).max_backoff_ms(500)),
+        )
         .adapter(adapter)
         .build()
         .unwrap();
@@ -570,5 +569,58 @@ fn a_shard_that_cannot_be_read_fails_the_poll_instead_of_being_skipped() {
         Err(e) => e.to_string(),
     };
     assert!(error.contains(&format!("{prefix}_1")), "the error does not name the stream: {error}");
+    shutdown(bus);
+}
+
+/// Issue 16, items 5 and 6: once the client knows the server is gone, publishes fail at once
+/// instead of waiting out the request timeout (10 s here) per batch; a flush with a deadline
+/// returns `Timeout` on time, and with the default retry budget a 2-second restart loses
+/// nothing.
+#[test]
+fn a_stopped_server_fails_publishes_fast_and_a_two_second_restart_with_default_retry_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = NatsServer::start(port, dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("fastfail")
+        .storage(JetStreamStorage::File)
+        .request_timeout_ms(10_000);
+    let bus = bus(2, adapter);
+    let n = 20_000;
+    let producer = OutageProducer::start(&bus, "f", n, Duration::from_millis(2));
+    while bus.stats().snapshot().events_dispatched < 2_000 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.stop();
+    let outage = Instant::now();
+    producer.broker_down();
+    while bus.stats().snapshot().retries == 0 {
+        let waited = outage.elapsed();
+        assert!(waited < Duration::from_secs(3), "no publish failed within {waited:?} of the stop");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let deadline = Duration::from_millis(500);
+    let started = Instant::now();
+    let timed_out = block({
+        let bus = bus.clone();
+        async move { bus.flush_timeout(deadline).await }
+    });
+    let waited = started.elapsed();
+    assert!(
+        matches!(timed_out, Err(purple_rain::FlushError::Timeout { undelivered, dropped: 0 }) if undelivered > 0),
+        "{timed_out:?}"
+    );
+    assert!(waited >= deadline && waited < deadline + Duration::from_secs(1), "waited {waited:?}");
+    // The rest of a 2-second outage (the fault's duration, not a wait for a result).
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(outage.elapsed()));
+    let _restarted = NatsServer::start(port, dir.path());
+    producer.finish();
+    flush(&bus);
+    let stats = bus.stats().snapshot();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!((stats.events_ingested, stats.events_dropped), (n as u64, 0), "{stats:?}");
+    let expected: HashSet<Vec<u8>> = (0..n).map(|i| payload("f", i)).collect();
+    let (events, _, _) = drain(&bus, 5_000, None);
+    assert_exactly_once(&events, &expected);
     shutdown(bus);
 }

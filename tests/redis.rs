@@ -227,11 +227,11 @@ async fn a_batch_retried_after_its_reply_was_lost_is_written_once() {
     let config = EventBusConfig::builder()
         .shards(1)
         .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().max_events(2_000).retry(RetryPolicy {
-            max_attempts: 10,
-            initial_backoff_ms: 5,
-            max_backoff_ms: 100,
-        }))
+        .batch(
+            BatchConfig::default()
+                .max_events(2_000)
+                .retry(RetryPolicy::default().max_attempts(10).initial_backoff_ms(5).max_backoff_ms(100)),
+        )
         .adapter(redis_config(&proxy.url(), "lost").pipeline_chunk(100))
         .build()
         .unwrap();
@@ -266,11 +266,10 @@ async fn redis_killed_and_restarted_mid_ingest_keeps_stats_balanced_and_events_e
         .shards(4)
         .ring_capacity(1 << 15)
         .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 60,
-            initial_backoff_ms: 5,
-            max_backoff_ms: 200,
-        }))
+        .batch(
+            BatchConfig::default()
+                .retry(RetryPolicy::default().max_attempts(60).initial_backoff_ms(5).max_backoff_ms(200)),
+        )
         .adapter(redis_config(&server.url(), "crash").connect_timeout_ms(300).command_timeout_ms(1_000))
         .build()
         .unwrap();
@@ -458,11 +457,10 @@ async fn a_stuck_server_times_reads_and_writes_out_instead_of_hanging() {
     let config = EventBusConfig::builder()
         .shards(1)
         .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 2,
-            initial_backoff_ms: 10,
-            max_backoff_ms: 20,
-        }))
+        .batch(
+            BatchConfig::default()
+                .retry(RetryPolicy::default().max_attempts(2).initial_backoff_ms(10).max_backoff_ms(20)),
+        )
         .adapter(redis_config(&server.url(), "stuck").command_timeout_ms(300))
         .build()
         .unwrap();
@@ -743,11 +741,10 @@ async fn positions_are_not_reused_when_a_restarted_redis_lost_its_data() {
     let config = EventBusConfig::builder()
         .shards(1)
         .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().retry(RetryPolicy {
-            max_attempts: 20,
-            initial_backoff_ms: 5,
-            max_backoff_ms: 100,
-        }))
+        .batch(
+            BatchConfig::default()
+                .retry(RetryPolicy::default().max_attempts(20).initial_backoff_ms(5).max_backoff_ms(100)),
+        )
         .adapter(redis_config(&server.url(), "amnesia").connect_timeout_ms(300).command_timeout_ms(1_000))
         .build()
         .unwrap();
@@ -767,4 +764,50 @@ async fn positions_are_not_reused_when_a_restarted_redis_lost_its_data() {
     let (new, _) = drain(&bus, Some(cursor), 1_000).await;
     assert_eq!(new.iter().map(|e| e.sequence).collect::<Vec<_>>(), (101..=200).collect::<Vec<_>>());
     assert!(new.iter().all(|e| e.payload.starts_with(br#"{"src":"new""#)));
+}
+
+/// Issue 16, items 5 and 6: with the default retry policy a 2-second restart loses nothing, and
+/// a flush with a deadline during the outage returns `Timeout` on time with the events still
+/// queued, which the restarted server then receives exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_second_restart_with_the_default_retry_budget_drops_nothing_and_flush_keeps_its_deadline() {
+    let mut server = RedisServer::start_persistent();
+    let bus = Arc::new(bus(2, redis_config(&server.url(), "restart2s")).await);
+    const N: usize = 20_000;
+    let producer = OutageProducer::start(&bus, "r", N, Duration::from_millis(2));
+    while bus.stats().events_dispatched.get() < 2_000 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill();
+    let outage = Instant::now();
+    producer.broker_down();
+    while bus.stats().snapshot().retries == 0 {
+        assert!(outage.elapsed() < Duration::from_secs(10), "publishing to a dead server never failed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deadline = Duration::from_millis(500);
+    let started = Instant::now();
+    let timed_out = bus.flush_timeout(deadline).await;
+    let waited = started.elapsed();
+    match timed_out {
+        Err(purple_rain::FlushError::Timeout { undelivered, dropped }) => {
+            assert!(undelivered > 0, "a batch is being retried, so something is undelivered");
+            assert_eq!(dropped, 0);
+        }
+        other => panic!("a flush while the server is down must time out, got {other:?}"),
+    }
+    assert!(waited >= deadline && waited < deadline + Duration::from_secs(1), "waited {waited:?}");
+    // The rest of a 2-second outage (the fault's duration, not a wait for a result).
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(outage.elapsed())).await;
+    server.restart();
+    tokio::task::block_in_place(|| producer.finish());
+    let report = bus.flush_timeout(Duration::from_secs(60)).await.expect("the server is back");
+    assert_eq!((report.dropped, report.lossy), (0, false));
+    let stats = bus.stats().snapshot();
+    assert!(stats.is_balanced() && stats.retries > 0, "{stats:?}");
+    assert_eq!((stats.events_ingested, stats.events_dropped), (N as u64, 0), "{stats:?}");
+    let contents = stream_contents(&mut server.connection(), "restart2s");
+    assert_eq!(contents.len(), N, "every event stored");
+    assert!(contents.values().all(|&n| n == 1), "a duplicate entry");
+    Arc::into_inner(bus).unwrap().shutdown().await.unwrap();
 }

@@ -15,7 +15,7 @@ const PER_PRODUCER: usize = 100_000;
 
 async fn run(mode: BackpressureMode, fault: Fault) {
     let recorder = Arc::new(Recorder::new(fault));
-    let retry = RetryPolicy { max_attempts: 3, initial_backoff_ms: 1, max_backoff_ms: 4 };
+    let retry = RetryPolicy::default().max_attempts(3).initial_backoff_ms(1).max_backoff_ms(4);
     let config = EventBusConfig::builder()
         .shards(4)
         .ring_capacity(1024)
@@ -99,7 +99,7 @@ matrix! {
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_budget_exhausted_is_counted_as_its_own_cause() {
     let recorder = Arc::new(Recorder::new(Fault::AlwaysTransient));
-    let retry = RetryPolicy { max_attempts: 3, initial_backoff_ms: 1, max_backoff_ms: 2 };
+    let retry = RetryPolicy::default().max_attempts(3).initial_backoff_ms(1).max_backoff_ms(2);
     let config = EventBusConfig::builder().shards(2).batch(BatchConfig::default().retry(retry)).build().unwrap();
     let bus = EventBus::with_adapter(config, recorder.clone()).await.unwrap();
     for i in 0..100 {

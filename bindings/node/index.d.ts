@@ -56,7 +56,8 @@ export interface EventBusConfig {
   batch?: {
     max_events?: number
     max_delay_ms?: number
-    retry?: { max_attempts?: number; initial_backoff_ms?: number; max_backoff_ms?: number }
+    /** Retried until `max_attempts` or `max_elapsed_ms` (from the first failure of a run) is spent. */
+    retry?: { max_attempts?: number; initial_backoff_ms?: number; max_backoff_ms?: number; max_elapsed_ms?: number }
   }
   backpressure?: 'block' | 'drop_oldest' | 'drop_newest'
   adapter?:

@@ -234,11 +234,34 @@ impl BatchConfig {
     }
 }
 
-/// Exponential backoff with full jitter for retryable adapter errors.
+/// Exponential backoff with full jitter for retryable adapter errors, bounded by attempts and
+/// by elapsed time.
 ///
 /// Attempt `k` (from 1) that fails with a retryable error waits a random time in
 /// `[d/2, d]` with `d = min(initial_backoff_ms * 2^(k-1), max_backoff_ms)`, then tries again,
-/// up to `max_attempts` attempts in all; the batch is then dropped and counted.
+/// until `max_attempts` attempts in all or `max_elapsed_ms` have passed, whichever comes first;
+/// the batch is then dropped and counted (`dropped_retry_exhausted`). The last wait is cut
+/// short so that one attempt falls on the end of the elapsed budget.
+///
+/// The elapsed budget runs from the first failure of the shard's current run of failures, not
+/// per batch: during an outage the first batch waits up to `max_elapsed_ms`, and the batches
+/// queued behind it get one attempt each until a batch gets through again. So an outage longer
+/// than the budget costs about `max_elapsed_ms` once, not once per queued batch, and a
+/// shutdown or flush during it is bounded by it.
+///
+/// The trade-off: a larger budget rides out longer broker restarts and failovers without
+/// loss, but holds the shard's queue for that long (the ring fills and back-pressure applies:
+/// `block` producers wait, `drop_newest` refuses, `drop_oldest` evicts), and a shutdown during
+/// an outage waits up to the budget. The default, 30 s with at most 100 attempts, rides out a
+/// routine broker restart or failover; set `max_elapsed_ms` low (or `max_attempts` to 1) where
+/// fresh data matters more than complete data.
+///
+/// # Examples
+/// ```
+/// use purple_rain::{BatchConfig, RetryPolicy};
+/// let batch = BatchConfig::default().retry(RetryPolicy::default().max_elapsed_ms(5_000));
+/// assert_eq!(batch.retry.max_elapsed_ms, 5_000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
@@ -248,15 +271,38 @@ pub struct RetryPolicy {
     pub initial_backoff_ms: u64,
     /// Backoff cap.
     pub max_backoff_ms: u64,
+    /// Longest a shard keeps retrying, from the first failure of its current run of failures.
+    pub max_elapsed_ms: u64,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, initial_backoff_ms: 10, max_backoff_ms: 2_000 }
+        Self { max_attempts: 100, initial_backoff_ms: 10, max_backoff_ms: 2_000, max_elapsed_ms: 30_000 }
     }
 }
 
 impl RetryPolicy {
+    /// Attempts per batch, the first included.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+    /// First backoff.
+    pub fn initial_backoff_ms(mut self, ms: u64) -> Self {
+        self.initial_backoff_ms = ms;
+        self
+    }
+    /// Backoff cap.
+    pub fn max_backoff_ms(mut self, ms: u64) -> Self {
+        self.max_backoff_ms = ms;
+        self
+    }
+    /// Elapsed-time budget of a run of failures.
+    pub fn max_elapsed_ms(mut self, ms: u64) -> Self {
+        self.max_elapsed_ms = ms;
+        self
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::invalid("batch.retry.max_attempts", "must be at least 1"));

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// What every worker of a bus shares.
 pub(crate) struct DispatchContext {
@@ -52,6 +53,8 @@ pub(crate) async fn run(
     mut last_timestamp_ns: u64,
 ) {
     let mut events = Vec::with_capacity(ctx.max_events.min(shard.ring.capacity()));
+    // When the shard's current run of retryable failures began (see `deliver`).
+    let mut failing_since = None;
     loop {
         match shard.ring.pop_batch(ctx.max_events, &mut events).0 {
             PopStatus::Took(n) => {
@@ -76,7 +79,7 @@ pub(crate) async fn run(
                 next_sequence = after;
                 last_timestamp_ns = first_ts + n - 1;
                 let in_flight = InFlight { shard: &shard, events: n };
-                let outcome = deliver(&ctx, &shard, &batch).await;
+                let outcome = deliver(&ctx, &shard, &batch, &mut failing_since).await;
                 std::mem::forget(in_flight);
                 let counters = &shard.counters;
                 match outcome {
@@ -126,26 +129,39 @@ impl Drop for InFlight<'_> {
 
 /// Hands a batch to the adapter, retrying retryable errors with exponential backoff and full
 /// jitter within the policy. A panicking adapter counts as a fatal error, never as a lost worker.
-async fn deliver(ctx: &DispatchContext, shard: &Shard, batch: &Batch) -> Outcome {
+///
+/// `failing_since` is when the shard's current run of retryable failures began: the elapsed
+/// budget counts from there, so in a long outage only the first batch waits the budget out and
+/// the ones queued behind it get one attempt each (see [`RetryPolicy`]). Any answer from the
+/// adapter other than a retryable error ends the run.
+async fn deliver(ctx: &DispatchContext, shard: &Shard, batch: &Batch, failing_since: &mut Option<Instant>) -> Outcome {
     let mut attempt = 1u32;
     loop {
         let error = match AssertUnwindSafe(ctx.adapter.on_batch(batch)).catch_unwind().await {
-            Ok(Ok(())) => return Outcome::Delivered,
+            Ok(Ok(())) => {
+                *failing_since = None;
+                return Outcome::Delivered;
+            }
             Ok(Err(error)) => error,
             Err(_) => {
+                *failing_since = None;
                 ctx.stats.record_adapter_error(format!("adapter {} panicked in on_batch", ctx.adapter.name()));
                 return Outcome::Fatal;
             }
         };
         ctx.stats.record_adapter_error(format!("shard {}: {error}", shard.id));
         if !error.is_retryable() {
+            *failing_since = None;
             return Outcome::Fatal;
         }
-        if attempt >= ctx.retry.max_attempts {
+        let now = Instant::now();
+        let deadline = *failing_since.get_or_insert(now) + Duration::from_millis(ctx.retry.max_elapsed_ms);
+        if attempt >= ctx.retry.max_attempts || now >= deadline {
             return Outcome::RetryExhausted;
         }
         shard.counters.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(backoff(&ctx.retry, attempt)).await;
+        // The last wait ends on the deadline, so one attempt falls on the budget's end.
+        tokio::time::sleep(backoff(&ctx.retry, attempt).min(deadline - now)).await;
         attempt += 1;
     }
 }
@@ -161,10 +177,94 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BackpressureMode;
+    use crate::error::AdapterError;
+    use crate::model::RawEvent;
+    use crate::stats::ShardRegistry;
+    use std::sync::atomic::AtomicU32;
+
+    /// Fails its first `failures` calls with a retryable error, then stores.
+    struct FailsFirst {
+        failures: u32,
+        calls: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Adapter for FailsFirst {
+        fn name(&self) -> &str {
+            "fails-first"
+        }
+
+        async fn on_batch(&self, _batch: &Batch) -> Result<(), crate::error::AdapterError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+                return Err(AdapterError::Transient("down".into()));
+            }
+            Ok(())
+        }
+    }
+
+    fn context(adapter: Arc<FailsFirst>, retry: RetryPolicy) -> DispatchContext {
+        let stats = Arc::new(EventBusStats::new(Arc::new(ShardRegistry::default()), adapter.clone()));
+        DispatchContext {
+            adapter,
+            retry,
+            max_events: 16,
+            producer: ProducerIdentity::ephemeral(),
+            stats,
+            delivered: Arc::new(Notify::new()),
+        }
+    }
+
+    fn batch() -> Batch {
+        Batch::new(0, 1, 1, ProducerIdentity::ephemeral(), vec![RawEvent::from_bytes(&b"{}"[..])])
+    }
+
+    /// A 300 ms budget with backoffs up to 1 s: only a wait cut at the deadline ends on time.
+    fn patient() -> RetryPolicy {
+        RetryPolicy { max_attempts: u32::MAX, initial_backoff_ms: 10, max_backoff_ms: 1_000, max_elapsed_ms: 300 }
+    }
+
+    #[tokio::test]
+    async fn an_outage_spends_the_elapsed_budget_once_not_once_per_batch() {
+        let adapter = Arc::new(FailsFirst { failures: u32::MAX, calls: AtomicU32::new(0) });
+        let ctx = context(adapter.clone(), patient());
+        let shard = Shard::new(0, 16, BackpressureMode::Block);
+        let mut failing_since = None;
+        let started = Instant::now();
+        assert!(matches!(deliver(&ctx, &shard, &batch(), &mut failing_since).await, Outcome::RetryExhausted));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "gave up before the budget: {waited:?}");
+        let first_batch_calls = adapter.calls.load(Ordering::SeqCst);
+        assert!(first_batch_calls > 3, "retried {first_batch_calls} times");
+        // The next batch of the same outage gets one attempt, no wait.
+        assert!(matches!(deliver(&ctx, &shard, &batch(), &mut failing_since).await, Outcome::RetryExhausted));
+        assert_eq!(adapter.calls.load(Ordering::SeqCst), first_batch_calls + 1);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_ends_the_run_of_failures_and_the_next_outage_gets_a_fresh_budget() {
+        let adapter = Arc::new(FailsFirst { failures: 5, calls: AtomicU32::new(0) });
+        let ctx = context(adapter.clone(), patient());
+        let shard = Shard::new(0, 16, BackpressureMode::Block);
+        let mut failing_since = None;
+        assert!(matches!(deliver(&ctx, &shard, &batch(), &mut failing_since).await, Outcome::Delivered));
+        assert_eq!(failing_since, None);
+        assert_eq!(shard.counters.retries.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn max_attempts_still_bounds_a_batch_inside_the_elapsed_budget() {
+        let adapter = Arc::new(FailsFirst { failures: u32::MAX, calls: AtomicU32::new(0) });
+        let ctx = context(adapter.clone(), RetryPolicy { max_attempts: 3, ..patient() });
+        let shard = Shard::new(0, 16, BackpressureMode::Block);
+        assert!(matches!(deliver(&ctx, &shard, &batch(), &mut None).await, Outcome::RetryExhausted));
+        assert_eq!(adapter.calls.load(Ordering::SeqCst), 3);
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
-        let policy = RetryPolicy { max_attempts: 10, initial_backoff_ms: 10, max_backoff_ms: 100 };
+        let policy =
+            RetryPolicy { max_attempts: 10, initial_backoff_ms: 10, max_backoff_ms: 100, max_elapsed_ms: 1_000 };
         for _ in 0..100 {
             let d1 = backoff(&policy, 1).as_millis();
             assert!((5..=10).contains(&d1), "{d1}");

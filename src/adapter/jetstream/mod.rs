@@ -45,9 +45,16 @@
 //! `Nats-Expected-Last-Subject-Sequence`, which only works with a single producer per shard.
 //!
 //! # Reconnects
-//! The client reconnects by itself (jittered backoff, unlimited attempts). Publishes during an
-//! outage time out and are retried by the bus; a consumer lost with the server is recreated; a
-//! stream lost with a memory-storage server is recreated on the next publish.
+//! The client reconnects by itself (jittered backoff, unlimited attempts). While it knows the
+//! connection is down (the server closed it, or refused the reconnect), a publish fails at once
+//! with a retryable error, and a batch whose connection drops while it waits for acks fails as
+//! soon as the client reports the drop: the client would otherwise queue the messages and the
+//! batch would wait out `request_timeout_ms` for acks that cannot come, once per queued batch,
+//! which made a flush during an outage take minutes. The bus retries such batches within its
+//! retry budget (`batch.retry`). A server that stops answering without closing the connection
+//! is not known down: its batches still take the request timeout. A consumer lost with the
+//! server is recreated; a stream lost with a memory-storage server is recreated on the next
+//! publish.
 
 mod publish;
 mod read;
@@ -57,15 +64,16 @@ use super::{Adapter, ShardPage, ShardRead};
 use crate::config::JetStreamAdapterConfig;
 use crate::error::AdapterError;
 use crate::model::Batch;
+use async_nats::connection::State;
 use async_nats::jetstream::response::Response;
 use async_nats::jetstream::Context;
-use async_nats::Client;
+use async_nats::{Client, Event};
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{watch, OnceCell, Semaphore};
 
 /// Stores batches in NATS JetStream, one stream per shard. See the [module docs](self).
 pub struct JetStreamAdapter {
@@ -85,6 +93,23 @@ pub struct JetStreamAdapter {
 struct Connection {
     client: Client,
     js: Context,
+    /// `false` from the client's `Disconnected` event to its next `Connected`.
+    up: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Fails fast, with a retryable error, while the client knows it has no connection.
+    fn ensure_up(&self, url: &str, subject: &str) -> Result<(), AdapterError> {
+        if self.client.connection_state() == State::Connected && *self.up.borrow() {
+            return Ok(());
+        }
+        Err(not_connected(url, subject))
+    }
+}
+
+/// The retryable error of a publish to `subject` while the connection is known down.
+fn not_connected(url: &str, subject: &str) -> AdapterError {
+    transient(&format!("publish to {subject}"), format!("not connected to {url} (reconnecting)"))
 }
 
 /// What the adapter knows about one shard's stream.
@@ -179,12 +204,25 @@ impl JetStreamAdapter {
 
     async fn connect(&self) -> Result<Connection, AdapterError> {
         let timeout = Duration::from_millis(self.config.connect_timeout_ms);
+        let (up_tx, up) = watch::channel(true);
         let options = async_nats::ConnectOptions::new()
             .name("purple-rain")
             .connection_timeout(timeout)
             .request_timeout(Some(self.request_timeout()))
             .max_reconnects(None)
-            .reconnect_delay_callback(reconnect_delay);
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(move |event| {
+                match event {
+                    Event::Connected => {
+                        up_tx.send_replace(true);
+                    }
+                    Event::Disconnected | Event::Closed => {
+                        up_tx.send_replace(false);
+                    }
+                    _ => {}
+                }
+                std::future::ready(())
+            });
         // The client bounds its own handshake; the outer bound also covers name resolution.
         let client = match tokio::time::timeout(timeout, options.connect(self.config.url.as_str())).await {
             Ok(Ok(client)) => client,
@@ -206,7 +244,7 @@ impl JetStreamAdapter {
             .max_ack_inflight(self.config.max_outstanding_acks.saturating_mul(2))
             .backpressure_on_inflight(true)
             .build(client.clone());
-        Ok(Connection { client, js })
+        Ok(Connection { client, js, up })
     }
 }
 

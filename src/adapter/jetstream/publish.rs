@@ -7,6 +7,10 @@
 //! arrived; the first failed or late ack fails it with a retryable error. Acks still in flight
 //! then are dropped: their messages may be stored already, and the retry's copies, which carry
 //! the same `Nats-Msg-Id`, are dropped by the server (the ack says `duplicate`).
+//!
+//! A batch fails at once, retryably, when the connection is known down: before it starts, and
+//! while it waits for acks (the client's `Disconnected` event), instead of waiting out the ack
+//! timeout for acks that cannot come.
 
 use super::{transient, JetStreamAdapter, ShardStream};
 use crate::error::AdapterError;
@@ -29,6 +33,7 @@ impl JetStreamAdapter {
     pub(super) async fn publish_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
         let conn = self.conn()?;
         let stream = self.shard(batch.shard());
+        conn.ensure_up(&self.config.url, &stream.subject)?;
         self.ensure_verified(&stream).await?;
         let mut pending = FuturesUnordered::new();
         for (index, entry) in batch.iter().enumerate() {
@@ -45,10 +50,17 @@ impl JetStreamAdapter {
                 result
             });
         }
-        while let Some(result) = pending.next().await {
-            check_ack(&stream, result)?;
+        let mut up = conn.up.clone();
+        loop {
+            tokio::select! {
+                biased;
+                result = pending.next() => match result {
+                    Some(result) => check_ack(&stream, result)?,
+                    None => return Ok(()),
+                },
+                _ = up.wait_for(|up| !*up) => return Err(super::not_connected(&self.config.url, &stream.subject)),
+            }
         }
-        Ok(())
     }
 
     /// One permit of the outstanding-ack bound, completing this batch's own acks meanwhile.
