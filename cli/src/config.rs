@@ -26,7 +26,8 @@ pub struct BusArgs {
     /// NATS JetStream at URL (sets the adapter; keeps the config's other JetStream keys).
     #[arg(long, value_name = "URL")]
     pub jetstream: Option<String>,
-    /// Number of shards (the producer's and the consumer's should match).
+    /// Number of shards to ingest into (1 keeps the input's order); a consumer reads every shard
+    /// the store holds, whatever its own number.
     #[arg(long, value_name = "N")]
     pub shards: Option<u16>,
 }

@@ -49,7 +49,7 @@ fn stats_watch_reports_again_with_the_new_events_until_ctrl_c() {
     let seen = reports.by_ref().map(|r| json(r.unwrap().as_bytes())).find(|r| r["events"] == 15);
     assert!(seen.is_some(), "no report counted the new events");
 
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    crate::support::interrupt(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C ends a watch normally");
 }

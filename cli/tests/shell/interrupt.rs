@@ -25,8 +25,7 @@ fn sigint_during_produce_flushes_what_was_accepted_and_reports_it() {
     // More events, then the signal at once: some may still be in the bus when it arrives.
     stdin.write_all(rest).unwrap();
     stdin.flush().unwrap();
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
+    crate::support::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

@@ -159,7 +159,7 @@ fn follow_prints_new_events_as_they_arrive_and_ctrl_c_leaves_a_resumable_cursor(
     new.sort();
     assert_eq!(new, ["{\"new\":1}", "{\"new\":2}", "{\"new\":3}"]);
 
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    crate::support::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "Ctrl-C ends a follow normally: {}", text(&out.stderr));
     let again = run_ok(&["consume", "--config-json", &config, "--from", &cursor(&out)], b"");
