@@ -41,12 +41,13 @@ fn stats_watch_reports_again_with_the_new_events_until_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let _watchdog = crate::support::Watchdog::arm(&child, std::time::Duration::from_secs(60));
     let mut reports = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = json(reports.next().unwrap().unwrap().as_bytes());
     assert_eq!(first["events"], 10);
     run_ok(&["produce", "--config-json", &config], &json_lines(5));
     // Reports keep coming; one of them sees the five new events.
-    let seen = reports.by_ref().map(|r| json(r.unwrap().as_bytes())).find(|r| r["events"] == 15);
+    let seen = reports.by_ref().take(600).map(|r| json(r.unwrap().as_bytes())).find(|r| r["events"] == 15);
     assert!(seen.is_some(), "no report counted the new events");
 
     crate::support::interrupt(&child);

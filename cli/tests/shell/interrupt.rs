@@ -12,6 +12,7 @@ fn sigint_during_produce_flushes_what_was_accepted_and_reports_it() {
     // stdin stays open: without the signal this produce would never end.
     let mut child =
         bin().args(["produce", "--config-json", &config]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let _watchdog = crate::support::Watchdog::arm(&child, Duration::from_secs(60));
     let mut stdin = child.stdin.take().unwrap();
     let lines = json_lines(3000);
     let (first, rest) = lines.split_at(lines.iter().position(|&b| b == b'\n').unwrap() + 1);

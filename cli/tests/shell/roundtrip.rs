@@ -151,6 +151,7 @@ fn follow_prints_new_events_as_they_arrive_and_ctrl_c_leaves_a_resumable_cursor(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let _watchdog = crate::support::Watchdog::arm(&child, std::time::Duration::from_secs(60));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let old: Vec<String> = lines.by_ref().take(10).map(Result::unwrap).collect();
     assert_eq!(old.len(), 10);

@@ -85,3 +85,31 @@ pub fn interrupt(child: &std::process::Child) {
     let sent = unsafe { libc::kill(pid, libc::SIGINT) };
     assert_eq!(sent, 0, "kill -INT {pid}: {}", std::io::Error::last_os_error());
 }
+
+/// Kills `child` (SIGKILL) if it is still running after `limit`, so a test whose process hangs
+/// fails instead of hanging the suite. Dropping the guard disarms it.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn arm(child: &std::process::Child, limit: Duration) -> Self {
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        let (disarm, disarmed) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = disarmed.recv_timeout(limit) {
+                eprintln!("watchdog: killing pid {pid} after {limit:?}");
+                // SAFETY: plain integers; the test still owns the unreaped child, so the pid
+                // names it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        Self(Some(disarm))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(disarm) = self.0.take() {
+            let _ = disarm.send(());
+        }
+    }
+}
