@@ -73,6 +73,7 @@ setup(
         Extension(
             "purple_rain._events",
             ["purple_rain/_events.c"],
+            include_dirs=[str(header_path().parent)],
             py_limited_api=True,
             extra_compile_args=["-O2"],
         )

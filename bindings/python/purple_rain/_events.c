@@ -1,4 +1,6 @@
-/* Builds a poll page's `Event` objects in C: one allocation per field and one per event,
+/* The binding's two hot paths in C, where a Python frame per event would dominate.
+ *
+ * events(): builds a poll page's `Event` objects in C: one allocation per field and one per event,
  * instead of the several Python-level steps per event a pure-Python loop costs (the poll rate
  * of a consumer that wants objects is bound by exactly this).
  *
@@ -8,6 +10,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "purple_rain.h"
 
 /* events(event_type, n, data, ends, ids, shards, sequences, timestamps) -> list
  * `event_type` is a tuple subclass of five fields (payload, id, shard, sequence, timestamp_ns);
@@ -56,13 +60,65 @@ static PyObject *events(PyObject *self, PyObject *args) {
             return NULL;
         }
         for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
+        /* Only bytes, str and ints inside: the tuple can be in no cycle, so the collector
+           need not scan it (CPython untracks such tuples itself, at its next collection). */
+        PyObject_GC_UnTrack(event);
         PyList_SetItem(list, i, event);                                   /* steals */
     }
     return list;
 }
 
+/* ingest_raw(bus_address, bus_keepalive, fallback, error, data[, key]) -> None
+ * `Bus.ingest_raw` is a `functools.partial` of this with the first four bound: a `bytes`
+ * event without a key goes to `pr_ingest_raw` with no Python frame in between (the GIL is
+ * released around the call; `data` is immutable and `args` references it meanwhile). A
+ * failure raises `error(status)` (the exception with this thread's message). Anything else (a
+ * key, another buffer type) goes to `fallback(bus_keepalive, data[, key], **kwargs)`, the Python
+ * implementation. `bus_keepalive` is the cffi handle: bound in the partial, it keeps the bus
+ * alive as long as the partial is. */
+static PyObject *ingest_raw(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    Py_ssize_t n = PyTuple_Size(args);
+    if (n < 5) {
+        PyErr_SetString(PyExc_TypeError, "ingest_raw() missing the event");
+        return NULL;
+    }
+    PyObject *data = PyTuple_GetItem(args, 4);
+    int plain = n == 5 && (kwargs == NULL || PyDict_Size(kwargs) == 0);
+    if (plain && PyBytes_Check(data)) {
+        void *bus = PyLong_AsVoidPtr(PyTuple_GetItem(args, 0));
+        if (bus == NULL && PyErr_Occurred()) return NULL;
+        char *buf;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(data, &buf, &len) < 0) return NULL;
+        pr_status rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pr_ingest_raw((const pr_bus *)bus, (const uint8_t *)buf, (size_t)len);
+        Py_END_ALLOW_THREADS
+        if (rc == PR_OK) Py_RETURN_NONE;
+        PyObject *exc = PyObject_CallFunction(PyTuple_GetItem(args, 3), "I", (unsigned)rc);
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        return NULL;
+    }
+    PyObject *call_args = PyTuple_New(n - 3); /* (keepalive, data[, key]) */
+    if (call_args == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n - 3; i++) {
+        PyObject *item = PyTuple_GetItem(args, i == 0 ? 1 : i + 3);
+        Py_INCREF(item);
+        PyTuple_SetItem(call_args, i, item);
+    }
+    PyObject *result = PyObject_Call(PyTuple_GetItem(args, 2), call_args, kwargs);
+    Py_DECREF(call_args);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"events", events, METH_VARARGS, "Builds a page's Event tuples from its flat arrays."},
+    {"ingest_raw", (PyCFunction)(void (*)(void))ingest_raw, METH_VARARGS | METH_KEYWORDS,
+     "pr_ingest_raw for a bytes event, else fallback."},
     {NULL, NULL, 0, NULL},
 };
 

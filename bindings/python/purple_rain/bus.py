@@ -13,10 +13,12 @@ import asyncio
 import json
 import math
 from array import array
+from functools import partial
 from itertools import accumulate
 from types import TracebackType
-from typing import Any, AsyncIterator, Iterable, Iterator, List, Literal, Optional, Union
+from typing import Any, AsyncIterator, Iterable, Iterator, List, Literal, Optional, Protocol, Union
 
+from . import _events
 from ._lib import Cdata, check, error, ffi, lib
 from .page import Event, Page, PackedPage, read_packed
 from .stats import FlushReport, ScalingDecision, Stats
@@ -47,6 +49,8 @@ class Bus:
         out = ffi.new("pr_bus **")
         check(lib.pr_bus_new(ffi.NULL if text is None else text.encode(), out))
         self._ptr: Cdata = ffi.gc(out[0], lib.pr_bus_free)
+        address = int(ffi.cast("uintptr_t", self._ptr))
+        self.ingest_raw = partial(_events.ingest_raw, address, self._ptr, _ingest_raw, error)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -93,19 +97,11 @@ class Bus:
         data = json.dumps(obj).encode()
         check(lib.pr_ingest(self._ptr, data, len(data)))
 
-    def ingest_raw(self, data: Buffer, key: Optional[Buffer] = None) -> None:
-        """Ingests opaque bytes (copied), routed by their hash, or by `key`'s: events with one
-        key go to one shard, in order. Raises `Backpressure` when the ring is full in
-        `drop_newest` mode."""
-        if key is None:
-            # `bytes` goes to C as it is; other buffers through `ffi.from_buffer` (no copy).
-            rc = _ingest_raw(self._ptr, data if type(data) is bytes else _cbytes(data), len(data))
-        else:
-            rc = lib.pr_ingest_raw_with_key(
-                self._ptr, _cbytes(data), len(data), _cbytes(key), len(key)
-            )
-        if rc:
-            raise error(rc)
+    ingest_raw: IngestRaw
+    """`ingest_raw(data, key=None)`: ingests opaque bytes (copied), routed by their hash, or
+    by `key`'s: events with one key go to one shard, in order. Raises `Backpressure` when the
+    ring is full in `drop_newest` mode. (A C function bound to this bus: a `bytes` event
+    reaches the library with no Python frame in between.)"""
 
     def ingest_packed(self, data: Buffer, ends: Any) -> int:
         """Ingests `len(ends)` events in one call: event `i` is `data[ends[i-1]:ends[i]]`.
@@ -299,7 +295,21 @@ class Subscription:
             self._pending = iter(page.events)
 
 
-_ingest_raw = lib.pr_ingest_raw
+class IngestRaw(Protocol):
+    def __call__(self, data: Buffer, key: Optional[Buffer] = None) -> None: ...
+
+
+def _ingest_raw(bus: Cdata, data: Buffer, key: Optional[Buffer] = None) -> None:
+    """`Bus.ingest_raw` for what its C fast path hands on: a key, or a buffer other than
+    `bytes` (passed without a copy)."""
+    if key is None:
+        rc = lib.pr_ingest_raw(bus, _cbytes(data), len(data))
+    else:
+        rc = lib.pr_ingest_raw_with_key(bus, _cbytes(data), len(data), _cbytes(key), len(key))
+    if rc:
+        raise error(rc)
+
+
 _NO_DEADLINE = 2**64 - 1  # UINT64_MAX: pr_flush_timeout without a deadline
 
 

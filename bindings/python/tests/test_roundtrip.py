@@ -168,3 +168,28 @@ def test_stats_dataclass_mirrors_pr_stats(bus: Bus) -> None:
     bus.flush()
     s = bus.stats()
     assert s.events_ingested == 1 and s.events_dispatched + s.events_dropped == 1
+
+
+def test_ingest_raw_bound_alone_keeps_its_bus_alive() -> None:
+    import gc
+    import weakref
+
+    bus = Bus({"adapter": {"type": "memory"}})
+    ingest = bus.ingest_raw
+    gone = weakref.ref(bus)
+    del bus
+    gc.collect()
+    assert gone() is None  # the Bus object is gone, its C handle is not
+    for _ in range(1000):
+        ingest(b"still here")  # on a freed handle this would crash or fail
+    ingest(b"keyed", b"k")  # positional key: the Python path
+
+
+def test_ingest_raw_rejects_what_is_not_bytes_like(bus: Bus) -> None:
+    import pytest
+
+    with pytest.raises(TypeError):
+        bus.ingest_raw("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        bus.ingest_raw()  # type: ignore[call-arg]
+    assert bus.stats().events_ingested == 0
