@@ -1,11 +1,11 @@
 //! A poll page as JavaScript receives it: a few flat arrays, built on the JS thread straight
 //! from the library's page, so a page of 1000 events costs a couple of dozen napi calls and two
-//! copies into memory V8 allocates (and frees, on this same thread) — nothing per event.
+//! copies into memory Node allocates (and frees, on this same thread) — nothing per event.
 //!
 //! Shape (`index.js` builds `poll`'s event objects and `pollPacked`'s `PackedPage` from it):
 //! `{count, data, ends, shards, sequences, timestamps, ids, idsJson, cursor, hasMore, missed}`.
 //! `data` is one `Buffer` of every payload back to back, event `i` ending at `ends[i]`. The
-//! four columns are views of one `ArrayBuffer`, laid out widest first so every view is
+//! four columns are views of one more Buffer's memory, laid out widest first so every view is
 //! aligned: `sequences` and `timestamps` (`BigUint64Array`: exact, as `poll`'s bigints are),
 //! `ends` (`Uint32Array`), `shards` (`Uint16Array`). `ids` is every id joined by `'\n'` (a JSON
 //! array when an id holds a `'\n'`, with `idsJson`), or `null` when asked for [`Ids::OnDemand`]
@@ -21,7 +21,7 @@ use std::ptr;
 /// Separator of event ids in the joined `ids`; ids that contain it are sent as JSON.
 const ID_SEPARATOR: char = '\n';
 
-/// Bytes of one event in the column `ArrayBuffer`: sequence, timestamp, end, shard.
+/// Bytes of one event in the column buffer: sequence, timestamp, end, shard.
 const COLUMN_BYTES: usize = 8 + 8 + 4 + 2;
 
 /// How the page carries its ids.
@@ -38,13 +38,9 @@ pub(crate) enum Ids {
 /// polls to write into.
 pub(crate) fn to_js(env: &Env, mut page: ConsumeResponse, ids: Ids, pool: &IdPool) -> napi::Result<RawValue> {
     let events = &page.events;
-    let count = u32::try_from(events.len()).map_err(|_| napi::Error::from_reason("a page of 2^32 events or more"))?;
-    let data = payload_buffer(env, events)?;
-    let [sequences, timestamps, ends, shards] = columns(env, events)?;
-    let ids = match ids {
-        Ids::OnDemand if events.iter().all(|e| is_shard_dash_sequence(&e.id, e.shard, e.sequence)) => None,
-        _ => Some(joined_ids(events)),
-    };
+    let count = u32::try_from(events.len()).map_err(|_| failure("a page of 2^32 events or more"))?;
+    let (data, [sequences, timestamps, ends, shards], derived) = fill(env, events, ids == Ids::OnDemand)?;
+    let ids = (!derived).then(|| joined_ids(events));
     let mut object = Object::new(env)?;
     object.set_named_property("count", count)?;
     object.set_named_property("data", data)?;
@@ -104,51 +100,29 @@ fn column_offsets(n: usize) -> ([usize; 4], usize) {
     ([0, 8 * n, 16 * n, 20 * n], COLUMN_BYTES * n)
 }
 
-/// One Buffer holding every payload back to back.
-fn payload_buffer(env: &Env, events: &[StoredEvent]) -> napi::Result<RawValue> {
+/// Makes the payload Buffer and the column views and fills them in one pass over the events:
+/// `(data, [sequences, timestamps, ends, shards], every id derivable)`, the last only checked
+/// when `derive_ids`.
+fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(RawValue, [RawValue; 4], bool)> {
+    let n = events.len();
     let total: usize = events.iter().map(|e| e.payload.len()).sum();
     if u32::try_from(total).is_err() {
         return Err(failure("a page of 4 GiB or more of payload does not fit `ends`; lower `limit`"));
     }
-    let mut data: *mut std::ffi::c_void = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    // SAFETY: live env on its JS thread; out-pointers are locals.
-    let status = unsafe { sys::napi_create_buffer(env.raw(), total, &mut data, &mut buffer) };
-    if status != sys::Status::napi_ok || (total > 0 && data.is_null()) {
-        return Err(failure(&format!("cannot allocate a {total}-byte Buffer")));
-    }
-    let mut offset = 0usize;
-    for event in events {
-        let payload = &event.payload;
-        // SAFETY: `data` has `total` writable bytes, the sum of the payload lengths, so
-        // `offset + payload.len() <= total`; source and destination do not overlap.
-        unsafe { ptr::copy_nonoverlapping(payload.as_ptr(), data.cast::<u8>().add(offset), payload.len()) };
-        offset += payload.len();
-    }
-    Ok(RawValue(buffer))
-}
-
-/// The four column views, `[sequences, timestamps, ends, shards]`, over one `ArrayBuffer`.
-fn columns(env: &Env, events: &[StoredEvent]) -> napi::Result<[RawValue; 4]> {
-    let n = events.len();
-    let (offsets, total) = column_offsets(n);
-    let mut data: *mut std::ffi::c_void = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    // SAFETY: live env on its JS thread; out-pointers are locals.
-    let status = unsafe { sys::napi_create_arraybuffer(env.raw(), total, &mut data, &mut buffer) };
-    if status != sys::Status::napi_ok || (total > 0 && data.is_null()) {
-        return Err(failure(&format!("cannot allocate a {total}-byte ArrayBuffer")));
-    }
+    let (data, payload_base) = buffer(env, total)?;
+    let (offsets, column_bytes) = column_offsets(n);
+    // Room to align the columns to 8 bytes whatever the Buffer's address.
+    let (columns, column_base) = buffer(env, column_bytes + 7)?;
+    let pad = column_base.align_offset(8);
+    let mut derived = derive_ids;
     if n > 0 {
-        if (data as usize) % 8 != 0 {
-            return Err(failure("the column ArrayBuffer is not 8-byte aligned"));
-        }
-        let base = data.cast::<u8>();
-        // SAFETY: the buffer has `total = 22 n` bytes, 8-aligned (checked); each column is `n`
-        // elements at its offset (`column_offsets`), inside the buffer, aligned to its element
-        // (offsets are multiples of the element size), and the four do not overlap. Nothing
-        // else can touch the fresh buffer before this function returns.
+        // SAFETY: the column Buffer has `22 n + 7` bytes; from `pad` (< 8) on, each column is
+        // `n` elements at its offset (`column_offsets`), inside the buffer, aligned to its
+        // element (the base is 8-aligned and the offsets are multiples of the element size),
+        // and the four do not overlap. Nothing else can touch the fresh Buffers before this
+        // function returns.
         let (sequences, timestamps, ends, shards) = unsafe {
+            let base = column_base.add(pad);
             (
                 std::slice::from_raw_parts_mut(base.add(offsets[0]).cast::<u64>(), n),
                 std::slice::from_raw_parts_mut(base.add(offsets[1]).cast::<u64>(), n),
@@ -156,32 +130,76 @@ fn columns(env: &Env, events: &[StoredEvent]) -> napi::Result<[RawValue; 4]> {
                 std::slice::from_raw_parts_mut(base.add(offsets[3]).cast::<u16>(), n),
             )
         };
-        let mut end = 0u32;
+        let mut end = 0usize;
         for (i, event) in events.iter().enumerate() {
-            // The payload total fits a u32 (checked by `payload_buffer` first).
-            end = end.wrapping_add(event.payload.len() as u32);
+            let payload = &event.payload;
+            // SAFETY: the payload Buffer has `total` bytes, the sum of the payload lengths, so
+            // `end + payload.len() <= total`; source and destination do not overlap.
+            unsafe { ptr::copy_nonoverlapping(payload.as_ptr(), payload_base.add(end), payload.len()) };
+            end += payload.len();
             sequences[i] = event.sequence;
             timestamps[i] = event.timestamp_ns;
-            ends[i] = end;
+            // `end <= total`, which fits a u32 (checked above).
+            ends[i] = end as u32;
             shards[i] = event.shard;
+            derived = derived && is_shard_dash_sequence(&event.id, event.shard, event.sequence);
         }
     }
+    let (array_buffer, columns_at) = array_buffer_of(env, &columns)?;
     let view = |kind, offset| -> napi::Result<RawValue> {
         let mut array = ptr::null_mut();
-        // SAFETY: `buffer` is the live ArrayBuffer made above; `offset + n * element size`
-        // is within it and `offset` is a multiple of the element size.
-        let status = unsafe { sys::napi_create_typedarray(env.raw(), kind, n, buffer, offset, &mut array) };
+        // SAFETY: `array_buffer` is the live ArrayBuffer under the column Buffer;
+        // `offset + n * element size` is within it, and `offset` keeps the element alignment.
+        let status = unsafe { sys::napi_create_typedarray(env.raw(), kind, n, array_buffer.0, offset, &mut array) };
         if status != sys::Status::napi_ok {
             return Err(failure("cannot create a column view"));
         }
         Ok(RawValue(array))
     };
-    Ok([
-        view(sys::TypedarrayType::biguint64_array, offsets[0])?,
-        view(sys::TypedarrayType::biguint64_array, offsets[1])?,
-        view(sys::TypedarrayType::uint32_array, offsets[2])?,
-        view(sys::TypedarrayType::uint16_array, offsets[3])?,
-    ])
+    let at = |column: usize| columns_at + pad + offsets[column];
+    let views = [
+        view(sys::TypedarrayType::biguint64_array, at(0))?,
+        view(sys::TypedarrayType::biguint64_array, at(1))?,
+        view(sys::TypedarrayType::uint32_array, at(2))?,
+        view(sys::TypedarrayType::uint16_array, at(3))?,
+    ];
+    Ok((data, views, derived || n == 0))
+}
+
+/// A new `len`-byte Buffer, uninitialised (every byte is written before JavaScript sees it), and
+/// its first byte.
+fn buffer(env: &Env, len: usize) -> napi::Result<(RawValue, *mut u8)> {
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: live env on its JS thread; out-pointers are locals.
+    let status = unsafe { sys::napi_create_buffer(env.raw(), len, &mut data, &mut buffer) };
+    if status != sys::Status::napi_ok || (len > 0 && data.is_null()) {
+        return Err(failure(&format!("cannot allocate a {len}-byte Buffer")));
+    }
+    Ok((RawValue(buffer), data.cast()))
+}
+
+/// The `ArrayBuffer` under a Buffer, and the Buffer's offset in it.
+fn array_buffer_of(env: &Env, buffer: &RawValue) -> napi::Result<(RawValue, usize)> {
+    let (mut kind, mut length, mut offset) = (sys::TypedarrayType::uint8_array, 0usize, 0usize);
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut array_buffer = ptr::null_mut();
+    // SAFETY: `buffer` is a live Buffer (a Uint8Array) of this env; out-pointers are locals.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env.raw(),
+            buffer.0,
+            &mut kind,
+            &mut length,
+            &mut data,
+            &mut array_buffer,
+            &mut offset,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(failure("cannot read the column Buffer"));
+    }
+    Ok((RawValue(array_buffer), offset))
 }
 
 fn failure(message: &str) -> napi::Error {
