@@ -27,6 +27,11 @@ async function main () {
   const clicks = await bus.poll({ filter: { path: 'kind', value: 'click' } })
   console.log(`clicks: ${clicks.events.length}`)
 
+  // The same page as flat arrays: no object per event (for throughput).
+  const packed = await bus.pollPacked({ limit: 1000 })
+  const bytes = packed.ends[packed.count - 1]
+  console.log(`packed: ${packed.count} events, ${bytes} payload bytes, first ${packed.payload(0)} (id ${packed.id(0)})`)
+
   const { eventsIngested, eventsDispatched, eventsDropped } = bus.stats()
   console.log({ eventsIngested, eventsDispatched, eventsDropped })
   await bus.shutdown()

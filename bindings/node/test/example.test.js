@@ -11,5 +11,6 @@ test('examples/node/quickstart.js runs and prints its events and stats', () => {
   assert.equal(run.status, 0, run.stderr)
   assert.equal(run.stdout.match(/^shard \d+ seq \d+ at \d+ns: /gm).length, 5)
   assert.match(run.stdout, /clicks: 1/)
+  assert.match(run.stdout, /packed: 5 events, 70 payload bytes, first \{.*\} \(id \d+-\d+\)/)
   assert.match(run.stdout, /eventsIngested: 5, eventsDispatched: 5, eventsDropped: 0/)
 })
