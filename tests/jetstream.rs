@@ -274,6 +274,38 @@ fn unreachable_server_is_a_connection_error_within_the_connect_timeout() {
 }
 
 #[test]
+fn a_cursor_past_a_streams_end_is_an_invalid_cursor_and_the_tail_is_not() {
+    let server = server();
+    let prefix = unique_prefix("ahead");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let bus = bus(1, js_config(&server.url, &prefix));
+    for i in 0..5 {
+        bus.ingest_raw(RawEvent::from_bytes(payload("a", i))).unwrap();
+    }
+    flush(&bus);
+    let (events, tail, _) = drain(&bus, 10, None);
+    assert_eq!(events.len(), 5);
+    let mut ahead = purple_rain::consume::Cursor::start();
+    ahead.advance(0, 1_000);
+    let b = bus.clone();
+    let answer = block(async move { b.poll(ConsumeRequest::new(10).from(ahead.encode())).await });
+    match answer {
+        Err(err @ purple_rain::ConsumerError::InvalidCursor(_)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains("shard 0") && message.contains("1000") && message.contains("sequence 6"),
+                "{message}"
+            );
+        }
+        other => panic!("a cursor past the stream's end gave {other:?}"),
+    }
+    let b = bus.clone();
+    let page = block(async move { b.poll(ConsumeRequest::new(10).from(tail)).await }).unwrap();
+    assert!(page.events.is_empty() && !page.has_more);
+    shutdown(bus);
+}
+
+#[test]
 fn poll_over_a_trimmed_prefix_starts_at_the_first_retained_and_reports_missed() {
     let server = server();
     let prefix = unique_prefix("trim");

@@ -345,6 +345,28 @@ async fn a_cursor_past_the_end_of_a_shard_is_an_invalid_cursor_naming_shard_and_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_from_another_memory_bus_is_refused_and_an_unstamped_one_is_accepted() {
+    let (one, two) = (memory_bus(2, 1000).await, memory_bus(2, 1000).await);
+    ingest_flushed(&one, 0..20).await;
+    ingest_flushed(&two, 0..20).await;
+    let page = one.poll(ConsumeRequest::new(5)).await.unwrap();
+    let cursor = Cursor::decode(&page.cursor).unwrap();
+    assert!(cursor.store().is_some(), "a memory bus stamps its cursors");
+    match two.poll(ConsumeRequest::new(5).from(page.cursor.clone())).await {
+        Err(ConsumerError::InvalidCursor(message)) => assert!(message.contains("another store"), "{message}"),
+        other => panic!("a cursor of another bus gave {other:?}"),
+    }
+    // A cursor from before store ids (version 1, no store) is read, and the answer is stamped.
+    let unstamped = cursor.clone().with_store(None).encode();
+    let next = one.poll(ConsumeRequest::new(5).from(unstamped)).await.unwrap();
+    let resumed = one.poll(ConsumeRequest::new(5).from(page.cursor)).await.unwrap();
+    assert_eq!(next.events, resumed.events, "the unstamped cursor reads from the same positions");
+    assert_eq!(Cursor::decode(&next.cursor).unwrap().store(), cursor.store());
+    one.shutdown().await.unwrap();
+    two.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn shutdown_ends_a_waiting_long_poll_at_once() {
     let bus = Arc::new(memory_bus(2, 100).await);
     let waiter = {

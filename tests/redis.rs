@@ -622,19 +622,57 @@ async fn a_long_poll_woken_in_process_leaves_no_blocked_read_on_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cursor_far_ahead_reads_nothing_and_does_not_move_positions() {
+async fn a_cursor_far_ahead_is_an_invalid_cursor_and_does_not_move_positions() {
     let guard = PrefixGuard::new(shared_url(), "farcursor");
     let bus = Arc::new(bus(1, redis_config(&guard.url, &guard.prefix)).await);
     ingest_all(&bus, "c", 0..3).await;
     bus.flush().await.unwrap();
     let mut ahead = purple_rain::consume::Cursor::start();
     ahead.advance(0, 1_000_000);
-    let page = bus.poll(ConsumeRequest::new(10).from(ahead.encode())).await.unwrap();
-    assert!(page.events.is_empty() && !page.has_more && page.missed == 0);
+    match bus.poll(ConsumeRequest::new(10).from(ahead.encode())).await {
+        Err(err @ ConsumerError::InvalidCursor(_)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains("shard 0") && message.contains("1000000") && message.contains("sequence 4"),
+                "{message}"
+            );
+        }
+        other => panic!("a cursor past the stream's end gave {other:?}"),
+    }
+    // At the tail, an empty page is no error.
+    let (_, tail) = drain(&bus, None, 10).await;
+    let page = bus.poll(ConsumeRequest::new(10).from(tail)).await.unwrap();
+    assert!(page.events.is_empty() && !page.has_more);
     ingest_all(&bus, "c", 3..4).await;
     bus.flush().await.unwrap();
     let (events, _) = drain(&bus, None, 10).await;
     assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cursors_carry_the_prefix_store_id_and_another_prefix_refuses_them() {
+    let (one, two) = (PrefixGuard::new(shared_url(), "storeone"), PrefixGuard::new(shared_url(), "storetwo"));
+    let first = Arc::new(bus(1, redis_config(&one.url, &one.prefix)).await);
+    ingest_all(&first, "s", 0..5).await;
+    first.flush().await.unwrap();
+    let (events, cursor) = drain(&first, None, 2).await;
+    assert_eq!(events.len(), 5);
+    let stamped = purple_rain::consume::Cursor::decode(&cursor).unwrap();
+    assert!(stamped.store().is_some(), "a Redis cursor names its store");
+    // Another bus on the same prefix (a restart, a second consumer) is the same store.
+    let again = bus(1, redis_config(&one.url, &one.prefix)).await;
+    let page = again.poll(ConsumeRequest::new(10).from(cursor.clone())).await.unwrap();
+    assert!(page.events.is_empty() && !page.has_more);
+    assert_eq!(purple_rain::consume::Cursor::decode(&page.cursor).unwrap().store(), stamped.store());
+    // Another prefix is another store: its positions are not this cursor's.
+    let other = bus(1, redis_config(&two.url, &two.prefix)).await;
+    match other.poll(ConsumeRequest::new(10).from(cursor)).await {
+        Err(ConsumerError::InvalidCursor(message)) => assert!(message.contains("another store"), "{message}"),
+        other => panic!("a cursor of another prefix gave {other:?}"),
+    }
+    for bus in [again, other] {
+        bus.shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

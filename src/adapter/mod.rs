@@ -96,8 +96,12 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(shard_page)
     }
 
-    /// A random id of the store behind this adapter, if it persists events: cursors are stamped
-    /// with it so that a cursor from another store is refused. `None` for stores without one.
+    /// The identity of the store this adapter reads, when it has one: the same for every
+    /// adapter reading the same events (the same broker and prefix, the same directory), and
+    /// different for any other store. Poll cursors carry it, and a poll refuses a cursor
+    /// stamped with another store's id (`InvalidCursor`) instead of reading its positions in
+    /// a log they do not belong to. Valid once `init` has returned. The default has none:
+    /// cursors are not checked.
     fn store_id(&self) -> Option<u128> {
         None
     }

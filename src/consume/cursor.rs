@@ -8,7 +8,7 @@
 //! from another system or from a newer format) is rejected with a [`CursorError`] that says
 //! why; it never decodes to "from the start" and never panics.
 //!
-//! # Wire format, version 1
+//! # Wire format, versions 1 and 2
 //!
 //! The text is URL-safe base64 (RFC 4648 §5, alphabet `A-Z a-z 0-9 - _`) without padding of
 //! these bytes:
@@ -16,7 +16,8 @@
 //! | field    | size                         | content                                                       |
 //! |----------|------------------------------|---------------------------------------------------------------|
 //! | magic    | 2                            | `b"PR"`                                                       |
-//! | version  | 1                            | [`CURSOR_VERSION`] (`1`)                                      |
+//! | version  | 1                            | `1`, or [`CURSOR_VERSION`] (`2`) for a cursor with a store id  |
+//! | store    | 16 (version 2 only)          | the id of the store the cursor reads, `u128` little-endian     |
 //! | count    | varint                       | number of entries, at most 65 536                             |
 //! | entries  | `count` × (varint, varint)   | shard id (at most 65 535), then its position (at least 1)     |
 //! | checksum | 4                            | low 32 bits of XXH3-64 of every byte before it, little-endian |
@@ -25,6 +26,14 @@
 //! bit set on every byte but the last. A varint is at most 10 bytes, must fit in a `u64`, and
 //! must be minimal (no superfluous trailing zero group). Shard ids are strictly increasing.
 //! Shards at position 0 are not written (a missing shard *is* at 0).
+//!
+//! Version 2 is version 1 with the store id after the version byte. A cursor names its store
+//! when the adapter that served it has an id ([`Adapter::store_id`]): a poll refuses a cursor
+//! of another store (`InvalidCursor`), so a cursor kept across a change of broker, prefix or
+//! a lost log never silently skips or repeats events. A cursor without a store id is written
+//! as version 1, byte for byte as before; both versions are read, so cursors held by
+//! consumers of an older build keep working (they are accepted by any store, as before, and
+//! the next response stamps them).
 //!
 //! These rules make the encoding canonical: every cursor has exactly one encoding, and text
 //! that decodes re-encodes to the very same text. The one exception is the empty string,
@@ -38,10 +47,12 @@
 //! writes a newer version must keep reading this one, so that cursors held by consumers
 //! survive an upgrade.
 //!
+//! [`Adapter::store_id`]: crate::adapter::Adapter::store_id
+//!
 //! # Limits
 //!
-//! The largest valid cursor holds all 65 536 shards at positions that need 10-byte varints:
-//! 835 466 bytes, 1 113 955 characters. Longer text is rejected before it is decoded
+//! The largest valid cursor holds a store id and all 65 536 shards at positions that need
+//! 10-byte varints: 835 482 bytes, 1 113 976 characters. Longer text is rejected before it is decoded
 //! ("cursor too long"), so decoding never allocates more than that. Nothing is allocated
 //! from the claimed entry count: it is checked against the bytes actually present first.
 #![forbid(unsafe_code)]
@@ -56,9 +67,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::{DecodeError, Engine as _};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Version of the cursor wire format that [`Cursor::encode`] writes and [`Cursor::decode`]
-/// reads. See the [module documentation](self) for the format.
-pub const CURSOR_VERSION: u8 = 1;
+/// Version of the cursor wire format that [`Cursor::encode`] writes for a cursor with a store
+/// id; one without is written as version 1. [`Cursor::decode`] reads both. See the [module
+/// documentation](self) for the format.
+pub const CURSOR_VERSION: u8 = 2;
+/// The version without a store id.
+const VERSION_1: u8 = 1;
+/// Bytes of a store id.
+const STORE_LEN: usize = 16;
 
 const MAGIC: [u8; 2] = *b"PR";
 const HEADER_LEN: usize = MAGIC.len() + 1;
@@ -78,7 +94,8 @@ const MIN_ENTRY_LEN: usize = 2;
 /// Header, a one-byte count of zero, checksum: the start cursor.
 const MIN_LEN: usize = HEADER_LEN + 1 + CHECKSUM_LEN;
 /// Every shard present, every position needing a 10-byte varint: the longest valid cursor.
-const MAX_LEN: usize = HEADER_LEN + MAX_COUNT_LEN + ALL_SHARDS_LEN + MAX_ENTRIES * MAX_VARINT_LEN + CHECKSUM_LEN;
+const MAX_LEN: usize =
+    HEADER_LEN + STORE_LEN + MAX_COUNT_LEN + ALL_SHARDS_LEN + MAX_ENTRIES * MAX_VARINT_LEN + CHECKSUM_LEN;
 /// Unpadded base64 length of `MAX_LEN` bytes: `ceil(4 * MAX_LEN / 3)`.
 const MAX_TEXT_LEN: usize = (MAX_LEN * 4).div_ceil(3);
 
@@ -107,6 +124,8 @@ pub struct Cursor {
     /// Shard id → next sequence to read. Invariant: no value is 0 (a missing shard is at
     /// 0), so equal positions mean equal cursors and the encoding is canonical.
     next: BTreeMap<u16, u64>,
+    /// The store whose positions these are, when it has an id.
+    store: Option<u128>,
 }
 
 impl Cursor {
@@ -186,6 +205,31 @@ impl Cursor {
         self.next.iter().map(|(&shard, &next)| (shard, next))
     }
 
+    /// The id of the store this cursor reads, when it names one (see the [module
+    /// documentation](self)).
+    #[must_use]
+    pub fn store(&self) -> Option<u128> {
+        self.store
+    }
+
+    /// Names the store whose positions this cursor holds (`None`: any store).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use purple_rain::consume::Cursor;
+    ///
+    /// let mut cursor = Cursor::start().with_store(Some(7));
+    /// cursor.advance(0, 3);
+    /// let decoded = Cursor::decode(&cursor.encode()).unwrap();
+    /// assert_eq!((decoded.store(), decoded.position(0)), (Some(7), 3));
+    /// ```
+    #[must_use]
+    pub fn with_store(mut self, store: Option<u128>) -> Cursor {
+        self.store = store;
+        self
+    }
+
     /// Whether this is the start cursor: no shard has moved from its beginning.
     ///
     /// # Examples
@@ -220,10 +264,16 @@ impl Cursor {
     #[must_use]
     pub fn encode(&self) -> String {
         let mut bytes = Vec::with_capacity(
-            HEADER_LEN + MAX_COUNT_LEN + self.next.len() * (MAX_SHARD_LEN + MAX_VARINT_LEN) + CHECKSUM_LEN,
+            HEADER_LEN + STORE_LEN + MAX_COUNT_LEN + self.next.len() * (MAX_SHARD_LEN + MAX_VARINT_LEN) + CHECKSUM_LEN,
         );
         bytes.extend_from_slice(&MAGIC);
-        bytes.push(CURSOR_VERSION);
+        match self.store {
+            Some(store) => {
+                bytes.push(CURSOR_VERSION);
+                bytes.extend_from_slice(&store.to_le_bytes());
+            }
+            None => bytes.push(VERSION_1),
+        }
         put_varint(&mut bytes, self.next.len() as u64);
         for (&shard, &next) in &self.next {
             put_varint(&mut bytes, u64::from(shard));
@@ -426,13 +476,17 @@ fn parse(bytes: &[u8]) -> Result<Cursor, Reason> {
     if !MAGIC.starts_with(bytes.get(..MAGIC.len()).unwrap_or(bytes)) {
         return Err(Reason::BadMagic);
     }
+    let mut store_len = 0;
     if let Some(&version) = bytes.get(MAGIC.len()) {
-        if version != CURSOR_VERSION {
-            return Err(Reason::UnsupportedVersion { version });
+        match version {
+            VERSION_1 => {}
+            CURSOR_VERSION => store_len = STORE_LEN,
+            version => return Err(Reason::UnsupportedVersion { version }),
         }
     }
-    if bytes.len() < MIN_LEN {
-        return Err(Reason::Truncated { at_least: MIN_LEN - bytes.len() });
+    let min_len = MIN_LEN + store_len;
+    if bytes.len() < min_len {
+        return Err(Reason::Truncated { at_least: min_len - bytes.len() });
     }
     let Some((signed, stored)) = bytes.split_last_chunk::<CHECKSUM_LEN>() else {
         return Err(Reason::Truncated { at_least: CHECKSUM_LEN });
@@ -441,7 +495,14 @@ fn parse(bytes: &[u8]) -> Result<Cursor, Reason> {
         return Err(Reason::ChecksumMismatch);
     }
 
-    let mut reader = Reader { rest: signed.get(HEADER_LEN..).unwrap_or_default(), offset: HEADER_LEN };
+    // Version 2 only; the length check above guarantees the id bytes are there.
+    let store = signed
+        .get(HEADER_LEN..HEADER_LEN + store_len)
+        .filter(|id| !id.is_empty())
+        .and_then(|id| <[u8; STORE_LEN]>::try_from(id).ok())
+        .map(u128::from_le_bytes);
+    let body = HEADER_LEN + store_len;
+    let mut reader = Reader { rest: signed.get(body..).unwrap_or_default(), offset: body };
     let count = reader.varint(0)?;
     let count =
         usize::try_from(count).ok().filter(|&count| count <= MAX_ENTRIES).ok_or(Reason::TooManyEntries { count })?;
@@ -471,7 +532,7 @@ fn parse(bytes: &[u8]) -> Result<Cursor, Reason> {
     if !reader.rest.is_empty() {
         return Err(Reason::TrailingBytes { count: reader.rest.len() });
     }
-    Ok(Cursor { next })
+    Ok(Cursor { next, store })
 }
 
 /// Reads varints off the front of a byte slice, tracking the offset for error messages.
@@ -571,6 +632,8 @@ mod tests {
             cursor(&[(65_535, u64::MAX)]),
             cursor(&[(1, 9), (2, 10), (300, 128), (40_000, 1 << 40)]),
             cursor(&(0..40).map(|s| (s * 7, u64::from(s) * 1_000 + 1)).collect::<Vec<_>>()),
+            Cursor::start().with_store(Some(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210)),
+            cursor(&[(2, 77), (300, 1 << 40)]).with_store(Some(u128::MAX)),
         ]
     }
 
@@ -627,10 +690,36 @@ mod tests {
     fn largest_possible_cursor_round_trips_at_the_length_cap() {
         let full = cursor(&(0..=u16::MAX).map(|s| (s, u64::MAX)).collect::<Vec<_>>());
         let text = full.encode();
+        assert_eq!(text.len(), ((MAX_LEN - STORE_LEN) * 4).div_ceil(3), "without a store id, version 1");
+        let full = full.with_store(Some(u128::MAX));
+        let text = full.encode();
         assert_eq!(text.len(), MAX_TEXT_LEN);
-        assert_eq!(MAX_LEN, 835_466);
-        assert_eq!(MAX_TEXT_LEN, 1_113_955);
+        assert_eq!(MAX_LEN, 835_482);
+        assert_eq!(MAX_TEXT_LEN, 1_113_976);
         assert_eq!(Cursor::decode(&text), Ok(full));
+    }
+
+    #[test]
+    fn a_store_id_round_trips_as_version_2_and_version_1_still_decodes() {
+        let one = cursor(&[(3, 40), (9, 1)]);
+        let v1 = one.encode();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&v1).unwrap()[2], 1, "a cursor without a store is version 1");
+        for store in [0, 1, 0xdead_beef, u128::MAX] {
+            let stamped = one.clone().with_store(Some(store));
+            assert_round_trip(&stamped);
+            let text = stamped.encode();
+            assert_eq!(URL_SAFE_NO_PAD.decode(&text).unwrap()[2], 2);
+            assert_ne!(text, v1);
+            assert_eq!(Cursor::decode(&text).unwrap().store(), Some(store));
+        }
+        // Cursors written before store ids existed (this text is from that build) still decode.
+        assert_eq!(Cursor::decode("UFIBAMCLc_g"), Ok(Cursor::start()));
+        assert_eq!(Cursor::decode(&v1).unwrap().store(), None);
+        let start = Cursor::start().with_store(Some(5));
+        assert_round_trip(&start);
+        assert!(start.is_start());
+        // A version-2 header without its 16 id bytes is truncated, not misread.
+        assert!(matches!(reason(&seal_raw(b"PR\x02\x00".to_vec())), Reason::Truncated { .. }));
     }
 
     // ---- forward only, numeric ---------------------------------------------------------
@@ -695,7 +784,7 @@ mod tests {
         assert_eq!(reason(&"A".repeat(MAX_TEXT_LEN)), Reason::BadMagic);
         assert_eq!(
             Cursor::decode(&long).unwrap_err().to_string(),
-            "cursor too long (1113956 characters, a cursor has at most 1113955)"
+            "cursor too long (1113977 characters, a cursor has at most 1113976)"
         );
     }
 
@@ -737,7 +826,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_versions_before_anything_else() {
-        for version in [0u8, 2, 7, 255] {
+        for version in [0u8, 3, 7, 255] {
             // Checked before length and checksum: a later version may change both.
             let short = URL_SAFE_NO_PAD.encode([b'P', b'R', version]);
             assert_eq!(reason(&short), Reason::UnsupportedVersion { version });
@@ -899,6 +988,8 @@ mod tests {
                     let got = reason(&URL_SAFE_NO_PAD.encode(&corrupt));
                     match index {
                         0 | 1 => assert_eq!(got, Reason::BadMagic),
+                        // The other known version reads the bytes differently: rejected all the same.
+                        2 if value == VERSION_1 || value == CURSOR_VERSION => {}
                         2 => assert_eq!(got, Reason::UnsupportedVersion { version: value }),
                         _ => assert_eq!(got, Reason::ChecksumMismatch, "{sample:?} [{index}]"),
                     }

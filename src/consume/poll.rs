@@ -58,10 +58,19 @@ pub(crate) async fn poll(
     recycled: Recycled<'_>,
 ) -> ConsumerResult<ConsumeResponse> {
     let Recycled { ids: recycled_ids, events: mut spare } = recycled;
+    let store = adapter.store_id();
     let mut cursor = match &request.from_id {
         Some(text) => Cursor::decode(text).map_err(|e| ConsumerError::InvalidCursor(e.to_string()))?,
         None => Cursor::start(),
     };
+    if let (Some(theirs), Some(ours)) = (cursor.store(), store) {
+        if theirs != ours {
+            return Err(ConsumerError::InvalidCursor(format!(
+                "the cursor belongs to another store ({theirs:032x}; this bus reads {ours:032x})"
+            )));
+        }
+    }
+    cursor = cursor.with_store(store);
     if request.limit == 0 {
         let cursor = request.from_id.clone().unwrap_or_else(|| cursor.encode());
         return Ok(ConsumeResponse { events: Vec::new(), cursor, has_more: false, missed: 0 });

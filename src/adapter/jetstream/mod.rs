@@ -30,7 +30,11 @@
 //! Removed sequences cost nothing: the server skips them. Every request and every message of a
 //! fetch is bounded by `request_timeout_ms`; a read that fails or times out is an error, never a
 //! partial page. Long poll subscribes to the shards' subjects and waits for the server to route
-//! a message (see `read.rs`).
+//! a message (see `read.rs`). A fresh read that finds nothing at or past its cursor asks the
+//! stream for its last sequence, and a cursor beyond it is `AdapterError::CursorAhead`. The
+//! adapter has no store id (`Adapter::store_id` is `None`): JetStream has no per-prefix key to
+//! keep one in short of a KV bucket, and a stream recreated under an old cursor restarts its
+//! sequences at 1, which the past-the-end check catches once the cursor is ahead of it.
 //!
 //! # Order and timestamps
 //! Each shard's messages are stored in publish order, with one exception: when a connection

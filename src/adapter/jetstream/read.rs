@@ -139,6 +139,15 @@ impl JetStreamAdapter {
             // Then `start` is the stream's first sequence: everything before it was removed.
             stream.trimmed.fetch_max(start - 1, Ordering::Relaxed);
         }
+        if pending == 0 && from > 1 {
+            // Nothing at or past the cursor: normal at the tail, but past it the cursor is not
+            // one this stream handed out. One more request, only for a fresh, empty read.
+            let end = self.stream_state(&stream).await?.map_or(1, |state| state.last_sequence.saturating_add(1));
+            if from > end {
+                self.delete_consumer(conn, &stream, PositionedConsumer { consumer, next: from });
+                return Err(AdapterError::CursorAhead { shard: read.shard, position: read.from, end });
+            }
+        }
         self.read_with(conn, &stream, consumer, start, Some(pending), &read).await
     }
 

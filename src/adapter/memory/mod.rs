@@ -41,6 +41,8 @@ pub struct MemoryAdapter {
     config: MemoryAdapterConfig,
     shards: RwLock<BTreeMap<u16, Arc<RwLock<ShardLog>>>>,
     trimmed: AtomicU64,
+    /// Random per instance: the log lives and dies with it.
+    store_id: u128,
 }
 
 #[derive(Debug)]
@@ -105,7 +107,8 @@ impl ShardLog {
 impl MemoryAdapter {
     /// An empty log with the given bounds.
     pub fn new(config: MemoryAdapterConfig) -> Self {
-        Self { config, shards: RwLock::new(BTreeMap::new()), trimmed: AtomicU64::new(0) }
+        let store_id = u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..));
+        Self { config, shards: RwLock::new(BTreeMap::new()), trimmed: AtomicU64::new(0), store_id }
     }
 
     /// Events trimmed so far to respect the bounds.
@@ -143,6 +146,10 @@ fn poisoned() -> AdapterError {
 impl Adapter for MemoryAdapter {
     fn name(&self) -> &str {
         "memory"
+    }
+
+    fn store_id(&self) -> Option<u128> {
+        Some(self.store_id)
     }
 
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {

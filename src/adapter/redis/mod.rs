@@ -12,7 +12,10 @@
 //! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
 //! producer run `P:s:mark:{producer}:{epoch}` (the last producer sequence written, expiring
 //! `dedup_ttl_secs` after its last write), and the set `P:shards` of shard ids that have a
-//! stream, so a poller finds shards it does not route to itself. Every entry has one field,
+//! stream, so a poller finds shards it does not route to itself, and `P:store`, the store id
+//! stamped into poll cursors (128 random bits as hex, created once with `SET NX` by the first
+//! adapter to start on the prefix, so a cursor from another server or prefix, or from before
+//! the keys were deleted, is refused instead of read here). Every entry has one field,
 //! `e`: `"{timestamp_ns} {dedup_id}\n{payload}"` (the dedup id is
 //! `{producer}:{epoch}:{shard}:{sequence}`; the payload is every byte after the first newline);
 //! the position is the entry id. One field rather than one per part: every field costs the
@@ -148,6 +151,8 @@ pub struct RedisAdapter {
     shards: RwLock<BTreeSet<u16>>,
     shards_refreshed: Mutex<Option<Instant>>,
     trimmed: AtomicU64,
+    /// `P:store`, read in `init`.
+    store_id: std::sync::OnceLock<u128>,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -182,6 +187,7 @@ impl RedisAdapter {
             shards: RwLock::new(BTreeSet::new()),
             shards_refreshed: Mutex::new(None),
             trimmed: AtomicU64::new(0),
+            store_id: std::sync::OnceLock::new(),
         })
     }
 
@@ -192,6 +198,17 @@ impl RedisAdapter {
 
     fn meta_key(&self, shard: u16) -> String {
         format!("{}:{shard}:meta", self.config.stream_prefix)
+    }
+
+    /// Creates the prefix's store id unless it exists, and reads it.
+    async fn claim_store_id(&self) -> Result<u128, AdapterError> {
+        let key = format!("{}:store", self.config.stream_prefix);
+        let fresh = format!("{:032x}", u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)));
+        let set = ::redis::cmd("SET").arg(&key).arg(&fresh).arg("NX").arg("GET").clone();
+        let existing: Option<String> = self.read_query(Role::Write, "SET store id", &set).await?;
+        let id = existing.unwrap_or(fresh);
+        u128::from_str_radix(&id, 16)
+            .map_err(|_| AdapterError::Fatal(format!("redis key {key} holds {id:?}, not a store id (32 hex digits)")))
     }
 
     fn shards_key(&self) -> String {
@@ -548,7 +565,13 @@ impl Adapter for RedisAdapter {
             reader.store(Some(Arc::new(self.lazy_manager()?)));
         }
         self.refresh_shards(Role::Write).await?;
+        let store_id = self.claim_store_id().await?;
+        let _ = self.store_id.set(store_id);
         Ok(())
+    }
+
+    fn store_id(&self) -> Option<u128> {
+        self.store_id.get().copied()
     }
 
     /// One past the stream's last position, so a single producer's sequences line up with the
@@ -661,6 +684,17 @@ impl Adapter for RedisAdapter {
             if !more_beyond {
                 page.more = false;
                 break;
+            }
+        }
+        if page.next == read.from && read.from > 1 {
+            // Nothing at or past the cursor. At the tail that is normal; past it, the cursor
+            // is not one this stream handed out. One `HGET`, only on an empty read.
+            let last: Option<u64> = self
+                .read_query(Role::Read(0), "HGET", ::redis::cmd("HGET").arg(self.meta_key(read.shard)).arg("seq"))
+                .await?;
+            let end = last.unwrap_or(0).saturating_add(1);
+            if read.from > end {
+                return Err(AdapterError::CursorAhead { shard: read.shard, position: read.from, end });
             }
         }
         // Only positions the stream showed: a cursor's own position proves nothing (a stale or
