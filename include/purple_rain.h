@@ -682,11 +682,12 @@ pr_status pr_poll_json(const struct pr_bus *bus,
                        size_t *out_len);
 
 /**
- * Frees a string returned by the library (`pr_poll_json`). NULL is a no-op. The library does
- * not rely on the string's contents or length, so writing into it before freeing is harmless.
+ * Frees a string returned by the library (`pr_poll_json`, `pr_stats_json`,
+ * `pr_stats_prometheus`). NULL is a no-op. The library does not rely on the string's contents
+ * or length, so writing into it before freeing is harmless.
  *
  * # Safety
- * `s` is NULL or a string from `pr_poll_json` not freed before.
+ * `s` is NULL or a string from one of those functions, not freed before.
  */
 void pr_string_free(char *s);
 
@@ -699,6 +700,34 @@ void pr_string_free(char *s);
  * `bus` is NULL or a live handle; `out` points to a writable `pr_stats`.
  */
 pr_status pr_stats_get(const struct pr_bus *bus, struct pr_stats *out);
+
+/**
+ * The bus statistics as one JSON document: totals (the `pr_stats` fields by name, plus
+ * `events_pending`, `workers_running`, `shards`), one object per shard (live, then retired) and
+ * the adapter's own figures. The schema is in README.md ("Monitoring"); its `"schema"` field
+ * changes when a field changes meaning. Works after `pr_shutdown`.
+ *
+ * Ownership: on success `*out_json` receives a NUL-terminated string the caller owns and must
+ * release with `pr_string_free`; `*out_len` (if `out_len` is not NULL) its length without the
+ * NUL. Nothing is written on failure. Threading: any thread, concurrently with every call but
+ * `pr_bus_free`.
+ *
+ * # Safety
+ * `bus` is NULL or a live handle; `out_json` points to writable memory for one pointer;
+ * `out_len` is NULL or points to a writable `size_t`.
+ */
+pr_status pr_stats_json(const struct pr_bus *bus, char **out_json, size_t *out_len);
+
+/**
+ * The same figures as `pr_stats_json` in the Prometheus text exposition format (0.0.4), ready
+ * to serve as a `/metrics` response: names prefixed `purple_rain_`, counters ending in
+ * `_total`, per-shard figures labelled `shard`. Ownership, threading and safety: as
+ * `pr_stats_json` (free the text with `pr_string_free`).
+ *
+ * # Safety
+ * As `pr_stats_json`.
+ */
+pr_status pr_stats_prometheus(const struct pr_bus *bus, char **out_text, size_t *out_len);
 
 /**
  * Writes the number of live shards to `*out`.

@@ -72,7 +72,7 @@ pub use error::{
 pub use filter::Filter;
 pub use model::{Batch, Event, ProducerIdentity, RawEvent, StoredEvent};
 pub use scaling::ScalingDecision;
-pub use stats::{Counter, EventBusStats, ShardStats, StatsSnapshot};
+pub use stats::{Counter, EventBusStats, ShardStats, StatsSnapshot, STATS_SCHEMA_VERSION};
 
 /// Crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,6 +9,12 @@
 //!
 //! The fields keep the names and `load(Ordering)` calls of the API reference's atomics.
 
+mod json;
+mod prometheus;
+mod report;
+
+pub use report::STATS_SCHEMA_VERSION;
+
 use crate::adapter::Adapter;
 use crate::ingest::Shard;
 use arc_swap::ArcSwap;
@@ -238,6 +244,11 @@ impl EventBusStats {
         self.adapter.trimmed_events()
     }
 
+    /// The adapter's name (`"memory"`, `"redis"`, ...; see [`Adapter::name`]).
+    pub fn adapter_name(&self) -> &str {
+        self.adapter.name()
+    }
+
     /// The adapter's own figures (see [`Adapter::metrics`]).
     pub fn adapter_metrics(&self) -> Vec<crate::adapter::AdapterMetric> {
         let mut out = Vec::new();
@@ -252,6 +263,19 @@ impl EventBusStats {
             out.extend(retired.iter().cloned());
         }
         out
+    }
+
+    /// Every figure as one JSON document: totals, per-shard figures and the adapter's own
+    /// (schema in README.md, "Monitoring"; `STATS_SCHEMA_VERSION`). For programs that poll
+    /// statistics, as librdkafka's statistics JSON is used.
+    pub fn to_json(&self) -> String {
+        json::render(&report::Report::read(self))
+    }
+
+    /// The same figures in the Prometheus text exposition format (0.0.4), for a `/metrics`
+    /// endpoint: names prefixed `purple_rain_`, counters ending in `_total`.
+    pub fn to_prometheus(&self) -> String {
+        prometheus::render(&report::Report::read(self))
     }
 
     /// The message of the most recent adapter error seen by dispatch, if any.

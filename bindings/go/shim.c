@@ -114,6 +114,15 @@ void gopr_page_free(uintptr_t p) {
 
 gopr_ret gopr_stats(uintptr_t bus, pr_stats *out) { return done(pr_stats_get(GOPR_BUS(bus), out), 0, NULL); }
 
+/* The text (ptr, length n) is the library's; Go copies it and frees it with pr_string_free. */
+gopr_ret gopr_stats_text(uintptr_t bus, int prometheus) {
+  char *text = NULL;
+  size_t len = 0;
+  pr_status s = prometheus ? pr_stats_prometheus(GOPR_BUS(bus), &text, &len)
+                           : pr_stats_json(GOPR_BUS(bus), &text, &len);
+  return done(s, len, s == PR_OK ? text : NULL);
+}
+
 gopr_ret gopr_shard_ids(uintptr_t bus, uint16_t *out_ids, size_t capacity) {
   size_t len = 0;
   pr_status s = pr_shard_ids(GOPR_BUS(bus), out_ids, capacity, &len);

@@ -77,6 +77,7 @@ gopr_ret gopr_poll(uintptr_t bus, const char *request_json);
 void gopr_page_free(uintptr_t page);
 
 gopr_ret gopr_stats(uintptr_t bus, pr_stats *out);
+gopr_ret gopr_stats_text(uintptr_t bus, int prometheus);
 gopr_ret gopr_shard_ids(uintptr_t bus, uint16_t *out_ids, size_t capacity);
 gopr_ret gopr_add_shards(uintptr_t bus, uint16_t count, uint16_t *out_ids, size_t capacity);
 gopr_ret gopr_remove_shards(uintptr_t bus, const uint16_t *ids, size_t count);

@@ -79,6 +79,36 @@ func (b *Bus) Stats() (Stats, error) {
 	return statsFromC(&s), nil
 }
 
+// StatsJSON returns every figure as one JSON document: totals (the Stats fields in snake case,
+// plus events_pending, workers_running and shards), one object per shard and the adapter's own
+// figures, in the schema README.md documents ("Monitoring"; pr_stats_json). Works after
+// Shutdown; after Close it returns an error wrapping ErrShuttingDown.
+func (b *Bus) StatsJSON() ([]byte, error) { return b.statsText("StatsJSON", false) }
+
+// StatsPrometheus returns the same figures in the Prometheus text exposition format (0.0.4),
+// ready to serve as a /metrics response (pr_stats_prometheus).
+func (b *Bus) StatsPrometheus() ([]byte, error) { return b.statsText("StatsPrometheus", true) }
+
+func (b *Bus) statsText(op string, prometheus bool) ([]byte, error) {
+	h := b.h
+	if !h.enter() {
+		return nil, errClosed(op)
+	}
+	flag := C.int(0)
+	if prometheus {
+		flag = 1
+	}
+	r := C.gopr_stats_text(h.bus, flag)
+	h.leave()
+	runtime.KeepAlive(b)
+	if err := check(op, r); err != nil {
+		return nil, err
+	}
+	text := C.GoBytes(r.ptr, C.int(r.n))
+	C.pr_string_free((*C.char)(r.ptr))
+	return text, nil
+}
+
 // ShardIDs returns the live shard ids, ascending. Works after Shutdown.
 func (b *Bus) ShardIDs() ([]uint16, error) {
 	h := b.h

@@ -1,7 +1,9 @@
 package purplerain
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +85,79 @@ func TestStatsInvariantAfterShutdownInEveryMode(t *testing.T) {
 				t.Fatalf("no refusal with a ring of 4: %+v", s)
 			}
 		})
+	}
+}
+
+func TestStatsJSONAndPrometheusAgreeWithStats(t *testing.T) {
+	b := newBus(t, `{"shards":3,"adapter":{"type":"memory"}}`)
+	for i := 0; i < 300; i++ {
+		if err := b.IngestRaw(event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	text, err := b.StatsJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Schema int `json:"schema"`
+		Totals struct {
+			EventsIngested   uint64 `json:"events_ingested"`
+			EventsDispatched uint64 `json:"events_dispatched"`
+			Shards           int    `json:"shards"`
+		} `json:"totals"`
+		Shards []struct {
+			ID             uint16 `json:"id"`
+			EventsIngested uint64 `json:"events_ingested"`
+		} `json:"shards"`
+		Adapter struct {
+			Name    string `json:"name"`
+			Metrics []struct {
+				Name  string  `json:"name"`
+				Value float64 `json:"value"`
+			} `json:"metrics"`
+		} `json:"adapter"`
+	}
+	if err := json.Unmarshal(text, &doc); err != nil {
+		t.Fatalf("%v in %s", err, text)
+	}
+	var perShard uint64
+	for _, s := range doc.Shards {
+		perShard += s.EventsIngested
+	}
+	if doc.Schema != 1 || doc.Totals.EventsIngested != 300 || doc.Totals.EventsDispatched != 300 ||
+		doc.Totals.Shards != 3 || len(doc.Shards) != 3 || perShard != 300 || doc.Adapter.Name != "memory" {
+		t.Fatalf("unexpected stats JSON: %s", text)
+	}
+	retained := 0.0
+	for _, m := range doc.Adapter.Metrics {
+		if m.Name == "memory_retained_events" {
+			retained += m.Value
+		}
+	}
+	if retained != 300 {
+		t.Fatalf("memory_retained_events add up to %v, want 300", retained)
+	}
+	prom, err := b.StatsPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"# TYPE purple_rain_events_ingested_total counter\n",
+		"\npurple_rain_events_ingested_total 300\n",
+		"\npurple_rain_shards 3\n",
+	} {
+		if !strings.Contains(string(prom), line) {
+			t.Fatalf("no %q in\n%s", line, prom)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.StatsJSON(); !errors.Is(err, ErrShuttingDown) {
+		t.Fatalf("StatsJSON after Close: %v", err)
 	}
 }

@@ -288,6 +288,13 @@ export declare class EventBus {
 
   /** Counters, read now. Also valid after shutdown. */
   stats(): Stats
+  /**
+   * Every figure as one JSON document: totals, one object per shard, the adapter's own figures
+   * (schema in the README, "Monitoring"). `JSON.parse` it. Also valid after shutdown.
+   */
+  statsJson(): string
+  /** The same figures in the Prometheus text exposition format, for a `/metrics` response. */
+  statsPrometheus(): string
   /** Live shard ids, ascending. */
   shardIds(): number[]
   /** Whether shutdown has begun. */

@@ -306,6 +306,16 @@ impl EventBus {
         &self.inner.stats
     }
 
+    /// The stats JSON document (see [`EventBusStats::to_json`]).
+    pub fn stats_json(&self) -> String {
+        self.inner.stats.to_json()
+    }
+
+    /// The Prometheus text exposition of the stats (see [`EventBusStats::to_prometheus`]).
+    pub fn stats_prometheus(&self) -> String {
+        self.inner.stats.to_prometheus()
+    }
+
     /// Ids of the live shards, ascending.
     pub fn shard_ids(&self) -> Vec<u16> {
         let mut ids: Vec<u16> = self.inner.routes.load().shards.iter().map(|s| s.id).collect();

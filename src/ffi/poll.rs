@@ -6,7 +6,7 @@
 //! the library made, so nothing C writes into a view can corrupt the free.
 
 use super::bus::pr_bus;
-use super::error::{fail, invalid_argument, map_consumer_error, pr_status};
+use super::error::{fail, invalid_argument, map_consumer_error, pr_status, Out};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::adapter::IdPool;
@@ -256,31 +256,37 @@ pub unsafe extern "C" fn pr_poll_json(
         };
         let text = response_json(&response);
         bus.ids.recycle(response.events);
-        // malloc'd, so `pr_string_free` is `free` and needs no length a caller could change.
-        // SAFETY: plain allocation of `len + 1` bytes; checked for NULL below.
-        let ptr = unsafe { libc::malloc(text.len() + 1) }.cast::<u8>();
-        if ptr.is_null() {
-            return fail(pr_status::PR_ERR_PANIC, format!("out of memory allocating {} bytes", text.len() + 1));
-        }
-        // SAFETY: `ptr` is a fresh allocation of `text.len() + 1` bytes that does not overlap
-        // `text`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), ptr, text.len());
-            ptr.add(text.len()).write(0);
-        }
-        if let Some(out_len) = super::error::Out::new(out_len) {
-            out_len.write(text.len());
-        }
-        out_json.write(ptr.cast());
-        pr_status::PR_OK
+        return_string(&text, out_json, out_len)
     }
 }
 
-/// Frees a string returned by the library (`pr_poll_json`). NULL is a no-op. The library does
-/// not rely on the string's contents or length, so writing into it before freeing is harmless.
+/// Hands `text` to C as a NUL-terminated copy the caller frees with `pr_string_free`, and its
+/// length through `out_len` when that is not NULL. The copy is malloc'd, so `pr_string_free`
+/// is `free` and needs no length a caller could change.
+pub(crate) fn return_string(text: &str, out: Out<*mut c_char>, out_len: *mut usize) -> pr_status {
+    // SAFETY: plain allocation of `len + 1` bytes; checked for NULL below.
+    let ptr = unsafe { libc::malloc(text.len() + 1) }.cast::<u8>();
+    if ptr.is_null() {
+        return fail(pr_status::PR_ERR_PANIC, format!("out of memory allocating {} bytes", text.len() + 1));
+    }
+    // SAFETY: `ptr` is a fresh allocation of `text.len() + 1` bytes that does not overlap `text`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), ptr, text.len());
+        ptr.add(text.len()).write(0);
+    }
+    if let Some(out_len) = Out::new(out_len) {
+        out_len.write(text.len());
+    }
+    out.write(ptr.cast());
+    pr_status::PR_OK
+}
+
+/// Frees a string returned by the library (`pr_poll_json`, `pr_stats_json`,
+/// `pr_stats_prometheus`). NULL is a no-op. The library does not rely on the string's contents
+/// or length, so writing into it before freeing is harmless.
 ///
 /// # Safety
-/// `s` is NULL or a string from `pr_poll_json` not freed before.
+/// `s` is NULL or a string from one of those functions, not freed before.
 #[no_mangle]
 pub unsafe extern "C" fn pr_string_free(s: *mut c_char) {
     ffi_boundary! {

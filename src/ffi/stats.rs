@@ -7,9 +7,11 @@
 
 use super::bus::pr_bus;
 use super::error::{fail, map_scaling_error, pr_status};
+use super::poll::return_string;
 use super::{ffi_boundary, try_out, try_ref, try_slice, PR_MAX_SHARDS};
 use crate::runtime;
 use crate::scaling::ScalingDecision;
+use std::ffi::c_char;
 
 /// Counters of a bus. The first five fields are the contract's, in this order; more fields are
 /// only ever appended, with a `PR_ABI_VERSION` bump.
@@ -74,6 +76,52 @@ pub unsafe extern "C" fn pr_stats_get(bus: *const pr_bus, out: *mut pr_stats) ->
             events_trimmed: s.events_trimmed,
         });
         pr_status::PR_OK
+    }
+}
+
+/// The bus statistics as one JSON document: totals (the `pr_stats` fields by name, plus
+/// `events_pending`, `workers_running`, `shards`), one object per shard (live, then retired) and
+/// the adapter's own figures. The schema is in README.md ("Monitoring"); its `"schema"` field
+/// changes when a field changes meaning. Works after `pr_shutdown`.
+///
+/// Ownership: on success `*out_json` receives a NUL-terminated string the caller owns and must
+/// release with `pr_string_free`; `*out_len` (if `out_len` is not NULL) its length without the
+/// NUL. Nothing is written on failure. Threading: any thread, concurrently with every call but
+/// `pr_bus_free`.
+///
+/// # Safety
+/// `bus` is NULL or a live handle; `out_json` points to writable memory for one pointer;
+/// `out_len` is NULL or points to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn pr_stats_json(
+    bus: *const pr_bus,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> pr_status {
+    ffi_boundary! {
+        let out_json = try_out!(out_json);
+        let text = try_ref!(bus).bus.stats_json();
+        return_string(&text, out_json, out_len)
+    }
+}
+
+/// The same figures as `pr_stats_json` in the Prometheus text exposition format (0.0.4), ready
+/// to serve as a `/metrics` response: names prefixed `purple_rain_`, counters ending in
+/// `_total`, per-shard figures labelled `shard`. Ownership, threading and safety: as
+/// `pr_stats_json` (free the text with `pr_string_free`).
+///
+/// # Safety
+/// As `pr_stats_json`.
+#[no_mangle]
+pub unsafe extern "C" fn pr_stats_prometheus(
+    bus: *const pr_bus,
+    out_text: *mut *mut c_char,
+    out_len: *mut usize,
+) -> pr_status {
+    ffi_boundary! {
+        let out_text = try_out!(out_text);
+        let text = try_ref!(bus).bus.stats_prometheus();
+        return_string(&text, out_text, out_len)
     }
 }
 

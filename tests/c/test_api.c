@@ -491,6 +491,37 @@ static void test_poll_json(void) {
   pr_bus_free(bus);
 }
 
+/* The stats exports: a JSON document and a Prometheus exposition, both freed with
+ * pr_string_free (their parsing is tested in tests/stats_export.rs); NULL handles and
+ * out-parameters are refused. */
+static void test_stats_exports(void) {
+  pr_bus *bus = new_bus(MEMORY ",\"shards\":2}");
+  for (int i = 0; i < 5; i++) CHECK_STATUS(pr_ingest(bus, (const uint8_t *)"{\"n\":1}", 7), PR_OK);
+  CHECK_STATUS(pr_flush(bus), PR_OK);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK_STATUS(pr_stats_json(bus, &text, &len), PR_OK);
+  CHECK(text != NULL && len == strlen(text));
+  if (text) {
+    CHECK(strstr(text, "\"events_ingested\":5") != NULL);
+    CHECK(strstr(text, "\"shards\":[{\"") != NULL);
+    CHECK(strstr(text, "\"name\":\"memory\"") != NULL);
+  }
+  pr_string_free(text);
+  text = NULL;
+  CHECK_STATUS(pr_stats_prometheus(bus, &text, NULL), PR_OK);
+  CHECK(text != NULL && strstr(text, "\npurple_rain_events_ingested_total 5\n") != NULL);
+  CHECK(text != NULL && strstr(text, "# TYPE purple_rain_events_ingested_total counter\n") != NULL);
+  pr_string_free(text);
+  CHECK_STATUS(pr_stats_json(NULL, &text, NULL), PR_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(pr_stats_prometheus(bus, NULL, NULL), PR_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(pr_shutdown(bus), PR_OK);
+  CHECK_STATUS(pr_stats_json(bus, &text, NULL), PR_OK); /* final figures after shutdown */
+  CHECK(text != NULL && strstr(text, "\"workers_running\":0") != NULL);
+  pr_string_free(text);
+  pr_bus_free(bus);
+}
+
 static void test_scaling(void) {
   pr_bus *bus = new_bus(MEMORY ",\"shards\":2}");
   uint16_t ids[PR_MAX_SHARDS];
@@ -596,6 +627,7 @@ int main(int argc, char **argv) {
       {"calls_after_shutdown", test_calls_after_shutdown},
       {"results_outlive_the_bus", test_results_outlive_the_bus},
       {"poll_json", test_poll_json},
+      {"stats_exports", test_stats_exports},
       {"scaling", test_scaling},
       {"long_poll_waits_without_spinning", test_long_poll_waits_without_spinning},
       {"many_buses_share_one_runtime", test_many_buses_share_one_runtime},

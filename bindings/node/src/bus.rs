@@ -205,6 +205,19 @@ impl JsEventBus {
         Stats::read(&self.bus)
     }
 
+    /// Every figure as one JSON document (totals, per shard, the adapter's own; schema in the
+    /// README, "Monitoring"): `JSON.parse(bus.statsJson())`. Also valid after shutdown.
+    #[napi(catch_unwind)]
+    pub fn stats_json(&self) -> String {
+        self.bus.stats_json()
+    }
+
+    /// The same figures in the Prometheus text exposition format, for a `/metrics` response.
+    #[napi(catch_unwind)]
+    pub fn stats_prometheus(&self) -> String {
+        self.bus.stats_prometheus()
+    }
+
     /// How many single events `ingestRaw` leaves unwoken at most before waking the workers.
     #[napi(js_name = "_wakeEvery")]
     pub fn wake_every(&self) -> u32 {

@@ -18,7 +18,7 @@
 pub(super) mod ids;
 pub(super) mod page;
 
-use super::{Adapter, ShardPage, ShardRead};
+use super::{Adapter, AdapterMetric, ShardPage, ShardRead};
 use crate::config::MemoryAdapterConfig;
 use crate::error::AdapterError;
 use crate::model::{Batch, StoredEvent};
@@ -260,6 +260,42 @@ impl Adapter for MemoryAdapter {
 
     fn trimmed_events(&self) -> u64 {
         self.trimmed()
+    }
+
+    fn metrics(&self, out: &mut Vec<AdapterMetric>) {
+        for (shard, log) in self.logs() {
+            let Ok(log) = log.read() else { continue };
+            let shard = shard.to_string();
+            out.push(
+                AdapterMetric::gauge(
+                    "memory_retained_events",
+                    "Events the Memory adapter holds.",
+                    log.entries.len() as f64,
+                )
+                .label("shard", shard.clone()),
+            );
+            out.push(
+                AdapterMetric::gauge(
+                    "memory_retained_payload_bytes",
+                    "Payload bytes the Memory adapter holds.",
+                    log.payload_bytes as f64,
+                )
+                .label("shard", shard.clone()),
+            );
+            out.push(
+                AdapterMetric::gauge(
+                    "memory_first_sequence",
+                    "Sequence of the oldest event held (older ones were trimmed).",
+                    log.first_sequence as f64,
+                )
+                .label("shard", shard),
+            );
+        }
+        out.push(AdapterMetric::counter(
+            "memory_trimmed_events_total",
+            "Events the Memory adapter discarded to stay within its bounds.",
+            self.trimmed(),
+        ));
     }
 }
 
