@@ -224,7 +224,7 @@ impl Adapter for Awkward {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_by_cause_and_awkward_adapter_figures_parse_back() {
-    let retry = RetryPolicy { max_attempts: 2, initial_backoff_ms: 1, max_backoff_ms: 2 };
+    let retry = RetryPolicy { max_attempts: 2, initial_backoff_ms: 1, max_backoff_ms: 2, ..Default::default() };
     let config =
         EventBusConfig::builder().shards(2).batch(BatchConfig::default().max_events(16).retry(retry)).build().unwrap();
     let bus = EventBus::with_adapter(config, Arc::new(Awkward(Recorder::new(Fault::FatalEvery(3))))).await.unwrap();
