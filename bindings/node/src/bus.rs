@@ -9,6 +9,7 @@ use crate::{fast, lifetime, promise};
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
+use purple_rain::adapter::AdapterConfig;
 use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, IdPool, ScalingDecision};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,14 +32,24 @@ pub struct JsEventBus {
     closed: Arc<watch::Sender<bool>>,
     /// Ids of pages already packed for JS, for the next polls to write into.
     ids: Arc<IdPool>,
+    /// The adapter reads from memory only (Memory, Noop): a poll never blocks, so a page ready
+    /// at once is read on the JS thread ([`promise::now_or_spawn`]). Any other adapter reads
+    /// files or a network, which must not hold the event loop: its polls run on the runtime.
+    reads_in_memory: bool,
 }
 
 impl JsEventBus {
-    fn new(bus: EventBus, ring_capacity: usize) -> Self {
+    fn new(bus: EventBus, ring_capacity: usize, reads_in_memory: bool) -> Self {
         // A quarter ring, so unwoken events can never fill one (they may all hash to one shard),
         // and at most 64, so a long synchronous burst still reaches the adapter as it goes.
         let wake_every = (ring_capacity / 4).clamp(1, 64) as u32;
-        Self { bus: Arc::new(bus), wake_every, closed: Arc::new(watch::channel(false).0), ids: Arc::default() }
+        Self {
+            bus: Arc::new(bus),
+            wake_every,
+            closed: Arc::new(watch::channel(false).0),
+            ids: Arc::default(),
+            reads_in_memory,
+        }
     }
 
     fn ensure_open(&self) -> Result<(), Failure> {
@@ -72,8 +83,9 @@ impl JsEventBus {
             Err(e) => return promise::rejected(env, e.into()),
         };
         let ring_capacity = config.ring_capacity;
+        let reads_in_memory = matches!(config.adapter, AdapterConfig::Memory(_) | AdapterConfig::Noop);
         promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, move |env, bus| {
-            let instance = JsEventBus::new(bus, ring_capacity);
+            let instance = JsEventBus::new(bus, ring_capacity, reads_in_memory);
             let shared = instance.bus.clone();
             let object = instance.into_instance(env)?;
             fast::install(env, object.value, &shared)?;
@@ -83,7 +95,7 @@ impl JsEventBus {
 
     /// Reads a page. Takes the request as JSON (`index.js` builds it) and whether ids may be
     /// left for JavaScript to derive (`pollPacked`; `poll` builds every id); returns the packed
-    /// page ([`poll_page`]) when the read completes at once, else a promise of it.
+    /// page ([`poll_page`]) when an in-memory read completes at once, else a promise of it.
     #[napi(js_name = "_pollPacked", catch_unwind)]
     pub fn poll_packed<'env>(
         &self,
@@ -112,7 +124,12 @@ impl JsEventBus {
                 bus.poll_reusing(request, &ids).await.map_err(Failure::from)
             }
         };
-        promise::now_or_spawn(env, task, move |env, page| poll_page::to_js(env, page, ids_form, &pool))
+        let convert = move |env: &Env, page| poll_page::to_js(env, page, ids_form, &pool);
+        if self.reads_in_memory {
+            promise::now_or_spawn(env, task, convert)
+        } else {
+            promise::spawn(env, task, convert).map(|promise| RawValue(promise.raw()))
+        }
     }
 
     /// Resolves to `{ dropped, lossy }` once every event accepted before the call has reached

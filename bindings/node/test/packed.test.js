@@ -235,3 +235,27 @@ test('subscribePacked tails in pages, resumes at-least-once and ends at shutdown
   await done
   assert.deepEqual(seen.slice().sort((a, b) => a - b), Array.from({ length: 31 }, (_, i) => i))
 })
+
+test('a Memory read happens on the JS thread; a Disk bus reads on the runtime, never on the event loop', async () => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  await withBus({ shards: 2 }, async (bus) => {
+    bus.ingest({ a: 1 })
+    await bus.flush()
+    const page = bus._pollPacked(null, true)
+    assert.ok(!(page instanceof Promise), 'a ready Memory page comes back at once')
+    assert.equal(page.count, 1)
+  })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'purple-rain-node-'))
+  try {
+    await withBus({ shards: 2, adapter: { type: 'disk', dir } }, async (bus) => {
+      for (let i = 0; i < 300; i++) bus.ingest({ i })
+      await bus.flush()
+      assert.ok(bus._pollPacked(null, true) instanceof Promise, 'a Disk read may touch files: it runs off the JS thread')
+      await lockstep(bus, { limit: 64 }, 'disk')
+    })
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
