@@ -133,3 +133,25 @@ async fn unavailable_adapters_are_config_errors_not_panics() {
     let config = EventBusConfig::builder().adapter(AdapterConfig::net().listen("127.0.0.1:7777")).build().unwrap();
     assert!(matches!(purple_rain::EventBus::new(config).await, Err(ConfigError::Unsupported(_))));
 }
+
+#[test]
+fn a_config_is_an_object_never_an_array_read_by_position() {
+    for text in ["[]", "[1]", " [4, 1024]"] {
+        match EventBusConfig::from_json(text) {
+            Err(e @ ConfigError::Json(_)) => {
+                assert_eq!(e.kind(), purple_rain::error::ErrorKind::Config);
+                assert!(e.to_string().contains("expected a JSON object"), "{e}");
+            }
+            other => panic!("{text} gave {other:?}"),
+        }
+    }
+    for (text, field) in [
+        (r#"{"batch": [10]}"#, "batch"),
+        (r#"{"batch": {"retry": [3]}}"#, "batch.retry"),
+        (r#"{"adapter": ["memory"]}"#, "adapter"),
+    ] {
+        assert_eq!(field_of(EventBusConfig::from_json(text)), field, "{text}");
+    }
+    // Arrays where the config has arrays stay fine, and objects parse as before.
+    assert_eq!(EventBusConfig::from_json(r#"{"shards": 3}"#).unwrap().shards, 3);
+}

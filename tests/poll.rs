@@ -299,6 +299,22 @@ async fn bad_input_is_a_clear_error() {
         ConsumeRequest::from_json(r#"{"limit":1,"colour":"red"}"#),
         Err(e) if e.kind() == ErrorKind::InvalidRequest
     ));
+    // The largest page is enforced, from JSON and from Rust alike.
+    let max = purple_rain::config::MAX_LIMIT;
+    for limit in [max + 1, usize::MAX] {
+        let text = format!(r#"{{"limit":{limit}}}"#);
+        assert!(
+            matches!(ConsumeRequest::from_json(&text), Err(ConsumerError::InvalidRequest(m)) if m.contains("limit"))
+        );
+        assert!(
+            matches!(bus.poll(ConsumeRequest::new(limit)).await, Err(ConsumerError::InvalidRequest(m)) if m.contains("limit"))
+        );
+    }
+    assert!(bus.poll(ConsumeRequest::new(max)).await.is_ok());
+    // A request is an object: an array is not read field by field.
+    for text in ["[]", "[5]", "[5, null, null, \"timestamp\"]"] {
+        assert!(matches!(ConsumeRequest::from_json(text), Err(e) if e.kind() == ErrorKind::InvalidRequest), "{text}");
+    }
     // limit 0: empty, same cursor.
     let page = bus.poll(ConsumeRequest::new(1)).await.unwrap();
     let zero = bus.poll(ConsumeRequest::new(0).from(page.cursor.clone())).await.unwrap();

@@ -79,6 +79,33 @@ impl Default for EventBusConfig {
     }
 }
 
+/// Refuses an array wherever `shape` (the default config as JSON) has an object; `path` is the
+/// dotted key path of `given`. An adapter of another type than the default is checked as far
+/// as the keys they share.
+fn objects_where_objects_belong(
+    given: &serde_json::Value,
+    shape: &serde_json::Value,
+    path: &str,
+) -> Result<(), ConfigError> {
+    let serde_json::Value::Object(fields) = shape else { return Ok(()) };
+    match given {
+        serde_json::Value::Array(_) if path.is_empty() => Err(ConfigError::Json(
+            <serde_json::Error as serde::de::Error>::invalid_type(serde::de::Unexpected::Seq, &"a JSON object").into(),
+        )),
+        serde_json::Value::Array(_) => Err(ConfigError::invalid(path, "must be a JSON object, not an array")),
+        serde_json::Value::Object(given) => {
+            for (key, value) in given {
+                if let Some(shape) = fields.get(key) {
+                    let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    objects_where_objects_belong(value, shape, &path)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 impl EventBusConfig {
     /// Starts a builder from the defaults.
     pub fn builder() -> EventBusConfigBuilder {
@@ -91,6 +118,12 @@ impl EventBusConfig {
             return Ok(Self::default());
         }
         let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.into()))?;
+        // serde also reads a struct from an array, field by field in order (`[1]` would be
+        // `{"shards":1}`): every place the config has an object must hold one. Checked after
+        // the typed parse, so syntax and type errors keep their positions.
+        let given: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.into()))?;
+        let shape = serde_json::to_value(Self::default()).unwrap_or_default();
+        objects_where_objects_belong(&given, &shape, "")?;
         config.validate()?;
         Ok(config)
     }

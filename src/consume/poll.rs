@@ -7,6 +7,7 @@
 
 use super::{ConsumeRequest, ConsumeResponse, Cursor, Ordering};
 use crate::adapter::{Adapter, IdPool, ShardPage, ShardRead};
+use crate::config::MAX_LIMIT;
 use crate::error::{AdapterError, ConsumerError, ConsumerResult};
 use crate::model::StoredEvent;
 use std::cmp::Reverse;
@@ -58,6 +59,12 @@ pub(crate) async fn poll(
     recycled: Recycled<'_>,
 ) -> ConsumerResult<ConsumeResponse> {
     let Recycled { ids: recycled_ids, events: mut spare } = recycled;
+    if request.limit > MAX_LIMIT {
+        return Err(ConsumerError::InvalidRequest(format!(
+            "limit {} is larger than the largest page, {MAX_LIMIT}",
+            request.limit
+        )));
+    }
     let store = adapter.store_id();
     let mut cursor = match &request.from_id {
         Some(text) => Cursor::decode(text).map_err(|e| ConsumerError::InvalidCursor(e.to_string()))?,

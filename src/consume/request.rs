@@ -1,8 +1,10 @@
 //! What a poll asks for and what it answers.
 
+use crate::config::MAX_LIMIT;
 use crate::error::ConsumerError;
 use crate::filter::Filter;
 use crate::model::StoredEvent;
+use serde::de::Unexpected;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -84,7 +86,18 @@ impl ConsumeRequest {
         if text.is_empty() || text == "null" {
             return Ok(Self::new(DEFAULT_LIMIT));
         }
+        if text.starts_with('[') {
+            // serde reads a struct from an array too, field by field in order: `[5]` would be
+            // `{"limit":5}`. A request is an object.
+            let error = <serde_json::Error as serde::de::Error>::invalid_type(Unexpected::Seq, &"a JSON object");
+            return Err(ConsumerError::Json(error.into()));
+        }
         let wire: Wire = serde_json::from_str(text).map_err(|e| ConsumerError::Json(e.into()))?;
+        if let Some(limit) = wire.limit.filter(|&limit| limit > MAX_LIMIT) {
+            return Err(ConsumerError::InvalidRequest(format!(
+                "`limit`: {limit} is larger than the largest page, {MAX_LIMIT}"
+            )));
+        }
         let filter = match wire.filter {
             None | Some(serde_json::Value::Null) => None,
             Some(value) => Some(Filter::from_json(&value).map_err(|e| ConsumerError::InvalidFilter(e.to_string()))?),
