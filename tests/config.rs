@@ -93,7 +93,8 @@ fn json_shape_round_trips_and_parses_every_documented_field() {
         r#"{"type":"noop"}"#,
         r#"{"type":"redis","url":"redis://127.0.0.1:6379","stream_prefix":"purple"}"#,
         r#"{"type":"jetstream","url":"nats://127.0.0.1:4222","stream_prefix":"purple"}"#,
-        r#"{"type":"net","listen":"127.0.0.1:7777","peers":["127.0.0.1:7778"]}"#,
+        r#"{"type":"net","listen":"127.0.0.1:7777","peers":["127.0.0.1:7778"],"insecure":true}"#,
+        r#"{"type":"net","listen":"0.0.0.0:7777","key":"000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"}"#,
     ] {
         EventBusConfig::from_json(&format!(r#"{{"adapter":{adapter}}}"#)).unwrap();
     }
@@ -130,8 +131,12 @@ fn from_bytes_validated_rejects_bad_json() {
 
 #[tokio::test]
 async fn unavailable_adapters_are_config_errors_not_panics() {
+    // A Net config without its cluster key validates (the spec's example has none) but no bus
+    // runs with it.
     let config = EventBusConfig::builder().adapter(AdapterConfig::net().listen("127.0.0.1:7777")).build().unwrap();
-    assert!(matches!(purple_rain::EventBus::new(config).await, Err(ConfigError::Unsupported(_))));
+    let error = purple_rain::EventBus::new(config).await.unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { .. }), "{error:?}");
+    assert!(error.to_string().contains("cluster key is required"), "{error}");
 }
 
 #[test]

@@ -456,6 +456,7 @@ impl purple_rain::Adapter for Misreads {
             sequence,
             timestamp_ns: sequence + 1,
             payload: bytes::Bytes::from_static(b"{}"),
+            origin: 0,
         };
         let (events, next) = match (self.0, read.from) {
             (Misread::TooMany, from) => (vec![event(from), event(from + 1)], from + 2),
@@ -518,6 +519,7 @@ impl purple_rain::Adapter for StampedLogs {
                 sequence: at as u64,
                 timestamp_ns: stamps[at],
                 payload: bytes::Bytes::from_static(b"{}"),
+                origin: 0,
             })
             .collect();
         self.handed_out.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);

@@ -12,6 +12,7 @@ mod id_pool;
 pub mod jetstream;
 pub mod memory;
 mod metrics;
+pub mod net;
 mod noop;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -32,6 +33,7 @@ pub use id_pool::IdPool;
 pub use jetstream::JetStreamAdapter;
 pub use memory::MemoryAdapter;
 pub use metrics::{AdapterMetric, MetricKind};
+pub use net::NetAdapter;
 pub use noop::NoopAdapter;
 
 use crate::error::{AdapterError, ConfigError};
@@ -165,9 +167,7 @@ pub(crate) fn from_config(config: &AdapterConfig) -> Result<Arc<dyn Adapter>, Co
         AdapterConfig::Noop => Ok(Arc::new(NoopAdapter)),
         AdapterConfig::Memory(c) => Ok(Arc::new(MemoryAdapter::new(c.clone()))),
         AdapterConfig::Disk(c) => Ok(Arc::new(DiskAdapter::open(c.clone())?)),
-        AdapterConfig::Net(_) => {
-            Err(ConfigError::Unsupported("the net adapter is not implemented in this version".into()))
-        }
+        AdapterConfig::Net(c) => Ok(Arc::new(NetAdapter::new(c.clone())?)),
         #[cfg(feature = "redis")]
         AdapterConfig::Redis(c) => Ok(Arc::new(self::redis::RedisAdapter::new(c.clone())?)),
         #[cfg(not(feature = "redis"))]

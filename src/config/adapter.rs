@@ -125,14 +125,55 @@ impl From<MemoryAdapterConfig> for AdapterConfig {
     }
 }
 
-/// Mesh transport endpoints.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A mesh of buses: this node listens on `listen`, dials every `peers` address, and every event
+/// ingested on any node connected through any chain of peers is stored on every node, exactly
+/// once (see `adapter::net` for the protocol).
+///
+/// Every connection is encrypted and mutually authenticated with the cluster `key` (32 random
+/// bytes as 64 hex digits, inline or in `key_file`): make one with
+/// [`generate_key`](Self::generate_key) and give it to every node. Plain text needs `insecure`
+/// and is refused unless every address is a loopback one.
+///
+/// # Examples
+/// ```
+/// use purple_rain::{AdapterConfig, NetAdapterConfig};
+/// let key = NetAdapterConfig::generate_key();
+/// let net = AdapterConfig::net().listen("127.0.0.1:7777").peer("127.0.0.1:7778").key(key);
+/// assert_eq!(net.key.as_ref().map(String::len), Some(64));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetAdapterConfig {
-    /// Address to listen on, e.g. `0.0.0.0:7777`.
+    /// Address to listen on, e.g. `0.0.0.0:7777`; `None` only dials out.
     pub listen: Option<String>,
-    /// Peers to connect to.
+    /// Peers to connect to (and reconnect to, with backoff, whenever the connection drops).
     pub peers: Vec<String>,
+    /// The cluster key: 64 hex digits (32 bytes). Required unless `insecure` or `key_file`.
+    pub key: Option<String>,
+    /// A file holding the cluster key as 64 hex digits (surrounding whitespace ignored).
+    pub key_file: Option<String>,
+    /// Plain text, no authentication: only for loopback addresses (tests, benchmarks).
+    pub insecure: bool,
+    /// Events the local log keeps per shard (local and received ones). It is also what a peer
+    /// that fell behind can still be sent: beyond it, the peer is told of a gap.
+    pub max_events_per_shard: usize,
+    /// Payload bytes the local log keeps per shard, if bounded.
+    pub max_bytes_per_shard: Option<usize>,
+}
+
+impl Default for NetAdapterConfig {
+    fn default() -> Self {
+        let memory = MemoryAdapterConfig::default();
+        Self {
+            listen: None,
+            peers: Vec::new(),
+            key: None,
+            key_file: None,
+            insecure: false,
+            max_events_per_shard: memory.max_events_per_shard,
+            max_bytes_per_shard: memory.max_bytes_per_shard,
+        }
+    }
 }
 
 impl NetAdapterConfig {
@@ -146,10 +187,74 @@ impl NetAdapterConfig {
         self.peers.push(addr.into());
         self
     }
+    /// Sets the cluster key (64 hex digits).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// Reads the cluster key from a file.
+    pub fn key_file(mut self, path: impl Into<String>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+    /// Plain text on loopback addresses.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+    /// Events kept per shard.
+    pub fn max_events_per_shard(mut self, n: usize) -> Self {
+        self.max_events_per_shard = n;
+        self
+    }
+    /// Payload bytes kept per shard.
+    pub fn max_bytes_per_shard(mut self, n: usize) -> Self {
+        self.max_bytes_per_shard = Some(n);
+        self
+    }
+
+    /// A new random cluster key (32 bytes from the operating system's generator) as 64 hex
+    /// digits, for `key` or a `key_file`.
+    pub fn generate_key() -> String {
+        let mut key = [0u8; 32];
+        // The OS generator failing is not something a caller could handle.
+        getrandom::getrandom(&mut key).expect("the operating system's random generator failed");
+        key.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The cluster key's bytes, from `key` or `key_file`; `None` when `insecure`.
+    pub fn key_bytes(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        if self.insecure {
+            return Ok(None);
+        }
+        let (field, text) = match (&self.key, &self.key_file) {
+            (Some(key), None) => ("adapter.key", key.clone()),
+            (None, Some(path)) => (
+                "adapter.key_file",
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::invalid("adapter.key_file", format!("cannot read {path:?}: {e}")))?,
+            ),
+            (Some(_), Some(_)) => return Err(ConfigError::invalid("adapter.key", "give key or key_file, not both")),
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    "adapter.key",
+                    "a cluster key is required (key or key_file; NetAdapterConfig::generate_key makes one)",
+                ))
+            }
+        };
+        parse_key(text.trim()).map(Some).ok_or_else(|| ConfigError::invalid(field, "must be 64 hex digits (32 bytes)"))
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let check = |field: &str, addr: &str| match addr.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                if self.insecure && !loopback {
+                    return Err(ConfigError::invalid(field, format!("insecure is refused on {addr:?}: not loopback")));
+                }
+                Ok(())
+            }
             _ => Err(ConfigError::invalid(field, format!("{addr:?} is not host:port"))),
         };
         if let Some(listen) = &self.listen {
@@ -158,8 +263,33 @@ impl NetAdapterConfig {
         for (i, peer) in self.peers.iter().enumerate() {
             check(&format!("adapter.peers[{i}]"), peer)?;
         }
+        if self.insecure && (self.key.is_some() || self.key_file.is_some()) {
+            return Err(ConfigError::invalid("adapter.insecure", "insecure takes no key"));
+        }
+        // A missing key is refused when the adapter is built, not here: a config may be written
+        // before its key is chosen (the spec's example has none), but no bus runs without one.
+        if self.key.is_some() && self.key_file.is_none() {
+            self.key_bytes()?;
+        }
+        if self.max_events_per_shard == 0 {
+            return Err(ConfigError::invalid("adapter.max_events_per_shard", "must be at least 1"));
+        }
+        if self.max_bytes_per_shard == Some(0) {
+            return Err(ConfigError::invalid("adapter.max_bytes_per_shard", "must be at least 1"));
+        }
         Ok(())
     }
+}
+
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
 }
 
 impl From<NetAdapterConfig> for AdapterConfig {

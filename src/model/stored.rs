@@ -16,4 +16,8 @@ pub struct StoredEvent {
     pub timestamp_ns: u64,
     /// The exact bytes ingested.
     pub payload: Bytes,
+    /// The node that ingested the event: the Net adapter's random node id of that bus (nonzero),
+    /// so a mesh member can tell its own events from relayed ones. 0 from adapters that do not
+    /// know nodes (Memory, Redis, JetStream).
+    pub origin: u64,
 }

@@ -211,7 +211,7 @@ mod tests {
     use super::*;
 
     fn event(id: &str, shard: u16, sequence: u64) -> StoredEvent {
-        StoredEvent { id: id.into(), shard, sequence, timestamp_ns: 0, payload: bytes::Bytes::new() }
+        StoredEvent { id: id.into(), shard, sequence, timestamp_ns: 0, payload: bytes::Bytes::new(), origin: 0 }
     }
 
     #[test]

@@ -461,7 +461,7 @@ fn serve(run: &Run, from: u64, limit: u64, read: &ShardRead<'_>, found: &mut Vec
             return from + offset as u64;
         }
         if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
-            page::push_event(found, read.shard, from + offset as u64, entry.timestamp_ns, &entry.payload);
+            page::push_event(found, read.shard, from + offset as u64, entry.timestamp_ns, &entry.payload, 0);
         }
     }
     run.first + end as u64

@@ -318,6 +318,7 @@ fn stored_event(shard: u16, delivery: &Delivery, message: Message) -> StoredEven
         sequence: delivery.stream_sequence,
         timestamp_ns,
         payload: message.payload,
+        origin: 0,
     }
 }
 

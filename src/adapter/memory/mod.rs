@@ -3,7 +3,8 @@
 //!
 //! Payloads are copied once, on append, into a per-shard arena of large shared buffers, and each
 //! entry keeps a `Bytes` slice of it: no allocation per event, and polls hand out slices (a
-//! reference-count increment), never copies. An entry costs 40 bytes beyond its payload. Memory
+//! reference-count increment), never copies. An entry costs 56 bytes beyond its payload (its
+//! origin node and sequence among them, which the Net adapter, storing through this log, relays). Memory
 //! is returned when every entry of an arena buffer has been trimmed and every polled slice of it
 //! dropped.
 //!
@@ -49,6 +50,17 @@ pub struct MemoryAdapter {
 struct Entry {
     timestamp_ns: u64,
     payload: Bytes,
+    origin: Origin,
+}
+
+/// Where an event was first ingested: the node (0 for a plain Memory bus) and that node's
+/// per-shard sequence. The Net adapter relays it and drops duplicates by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The ingesting node's id.
+    pub node: u64,
+    /// The ingesting node's sequence on the same shard.
+    pub sequence: u64,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +81,13 @@ impl ShardLog {
         if payload.len() >= COPY_LIMIT {
             return payload.clone();
         }
+        self.store_slice(payload)
+    }
+
+    fn store_slice(&mut self, payload: &[u8]) -> Bytes {
+        if payload.len() >= COPY_LIMIT {
+            return Bytes::copy_from_slice(payload);
+        }
         if self.arena.capacity() - self.arena.len() < payload.len() {
             self.arena = BytesMut::with_capacity(ARENA_CHUNK);
         }
@@ -77,8 +96,8 @@ impl ShardLog {
     }
 
     /// Makes room for `incoming` more entries, growing by a quarter at a time and never past
-    /// what the bound can hold (`bound` retained plus one batch before its trim). An entry is 40
-    /// bytes; a deque that doubled would cost up to 80 per retained event, a quarter at most 50.
+    /// what the bound can hold (`bound` retained plus one batch before its trim). An entry is 56
+    /// bytes; a deque that doubled would cost up to 112 per retained event, a quarter at most 70.
     fn make_room(&mut self, incoming: usize, bound: usize) {
         let (len, capacity) = (self.entries.len(), self.entries.capacity());
         let needed = len + incoming;
@@ -138,6 +157,75 @@ impl MemoryAdapter {
     }
 }
 
+/// The Net adapter's access: it numbers the shard's entries itself, since its log holds events of
+/// many nodes, and reads entries with their origin to relay them.
+impl MemoryAdapter {
+    /// Appends `events` (origin, ingest timestamp, payload) to `shard` at the log's next
+    /// sequences and returns the next sequence after them. Timestamps stay strictly increasing
+    /// per shard: an event stamped earlier than the last one stored (another node's clock) is
+    /// stored one nanosecond after it.
+    /// `size_hint` is how many there probably are (room is made for them at once).
+    pub(crate) fn append<'a>(
+        &self,
+        shard: u16,
+        size_hint: usize,
+        events: impl Iterator<Item = (Origin, u64, &'a [u8])>,
+    ) -> Result<u64, AdapterError> {
+        let log = self.log_or_create(shard)?;
+        let mut log = log.write().map_err(|_| poisoned())?;
+        log.make_room(size_hint, self.config.max_events_per_shard);
+        let mut last = log.entries.back().map_or(0, |e| e.timestamp_ns);
+        for (origin, timestamp_ns, payload) in events {
+            let payload = log.store_slice(payload);
+            log.payload_bytes += payload.len();
+            last = timestamp_ns.max(last + 1);
+            log.entries.push_back(Entry { timestamp_ns: last, payload, origin });
+        }
+        self.trim(&mut log);
+        Ok(log.next_sequence())
+    }
+
+    /// The sequence the next event appended to `shard` gets.
+    pub(crate) fn end_of(&self, shard: u16) -> u64 {
+        self.log(shard).and_then(|l| l.read().ok().map(|l| l.next_sequence())).unwrap_or(0)
+    }
+
+    /// Calls `visit(sequence, origin, timestamp, payload)` for the entries of `shard` from
+    /// `from` on, until `max_bytes` of payload have been visited (at least one entry) or the log
+    /// ends. Returns the sequence after the last one visited and how many entries between `from`
+    /// and the oldest retained one were trimmed.
+    pub(crate) fn scan(
+        &self,
+        shard: u16,
+        from: u64,
+        max_bytes: usize,
+        mut visit: impl FnMut(u64, Origin, u64, &Bytes),
+    ) -> Result<(u64, u64), AdapterError> {
+        let Some(log) = self.log(shard) else { return Ok((from, 0)) };
+        let log = log.read().map_err(|_| poisoned())?;
+        let missed = log.first_sequence.saturating_sub(from);
+        let mut next = from.max(log.first_sequence);
+        let mut bytes = 0;
+        let first = (next - log.first_sequence) as usize;
+        for entry in log.entries.range(first.min(log.entries.len())..) {
+            if bytes >= max_bytes {
+                break;
+            }
+            visit(next, entry.origin, entry.timestamp_ns, &entry.payload);
+            bytes += entry.payload.len();
+            next += 1;
+        }
+        Ok((next, missed))
+    }
+
+    fn trim(&self, log: &mut ShardLog) {
+        let trimmed = log.trim(self.config.max_events_per_shard, self.config.max_bytes_per_shard);
+        if trimmed > 0 {
+            self.trimmed.fetch_add(trimmed, Ordering::Relaxed);
+        }
+    }
+}
+
 fn poisoned() -> AdapterError {
     AdapterError::Fatal("memory adapter lock poisoned".into())
 }
@@ -182,12 +270,10 @@ impl Adapter for MemoryAdapter {
         for entry in batch.iter() {
             let payload = log.store(entry.payload());
             log.payload_bytes += payload.len();
-            log.entries.push_back(Entry { timestamp_ns: entry.timestamp_ns, payload });
+            let origin = Origin { node: 0, sequence: entry.sequence };
+            log.entries.push_back(Entry { timestamp_ns: entry.timestamp_ns, payload, origin });
         }
-        let trimmed = log.trim(self.config.max_events_per_shard, self.config.max_bytes_per_shard);
-        if trimmed > 0 {
-            self.trimmed.fetch_add(trimmed, Ordering::Relaxed);
-        }
+        self.trim(&mut log);
         Ok(())
     }
 
@@ -232,7 +318,15 @@ impl Adapter for MemoryAdapter {
                     break;
                 }
                 if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
-                    page::push_event(found, read.shard, page.next + offset as u64, entry.timestamp_ns, &entry.payload);
+                    let sequence = page.next + offset as u64;
+                    page::push_event(
+                        found,
+                        read.shard,
+                        sequence,
+                        entry.timestamp_ns,
+                        &entry.payload,
+                        entry.origin.node,
+                    );
                 }
             }
             let examined_to = match found.last() {

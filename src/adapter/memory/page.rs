@@ -23,6 +23,7 @@ pub(in crate::adapter) fn push_event(
     sequence: u64,
     timestamp_ns: u64,
     payload: &Bytes,
+    origin: u64,
 ) {
     page.reserve(1);
     let slot = page.spare_capacity_mut()[0].as_mut_ptr();
@@ -35,6 +36,7 @@ pub(in crate::adapter) fn push_event(
         addr_of_mut!((*slot).shard).write(shard);
         addr_of_mut!((*slot).sequence).write(sequence);
         addr_of_mut!((*slot).timestamp_ns).write(timestamp_ns);
+        addr_of_mut!((*slot).origin).write(origin);
         page.set_len(page.len() + 1);
     }
 }
@@ -90,7 +92,7 @@ mod tests {
         let mut page = Vec::with_capacity(1); // grows while pushing
         for round in 0..3u64 {
             for (n, payload) in payloads.iter().enumerate() {
-                push_event(&mut page, n as u16, round, 10 + round, payload);
+                push_event(&mut page, n as u16, round, 10 + round, payload, 7);
             }
         }
         assert_eq!(page.len(), 9);
@@ -101,6 +103,7 @@ mod tests {
                 ((i % 3) as u16, i as u64 / 3, 10 + i as u64 / 3)
             );
             assert_eq!(event.payload, payloads[i % 3]);
+            assert_eq!(event.origin, 7);
         }
         drop(payloads);
         drop(owned);

@@ -671,6 +671,7 @@ impl Adapter for RedisAdapter {
                         sequence: at,
                         timestamp_ns: event.timestamp_ns,
                         payload: event.payload,
+                        origin: 0,
                     });
                     if page.events.len() == read.max_events {
                         break;

@@ -1,0 +1,458 @@
+//! The Net adapter: buses that form a mesh over TCP and each store every event of the mesh,
+//! exactly once, with no broker.
+//!
+//! # Why this design
+//! - **Wire**: TCP with the Noise protocol (`snow`, `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s`,
+//!   see [`transport`]) and length-delimited records (`tokio-util`). TCP gives ordered, reliable
+//!   delivery and back-pressure; Noise gives mutual authentication by the cluster key and
+//!   authenticated encryption of every record, with nothing home-made. ChaCha20-Poly1305 runs at
+//!   well over 1 GB/s per core in software, so it is not what limits replication (BENCHMARKS.md);
+//!   per-event work is, and the data path has none beyond copying bytes: a batch is one message,
+//!   sealed in as few 64 KiB records as fit, and stored on arrival with one append. QUIC would add
+//!   a TLS certificate story for users; a shared 32-byte key is all this needs
+//!   ([`NetAdapterConfig::generate_key`](crate::config::NetAdapterConfig::generate_key)).
+//! - **Store**: every node keeps its own [`MemoryAdapter`] log. Local batches and received
+//!   events go into it, each with its origin (node, sequence) and in the origin's shard, so
+//!   `poll` returns both like any adapter, and each origin shard's order holds on every node.
+//! - **Relay and retention**: each connection's writer sends the node's whole log (its own
+//!   events and those it received) from where the peer said it stands (see [`peer`]). A line
+//!   A–B–C thus carries A's events to C, a node that peers with one member learns every event of
+//!   the mesh, and the log itself is the bounded retain log (config `max_events_per_shard`).
+//! - **Exactly once**: the origin high-water marks ([`marks`]) drop an event that arrives twice
+//!   (two paths, a reconnect). Nothing loops: a node stores an event once and sends each stored
+//!   event once per connection.
+//! - **Flush**: `flush` returns once every event stored here before the call has been
+//!   acknowledged by every peer connected at the time (a peer that disconnects stops being
+//!   waited for), or fails after [`FLUSH_ACK_TIMEOUT`].
+//!
+//! Node ids are random per bus, so a restarted node is a new origin: what it had relayed before
+//! stays where it is, and it receives the whole retained log of its peers again.
+
+mod frame;
+mod marks;
+mod peer;
+mod transport;
+
+use super::memory::Origin;
+use super::{Adapter, AdapterMetric, MemoryAdapter, ShardPage, ShardRead};
+use crate::config::{MemoryAdapterConfig, NetAdapterConfig};
+use crate::error::{AdapterError, ConfigError};
+use crate::model::{Batch, StoredEvent};
+use async_trait::async_trait;
+use marks::Marks;
+use peer::{Peer, SessionError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Longest `flush` waits for acknowledgements before it reports the peers that are behind.
+pub const FLUSH_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reconnect backoff: first delay and cap.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A bus's place in the mesh. Built from [`NetAdapterConfig`]; `init` binds the listen address
+/// and starts dialing the peers.
+pub struct NetAdapter {
+    shared: Arc<Shared>,
+}
+
+/// What the connections and the adapter share.
+struct Shared {
+    node: u64,
+    key: Option<[u8; 32]>,
+    config: NetAdapterConfig,
+    log: MemoryAdapter,
+    marks: Marks,
+    /// Per peer node, per shard: the position of its log this node has stored up to.
+    cursors: Mutex<HashMap<u64, HashMap<u16, u64>>>,
+    /// Bumped on every append: wakes writers and long polls.
+    version: watch::Sender<u64>,
+    /// Bumped on every acknowledgement and peer change: wakes `flush`.
+    acks: watch::Sender<u64>,
+    peers: Mutex<Vec<Arc<Peer>>>,
+    dials: Vec<Dial>,
+    auth_failures: AtomicU64,
+    rejected_frames: AtomicU64,
+    gap_events: AtomicU64,
+    stop: CancellationToken,
+    local_addr: OnceLock<SocketAddr>,
+}
+
+/// A configured peer address and how its dialing went.
+struct Dial {
+    addr: String,
+    connected: AtomicBool,
+    reconnects: AtomicU64,
+}
+
+impl NetAdapter {
+    /// An adapter for `config` (the key is read here, so a bad `key_file` fails now).
+    pub fn new(config: NetAdapterConfig) -> Result<Self, ConfigError> {
+        let key = config.key_bytes()?;
+        let memory = MemoryAdapterConfig {
+            max_events_per_shard: config.max_events_per_shard,
+            max_bytes_per_shard: config.max_bytes_per_shard,
+        };
+        let dials = config
+            .peers
+            .iter()
+            .map(|addr| Dial { addr: addr.clone(), connected: AtomicBool::new(false), reconnects: AtomicU64::new(0) })
+            .collect();
+        let shared = Shared {
+            node: node_id(),
+            key,
+            log: MemoryAdapter::new(memory),
+            marks: Marks::default(),
+            cursors: Mutex::new(HashMap::new()),
+            version: watch::Sender::new(0),
+            acks: watch::Sender::new(0),
+            peers: Mutex::new(Vec::new()),
+            dials,
+            auth_failures: AtomicU64::new(0),
+            rejected_frames: AtomicU64::new(0),
+            gap_events: AtomicU64::new(0),
+            stop: CancellationToken::new(),
+            local_addr: OnceLock::new(),
+            config,
+        };
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// This node's id: the `origin` of the events ingested here.
+    pub fn node_id(&self) -> u64 {
+        self.shared.node
+    }
+
+    /// The address listened on, once `init` has bound it (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared.local_addr.get().copied()
+    }
+
+    /// Events held in the local log now (local and received, after trimming).
+    pub fn retained(&self) -> u64 {
+        self.shared.log.retained()
+    }
+
+    /// Peers connected now.
+    pub fn connected_peers(&self) -> usize {
+        self.shared.peer_list().len()
+    }
+
+    /// Connections refused because the peer did not prove the cluster key.
+    pub fn auth_failures(&self) -> u64 {
+        self.shared.auth_failures.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed on a record that failed authentication or a malformed message.
+    pub fn rejected_frames(&self) -> u64 {
+        self.shared.rejected_frames.load(Ordering::Relaxed)
+    }
+
+    /// Events a peer was told it missed, or this node was told it missed.
+    pub fn gap_events(&self) -> u64 {
+        self.shared.gap_events.load(Ordering::Relaxed)
+    }
+}
+
+/// A random nonzero node id (0 means "no node" in `StoredEvent::origin`).
+fn node_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        bytes = fastrand::u64(..).to_le_bytes();
+    }
+    u64::from_le_bytes(bytes).max(1)
+}
+
+impl Shared {
+    /// Appends the events of one origin shard run that are new here; returns how many were.
+    fn store<'a>(
+        &self,
+        shard: u16,
+        size_hint: usize,
+        events: impl Iterator<Item = (u64, u64, u64, &'a [u8])>,
+    ) -> Result<u64, AdapterError> {
+        let marks = self.marks.shard(shard);
+        let mut marks = marks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stored = 0;
+        let new = events.filter(|&(node, sequence, _, _)| node != 0 && marks.admit(node, sequence)).map(
+            |(node, sequence, timestamp_ns, payload)| {
+                stored += 1;
+                (Origin { node, sequence }, timestamp_ns, payload)
+            },
+        );
+        self.log.append(shard, size_hint, new)?;
+        drop(marks);
+        if stored > 0 {
+            self.version.send_modify(|v| *v += 1);
+        }
+        Ok(stored)
+    }
+
+    fn cursor(&self, node: u64, shard: u16) -> u64 {
+        let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
+        cursors.get(&node).and_then(|c| c.get(&shard)).copied().unwrap_or(0)
+    }
+
+    fn set_cursor(&self, node: u64, shard: u16, to: u64) {
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner()).entry(node).or_default().insert(shard, to);
+    }
+
+    fn cursors_of(&self, node: u64) -> Vec<(u16, u64)> {
+        let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
+        cursors.get(&node).map(|c| c.iter().map(|(&s, &n)| (s, n)).collect()).unwrap_or_default()
+    }
+
+    fn peer_list(&self) -> Vec<Arc<Peer>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn connected(&self, peer: Arc<Peer>) {
+        self.set_dial(&peer.addr, true);
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).push(peer);
+        self.acks.send_modify(|n| *n += 1);
+    }
+
+    fn disconnected(&self, peer: &Arc<Peer>) {
+        self.set_dial(&peer.addr, false);
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| !Arc::ptr_eq(p, peer));
+        self.acks.send_modify(|n| *n += 1);
+    }
+
+    fn set_dial(&self, addr: &str, connected: bool) {
+        if let Some(dial) = self.dials.iter().find(|d| d.addr == addr) {
+            dial.connected.store(connected, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, from)) = accepted else {
+            // Out of descriptors or similar: wait instead of spinning.
+            tokio::time::sleep(BACKOFF.0).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let stop = shared.stop.clone();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = peer::run(shared, stream, from.to_string(), false) => {}
+            }
+        });
+    }
+}
+
+async fn dial_loop(shared: Arc<Shared>, index: usize) {
+    let addr = shared.dials[index].addr.clone();
+    let mut delay = BACKOFF.0;
+    loop {
+        let started = Instant::now();
+        let session = async {
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+                Ok(Ok(stream)) => peer::run(shared.clone(), stream, addr.clone(), true).await,
+                Ok(Err(e)) => SessionError::Io(e),
+                Err(_) => SessionError::Io(std::io::ErrorKind::TimedOut.into()),
+            }
+        };
+        let ended = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            ended = session => ended,
+        };
+        if matches!(ended, SessionError::SelfConnection) {
+            return;
+        }
+        shared.dials[index].reconnects.fetch_add(1, Ordering::Relaxed);
+        // A connection that lasted resets the backoff; quick failures double it.
+        delay = if started.elapsed() > BACKOFF.1 { BACKOFF.0 } else { (delay * 2).min(BACKOFF.1) };
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Adapter for NetAdapter {
+    fn name(&self) -> &str {
+        "net"
+    }
+
+    async fn init(&self) -> Result<(), AdapterError> {
+        let shared = &self.shared;
+        if let Some(listen) = &shared.config.listen {
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| AdapterError::Connection(format!("cannot listen on {listen}: {e}")))?;
+            if let Ok(addr) = listener.local_addr() {
+                let _ = shared.local_addr.set(addr);
+            }
+            tokio::spawn(accept_loop(shared.clone(), listener));
+        }
+        for index in 0..shared.dials.len() {
+            tokio::spawn(dial_loop(shared.clone(), index));
+        }
+        Ok(())
+    }
+
+    async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
+        let marks = self.shared.marks.shard(shard);
+        let next = marks.lock().unwrap_or_else(|e| e.into_inner()).next(self.shared.node);
+        Ok(next)
+    }
+
+    async fn on_batch(&self, batch: &Batch) -> Result<(), AdapterError> {
+        let node = self.shared.node;
+        let (sequence, timestamp_ns) = (batch.first_sequence(), batch.first_timestamp_ns());
+        let events =
+            batch.events().iter().zip(0..).map(|(e, i)| (node, sequence + i, timestamp_ns + i, e.payload().as_ref()));
+        self.shared.store(batch.shard(), batch.len(), events)?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), AdapterError> {
+        let shared = &self.shared;
+        let targets: Vec<(u16, u64)> =
+            shared.log.stored_shards().into_iter().map(|s| (s, shared.log.end_of(s))).collect();
+        let mut changed = shared.acks.subscribe();
+        let deadline = tokio::time::Instant::now() + FLUSH_ACK_TIMEOUT;
+        loop {
+            changed.borrow_and_update();
+            let behind: Vec<String> = shared
+                .peer_list()
+                .iter()
+                .filter(|p| targets.iter().any(|&(shard, end)| p.acked(shard) < end))
+                .map(|p| p.addr.clone())
+                .collect();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                return Err(AdapterError::Transient(format!(
+                    "peers {behind:?} did not acknowledge within {FLUSH_ACK_TIMEOUT:?}"
+                )));
+            }
+        }
+    }
+
+    async fn shutdown(&self) -> Result<(), AdapterError> {
+        self.shared.stop.cancel();
+        Ok(())
+    }
+
+    async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
+        self.shared.log.read_shard(read).await
+    }
+
+    async fn read_shard_into(
+        &self,
+        read: ShardRead<'_>,
+        page: &mut Vec<StoredEvent>,
+    ) -> Result<ShardPage, AdapterError> {
+        self.shared.log.read_shard_into(read, page).await
+    }
+
+    fn stored_shards(&self) -> Vec<u16> {
+        self.shared.log.stored_shards()
+    }
+
+    fn trimmed_events(&self) -> u64 {
+        self.shared.log.trimmed()
+    }
+
+    fn metrics(&self, out: &mut Vec<AdapterMetric>) {
+        let shared = &self.shared;
+        out.push(
+            AdapterMetric::gauge("net_node", "This node's id (label), always 1", 1.0)
+                .label("node", format!("{:016x}", shared.node)),
+        );
+        out.push(AdapterMetric::gauge("net_connected_peers", "Peers connected now", shared.peer_list().len() as f64));
+        out.push(AdapterMetric::counter(
+            "net_auth_failures_total",
+            "Connections refused: the peer did not prove the cluster key",
+            shared.auth_failures.load(Ordering::Relaxed),
+        ));
+        out.push(AdapterMetric::counter(
+            "net_rejected_frames_total",
+            "Connections closed on a record failing authentication or a malformed message",
+            shared.rejected_frames.load(Ordering::Relaxed),
+        ));
+        out.push(AdapterMetric::counter(
+            "net_gap_events_total",
+            "Events trimmed before a peer got them, told or heard of",
+            shared.gap_events.load(Ordering::Relaxed),
+        ));
+        for dial in &shared.dials {
+            let connected = if dial.connected.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
+            out.push(
+                AdapterMetric::gauge("net_dial_connected", "A configured peer is connected", connected)
+                    .label("peer", &dial.addr),
+            );
+            out.push(
+                AdapterMetric::counter(
+                    "net_dial_reconnects_total",
+                    "Connections to a configured peer that ended",
+                    dial.reconnects.load(Ordering::Relaxed),
+                )
+                .label("peer", &dial.addr),
+            );
+        }
+        let ends: Vec<(u16, u64)> = shared.log.stored_shards().into_iter().map(|s| (s, shared.log.end_of(s))).collect();
+        for peer in shared.peer_list() {
+            let labelled = |m: AdapterMetric| m.label("peer", &peer.addr).label("node", format!("{:016x}", peer.node));
+            let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            let lag: u64 = ends.iter().map(|&(s, end)| end.saturating_sub(peer.acked(s))).sum();
+            out.push(labelled(AdapterMetric::counter(
+                "net_peer_sent_events_total",
+                "Events sent to the peer",
+                load(&peer.sent),
+            )));
+            out.push(labelled(AdapterMetric::counter(
+                "net_peer_received_events_total",
+                "Events received from the peer, duplicates included",
+                load(&peer.received),
+            )));
+            out.push(labelled(AdapterMetric::counter(
+                "net_peer_stored_events_total",
+                "Events from the peer that were new here",
+                load(&peer.stored),
+            )));
+            out.push(labelled(AdapterMetric::gauge(
+                "net_peer_lag_events",
+                "Log positions the peer has not acknowledged",
+                lag as f64,
+            )));
+            out.push(labelled(AdapterMetric::counter(
+                "net_peer_gap_events_total",
+                "Events the peer was told it missed or told us we missed",
+                load(&peer.gaps),
+            )));
+        }
+    }
+
+    async fn wait_for_events(&self, positions: &[(u16, u64)], deadline: Instant) -> Result<(), AdapterError> {
+        let mut grown = self.shared.version.subscribe();
+        grown.borrow_and_update();
+        if positions.iter().any(|&(shard, next)| self.shared.log.end_of(shard) > next) {
+            return Ok(());
+        }
+        let _ = tokio::time::timeout_at(deadline.into(), grown.changed()).await;
+        Ok(())
+    }
+}
+
+impl Drop for NetAdapter {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+    }
+}

@@ -1,0 +1,340 @@
+//! One connection to a peer: handshake, greetings, then a reader and a writer.
+//!
+//! After the handshake each side sends `Hello` (its node id) and then `Resume`: where in the
+//! other's shard logs it stands, from the cursors it kept for that node (a reconnect resumes
+//! where it left off; a new node, or a restarted one with a new id, starts at the beginning).
+//!
+//! The writer sends the local log, shard by shard, from those cursors: what this node ingested
+//! and what it received (that is the relay), except events the peer itself ingested. It reads
+//! straight from the log into one plaintext buffer per round, seals it in as few records as fit,
+//! and writes it with one call; when caught up it sleeps until the log grows. The log is the
+//! retain log: what a slow or absent peer has not acknowledged stays there up to the log's
+//! bound, and what was trimmed before it was sent is a gap, told to the peer and counted on
+//! both sides.
+//!
+//! The reader decodes each `Events` message into one batch append (through the origin marks,
+//! so duplicates are dropped), moves its cursor for the peer, and has the writer acknowledge
+//! the new position; `Ack`s from the peer move what `flush` waits for.
+
+use super::frame::{self, EventsHeader, EventsWriter, Message};
+use super::transport::{self, HandshakeError, Opener, Sealer, MAX_RECORD};
+use super::{Adapter, Shared};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+
+/// Payload bytes the writer reads from one shard per message, so acknowledgements and other
+/// shards get their turn.
+const SCAN_BYTES: usize = 1 << 20;
+/// A writer with nothing to send for this long sends an empty record, so that the peer can tell
+/// a quiet connection from a dead one.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A connection that brings no record for this long is dead (blackholed, peer frozen): closed,
+/// and redialed.
+const SILENCE: Duration = Duration::from_secs(5);
+
+/// A connected peer, as `flush` and the stats see it.
+#[derive(Debug)]
+pub(super) struct Peer {
+    /// The address dialed, or the one the connection came from.
+    pub addr: String,
+    /// Its node id.
+    pub node: u64,
+    /// Per shard, the position of this node's log the peer has acknowledged.
+    pub acked: Mutex<HashMap<u16, u64>>,
+    /// Events sent to it.
+    pub sent: AtomicU64,
+    /// Events received from it (duplicates included).
+    pub received: AtomicU64,
+    /// Events received from it that were new here.
+    pub stored: AtomicU64,
+    /// Events it could not be sent (trimmed first) or could not send us.
+    pub gaps: AtomicU64,
+}
+
+impl Peer {
+    /// The acknowledged position of `shard`.
+    pub fn acked(&self, shard: u16) -> u64 {
+        self.acked.lock().unwrap_or_else(|e| e.into_inner()).get(&shard).copied().unwrap_or(0)
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub(super) enum SessionError {
+    /// The handshake failed.
+    Handshake(HandshakeError),
+    /// A record failed authentication or a message was malformed: counted, connection closed.
+    Rejected(String),
+    /// The connection failed.
+    Io(io::Error),
+    /// The peer is this node (a peer list naming the node itself).
+    SelfConnection,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Handshake(e) => e.fmt(f),
+            Self::Rejected(m) => write!(f, "rejected: {m}"),
+            Self::Io(e) => write!(f, "connection failed: {e}"),
+            Self::SelfConnection => write!(f, "connected to itself"),
+        }
+    }
+}
+
+impl From<io::Error> for SessionError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Runs one connection until it fails or the adapter stops.
+pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String, initiator: bool) -> SessionError {
+    let _ = stream.set_nodelay(true);
+    let keys = match transport::handshake(&mut stream, shared.key.as_ref(), initiator).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            if matches!(e, HandshakeError::Auth(_)) {
+                shared.auth_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            return SessionError::Handshake(e);
+        }
+    };
+    let (read, mut write) = stream.into_split();
+    let mut inbox = Inbox::new(read, keys.opener());
+    let mut sealer = keys.sealer();
+    let result = async {
+        let mut plain = Vec::new();
+        frame::put_hello(&mut plain, shared.node);
+        send(&mut sealer, &mut write, &plain).await?;
+        let node = match inbox.next(&shared).await? {
+            Some(Message::Hello { node }) => node,
+            other => return Err(protocol(&shared, "expected Hello", other)),
+        };
+        if node == shared.node {
+            return Err(SessionError::SelfConnection);
+        }
+        plain.clear();
+        frame::put_resume(&mut plain, &shared.cursors_of(node));
+        send(&mut sealer, &mut write, &plain).await?;
+        let cursors = match inbox.next(&shared).await? {
+            Some(Message::Resume { cursors }) => cursors.into_iter().collect(),
+            other => return Err(protocol(&shared, "expected Resume", other)),
+        };
+        Ok((node, cursors))
+    }
+    .await;
+    let (node, cursors) = match result {
+        Ok(greeted) => greeted,
+        Err(e) => return e,
+    };
+    let peer = Arc::new(Peer {
+        addr,
+        node,
+        acked: Mutex::new(HashMap::new()),
+        sent: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        stored: AtomicU64::new(0),
+        gaps: AtomicU64::new(0),
+    });
+    let acks = Arc::new(PendingAcks::default());
+    shared.connected(peer.clone());
+    let writer = Writer { shared: shared.clone(), peer: peer.clone(), sealer, write, cursors, acks: acks.clone() };
+    let error = tokio::select! {
+        e = writer.run() => e,
+        e = read_loop(&shared, &peer, &mut inbox, &acks) => e,
+    };
+    shared.disconnected(&peer);
+    error
+}
+
+fn protocol(shared: &Shared, expected: &str, got: Option<Message>) -> SessionError {
+    shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+    match got {
+        None => {
+            SessionError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{expected}, got end of stream")))
+        }
+        Some(m) => SessionError::Rejected(format!("{expected}, got {m:?}")),
+    }
+}
+
+async fn send(sealer: &mut Sealer, write: &mut OwnedWriteHalf, plain: &[u8]) -> Result<(), SessionError> {
+    let mut wire = Vec::with_capacity(plain.len() + plain.len() / 1000 + 32);
+    sealer.seal(plain, &mut wire).map_err(|e| SessionError::Rejected(e.to_string()))?;
+    write.write_all(&wire).await?;
+    Ok(())
+}
+
+/// Reads records, opens them, and cuts the plaintext into messages.
+struct Inbox {
+    records: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+    opener: Opener,
+    plain: BytesMut,
+}
+
+impl Inbox {
+    fn new(read: OwnedReadHalf, opener: Opener) -> Self {
+        let codec = LengthDelimitedCodec::builder()
+            .big_endian()
+            .length_field_length(2)
+            .max_frame_length(MAX_RECORD)
+            .new_codec();
+        Self { records: FramedRead::new(read, codec), opener, plain: BytesMut::with_capacity(1 << 20) }
+    }
+
+    /// The next message, `None` at a clean end of stream.
+    async fn next(&mut self, shared: &Shared) -> Result<Option<Message>, SessionError> {
+        let reject = |what: String| {
+            shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+            SessionError::Rejected(what)
+        };
+        loop {
+            if let Some(len) = frame::message_len(&self.plain).map_err(|e| reject(e.to_string()))? {
+                if self.plain.len() >= len {
+                    let message = self.plain.split_to(len).freeze();
+                    return frame::decode(message).map(Some).map_err(|e| reject(e.to_string()));
+                }
+            }
+            let Ok(record) = tokio::time::timeout(SILENCE, self.records.next()).await else {
+                return Err(SessionError::Io(io::Error::new(io::ErrorKind::TimedOut, "the peer went silent")));
+            };
+            match record {
+                Some(Ok(record)) => {
+                    self.opener.open(&record, &mut self.plain).map_err(|e| reject(format!("record: {e}")))?
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => return Err(reject(e.to_string())),
+                Some(Err(e)) => return Err(SessionError::Io(e)),
+                None if self.plain.is_empty() => return Ok(None),
+                None => return Err(reject("stream ended inside a message".into())),
+            }
+        }
+    }
+}
+
+/// Positions the reader has stored and the writer should acknowledge.
+#[derive(Default)]
+struct PendingAcks {
+    shards: Mutex<HashMap<u16, u64>>,
+    notify: Notify,
+}
+
+async fn read_loop(shared: &Shared, peer: &Peer, inbox: &mut Inbox, acks: &PendingAcks) -> SessionError {
+    loop {
+        let message = match inbox.next(shared).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return SessionError::Io(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => return e,
+        };
+        match message {
+            Message::Events(header, entries) => {
+                if header.from != shared.cursor(peer.node, header.shard) {
+                    return protocol(shared, "Events from the resume position", Some(Message::Events(header, entries)));
+                }
+                if header.missed > 0 {
+                    peer.gaps.fetch_add(header.missed, Ordering::Relaxed);
+                    shared.gap_events.fetch_add(header.missed, Ordering::Relaxed);
+                }
+                peer.received.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                let events = entries.iter().map(|e| (e.node, e.sequence, e.timestamp_ns, e.payload));
+                match shared.store(header.shard, entries.len(), events) {
+                    Ok(stored) => peer.stored.fetch_add(stored, Ordering::Relaxed),
+                    Err(e) => return SessionError::Rejected(format!("cannot store: {e}")),
+                };
+                shared.set_cursor(peer.node, header.shard, header.to);
+                acks.shards.lock().unwrap_or_else(|e| e.into_inner()).insert(header.shard, header.to);
+                acks.notify.notify_one();
+            }
+            Message::Ack { shard, to } => {
+                let mut acked = peer.acked.lock().unwrap_or_else(|e| e.into_inner());
+                let at = acked.entry(shard).or_default();
+                *at = (*at).max(to);
+                drop(acked);
+                shared.acks.send_modify(|n| *n += 1);
+            }
+            other => return protocol(shared, "Events or Ack", Some(other)),
+        }
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    peer: Arc<Peer>,
+    sealer: Sealer,
+    write: OwnedWriteHalf,
+    /// Per shard, the next position of the local log to send.
+    cursors: HashMap<u16, u64>,
+    acks: Arc<PendingAcks>,
+}
+
+impl Writer {
+    async fn run(mut self) -> SessionError {
+        let mut grown = self.shared.version.subscribe();
+        let mut plain = Vec::with_capacity(2 * SCAN_BYTES);
+        let mut wire = Vec::with_capacity(2 * SCAN_BYTES);
+        loop {
+            grown.borrow_and_update();
+            plain.clear();
+            let acks = std::mem::take(&mut *self.acks.shards.lock().unwrap_or_else(|e| e.into_inner()));
+            for (shard, to) in acks {
+                frame::put_ack(&mut plain, shard, to);
+            }
+            if let Err(e) = self.fill(&mut plain) {
+                return SessionError::Rejected(format!("cannot read the log: {e}"));
+            }
+            if plain.is_empty() {
+                tokio::select! {
+                    _ = grown.changed() => continue,
+                    _ = self.acks.notify.notified() => continue,
+                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                }
+            }
+            wire.clear();
+            if let Err(e) = self.sealer.seal(&plain, &mut wire) {
+                return SessionError::Rejected(e.to_string());
+            }
+            if let Err(e) = self.write.write_all(&wire).await {
+                return SessionError::Io(e);
+            }
+        }
+    }
+
+    /// Appends an `Events` message for every shard with events past its cursor.
+    fn fill(&mut self, plain: &mut Vec<u8>) -> Result<(), crate::error::AdapterError> {
+        let log = &self.shared.log;
+        for shard in log.stored_shards() {
+            let from = self.cursors.get(&shard).copied().unwrap_or(0);
+            if from >= log.end_of(shard) {
+                continue;
+            }
+            let mut events = EventsWriter::begin(plain);
+            let mut sent = 0;
+            let peer = self.peer.node;
+            let (to, missed) = log.scan(shard, from, SCAN_BYTES, |_, origin, timestamp_ns, payload| {
+                if origin.node != peer {
+                    let entry = frame::Entry { node: origin.node, sequence: origin.sequence, timestamp_ns, payload };
+                    events.push(plain, entry);
+                    sent += 1;
+                }
+            })?;
+            events.finish(plain, EventsHeader { shard, from, to, missed });
+            self.cursors.insert(shard, to);
+            self.peer.sent.fetch_add(sent, Ordering::Relaxed);
+            if missed > 0 {
+                self.peer.gaps.fetch_add(missed, Ordering::Relaxed);
+                self.shared.gap_events.fetch_add(missed, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! The Net adapter in one process: meshes of buses on loopback ports.
+//!
+//! Each topology ingests 100k events spread over its nodes and checks that every node polls all
+//! of them exactly once, with their origin, in order per origin shard.
+
+mod common;
+
+use common::mesh::{assert_mesh_complete, ingest_everywhere, net_config, start_mesh, start_node, Node};
+use common::proxy::{start_proxy, ProxyFault};
+use common::{free_port, payload, poll_until};
+use purple_rain::{NetAdapterConfig, RawEvent};
+use std::time::{Duration, Instant};
+
+const TOTAL: usize = 100_000;
+
+fn mesh_test(n: usize, edges: &[(usize, usize)]) {
+    let key = NetAdapterConfig::generate_key();
+    let nodes = start_mesh(n, edges, &key);
+    let expected = ingest_everywhere(&nodes, TOTAL / n);
+    for node in &nodes {
+        common::flush(&node.bus);
+    }
+    assert_mesh_complete(&nodes, &expected);
+    for node in nodes {
+        common::shutdown(node.bus);
+    }
+}
+
+#[test]
+fn two_nodes() {
+    mesh_test(2, &[(0, 1)]);
+}
+
+#[test]
+fn a_line_relays_end_to_end() {
+    mesh_test(3, &[(0, 1), (1, 2)]);
+}
+
+#[test]
+fn a_triangle_drops_what_arrives_twice() {
+    mesh_test(3, &[(0, 1), (1, 2), (2, 0)]);
+}
+
+#[test]
+fn five_nodes_full_mesh() {
+    let edges: Vec<(usize, usize)> = (0..5).flat_map(|i| (i + 1..5).map(move |j| (i, j))).collect();
+    mesh_test(5, &edges);
+}
+
+/// Waits until `condition` holds, failing after 20 s.
+fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `intruder` dials `guard` and is refused at the handshake: counted on the guard, and nothing
+/// crosses either way.
+fn refused(guard: Node, intruder: Node) {
+    guard.bus.ingest_raw(RawEvent::from_bytes(payload("guard", 0))).unwrap();
+    intruder.bus.ingest_raw(RawEvent::from_bytes(payload("intruder", 0))).unwrap();
+    common::flush(&guard.bus);
+    common::flush(&intruder.bus);
+    eventually("two refused handshakes", || guard.net.auth_failures() >= 2);
+    assert_eq!(guard.net.connected_peers(), 0);
+    assert_eq!(intruder.net.connected_peers(), 0);
+    // Both sides keep exactly their own event.
+    for node in [&guard, &intruder] {
+        let events = poll_until(&node.bus, 2, Duration::from_millis(300));
+        assert_eq!(events.len(), 1, "node {} holds {} events", node.port, events.len());
+        assert_eq!(events[0].origin, node.net.node_id());
+    }
+    common::shutdown(guard.bus);
+    common::shutdown(intruder.bus);
+}
+
+#[test]
+fn a_node_with_another_key_is_refused() {
+    let (guard, intruder) = (free_port(), free_port());
+    let key = NetAdapterConfig::generate_key();
+    let other = NetAdapterConfig::generate_key();
+    refused(
+        start_node(net_config(guard, &[], Some(&key)), guard),
+        start_node(net_config(intruder, &[guard], Some(&other)), intruder),
+    );
+}
+
+#[test]
+fn a_node_without_a_key_is_refused() {
+    let (guard, intruder) = (free_port(), free_port());
+    let key = NetAdapterConfig::generate_key();
+    refused(
+        start_node(net_config(guard, &[], Some(&key)), guard),
+        start_node(net_config(intruder, &[guard], None), intruder),
+    );
+}
+
+#[test]
+fn keys_are_required_and_plain_text_stays_on_loopback() {
+    let config = |json: &str| purple_rain::EventBusConfig::from_json(&format!(r#"{{"adapter":{json}}}"#));
+    let error = NetAdapterConfig::default().listen("127.0.0.1:1").key_bytes().unwrap_err().to_string();
+    assert!(error.contains("cluster key is required"), "{error}");
+    let error = config(r#"{"type":"net","listen":"0.0.0.0:1","insecure":true}"#).unwrap_err().to_string();
+    assert!(error.contains("not loopback"), "{error}");
+    let error = config(r#"{"type":"net","peers":["10.0.0.2:7777"],"insecure":true}"#).unwrap_err().to_string();
+    assert!(error.contains("not loopback"), "{error}");
+    let error = config(r#"{"type":"net","key":"abc"}"#).unwrap_err().to_string();
+    assert!(error.contains("64 hex digits"), "{error}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.key");
+    std::fs::write(&file, format!("{}\n", NetAdapterConfig::generate_key())).unwrap();
+    let from_file = NetAdapterConfig::default().key_file(file.to_str().unwrap());
+    assert!(from_file.key_bytes().unwrap().is_some());
+    assert_ne!(NetAdapterConfig::generate_key(), NetAdapterConfig::generate_key());
+}
+
+/// B dials A through a proxy that spoils one record of B's first connection, while B sends
+/// 50k events. A closes that connection and counts it; B redials and everything arrives: each
+/// event on A exactly once, nothing spoiled stored.
+fn through_a_faulty_link(fault: ProxyFault, expect_rejected: bool) {
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = start_node(net_config(a_port, &[], Some(&key)), a_port);
+    let proxy = start_proxy(a_port, fault);
+    let b = start_node(net_config(b_port, &[proxy.port], Some(&key)), b_port);
+    let nodes = [b, a];
+    let expected = ingest_everywhere(&nodes[..1], 50_000);
+    assert_mesh_complete(&nodes, &expected);
+    assert!(proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2, "B never had to redial");
+    if expect_rejected {
+        assert!(nodes[1].net.rejected_frames() >= 1, "A did not count the spoiled record");
+    }
+    let [b, a] = nodes;
+    common::shutdown(a.bus);
+    common::shutdown(b.bus);
+}
+
+#[test]
+fn a_flipped_byte_closes_the_connection_and_stores_nothing() {
+    through_a_faulty_link(ProxyFault::Flip { at: 6 }, true);
+}
+
+#[test]
+fn a_replayed_record_stores_nothing_twice() {
+    through_a_faulty_link(ProxyFault::Replay { at: 6 }, true);
+}
+
+#[test]
+fn a_cut_connection_resumes_where_it_stopped() {
+    through_a_faulty_link(ProxyFault::Cut { at: 8 }, false);
+}
+
+#[test]
+fn a_blackholed_connection_is_abandoned_and_redialed() {
+    through_a_faulty_link(ProxyFault::Blackhole { at: 8 }, false);
+}
