@@ -128,6 +128,7 @@ mod tests {
             sequence: 9,
             timestamp_ns: 1_000_000_000_123_456_789,
             payload: Bytes::from_static(payload),
+            origin: 0,
         }
     }
 

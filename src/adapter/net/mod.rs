@@ -3,7 +3,7 @@
 //!
 //! # Why this design
 //! - **Wire**: TCP with the Noise protocol (`snow`, `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s`,
-//!   see [`transport`]) and length-delimited records (`tokio-util`). TCP gives ordered, reliable
+//!   see `transport.rs`) and length-delimited records (`tokio-util`). TCP gives ordered, reliable
 //!   delivery and back-pressure; Noise gives mutual authentication by the cluster key and
 //!   authenticated encryption of every record, with nothing home-made. ChaCha20-Poly1305 runs at
 //!   well over 1 GB/s per core in software, so it is not what limits replication (BENCHMARKS.md);
@@ -15,10 +15,10 @@
 //!   events go into it, each with its origin (node, sequence) and in the origin's shard, so
 //!   `poll` returns both like any adapter, and each origin shard's order holds on every node.
 //! - **Relay and retention**: each connection's writer sends the node's whole log (its own
-//!   events and those it received) from where the peer said it stands (see [`peer`]). A line
+//!   events and those it received) from where the peer said it stands (see `peer.rs`). A line
 //!   A–B–C thus carries A's events to C, a node that peers with one member learns every event of
 //!   the mesh, and the log itself is the bounded retain log (config `max_events_per_shard`).
-//! - **Exactly once**: the origin high-water marks ([`marks`]) drop an event that arrives twice
+//! - **Exactly once**: the origin high-water marks (`marks.rs`) drop an event that arrives twice
 //!   (two paths, a reconnect). Nothing loops: a node stores an event once and sends each stored
 //!   event once per connection.
 //! - **Flush**: `flush` returns once every event stored here before the call has been
