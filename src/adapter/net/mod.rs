@@ -362,6 +362,10 @@ impl Adapter for NetAdapter {
         self.shared.log.read_shard_into(read, page).await
     }
 
+    fn store_id(&self) -> Option<u128> {
+        self.shared.log.store_id()
+    }
+
     fn stored_shards(&self) -> Vec<u16> {
         self.shared.log.stored_shards()
     }
