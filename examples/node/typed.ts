@@ -30,7 +30,17 @@ async function main (): Promise<void> {
     if (!page.hasMore) break
   }
   const packed: PackedPage = await bus.pollPacked({ limit: 10 })
-  for (const view of packed) console.log(view.event().id)
+  for (const view of packed) console.log(view.event().id, view.shard, view.sequence + 1n, view.end - view.start)
+  const first: Buffer = packed.payload(0)
+  const sequences: BigUint64Array = packed.sequences
+  const timestamp: bigint = packed.timestampsNs[0]
+  const event: StoredEvent = packed.event(0)
+  console.log(packed.count, packed.id(0), packed.start(0), packed.ends[0], packed.shards[0], first.length,
+    sequences.length, timestamp, event.id, packed.data.length, packed.cursor, packed.hasMore, packed.missed)
+  for await (const page of bus.subscribePacked({ waitMs: 10 })) {
+    console.log(page.count, page.cursor)
+    break
+  }
 
   for await (const event of bus.subscribe({ waitMs: 10 })) {
     console.log(event.id)
