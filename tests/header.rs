@@ -102,9 +102,13 @@ fn ci_runs_every_binding_suite_unconditionally() {
     assert!(read(".ci/run").lines().any(|l| l.trim() == "exec .ci/test-all"), ".ci/run no longer runs .ci/test-all");
     let script = read(".ci/test-all");
     assert!(script.contains("set -euo pipefail"), "failures in .ci/test-all no longer stop CI");
-    for command in
-        ["bash tests/c/run.sh", "go test -race -count=1 ./...", "npm test", "cargo test --workspace --all-features"]
-    {
+    for command in [
+        "bash tests/c/run.sh",
+        "go test -race -count=1 ./...",
+        "npm test",
+        "bindings/python/run-tests.sh",
+        "cargo test --workspace --all-features",
+    ] {
         let lines: Vec<&str> = script.lines().filter(|l| l.contains(command)).collect();
         assert!(!lines.is_empty(), "CI no longer runs `{command}`");
         for line in lines {
