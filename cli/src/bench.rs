@@ -5,7 +5,7 @@
 //! hash of the event's index so every shard gets its share: the figures are the bus's and the
 //! adapter's, not the allocator's. Every 64th ingest call is timed; every poll page is timed.
 
-use crate::config::BusArgs;
+use crate::config::{BusArgs, Role};
 use crate::exit::{Failure, ADAPTER, INTERRUPTED, OK};
 use crate::interrupt::Interrupt;
 use crate::{progress, units};
@@ -52,7 +52,7 @@ struct Phase {
 
 /// Runs `bench`; returns the exit code.
 pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
-    let config = args.bus.resolve(true)?;
+    let config = args.bus.resolve(Role::Writer)?;
     let described = describe(&config, &args);
     let bus = Arc::new(EventBus::new(config).await.map_err(Failure::start)?);
     let stop = Arc::new(AtomicBool::new(false));

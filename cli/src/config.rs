@@ -21,22 +21,36 @@ pub struct BusArgs {
     #[arg(long, value_name = "JSON")]
     pub config_json: Option<String>,
     /// Redis Streams at URL (sets the adapter; keeps the config's other Redis keys).
-    #[arg(long, value_name = "URL", conflicts_with = "jetstream")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["jetstream", "disk"])]
     pub redis: Option<String>,
     /// NATS JetStream at URL (sets the adapter; keeps the config's other JetStream keys).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "disk")]
     pub jetstream: Option<String>,
+    /// The durable log in directory DIR (sets the adapter; keeps the config's other disk keys).
+    /// `consume` and `stats` open it read-only, so they can read a log another process writes.
+    #[arg(long, value_name = "DIR")]
+    pub disk: Option<PathBuf>,
     /// Number of shards to ingest into (1 keeps the input's order); a consumer reads every shard
     /// the store holds, whatever its own number.
     #[arg(long, value_name = "N")]
     pub shards: Option<u16>,
 }
 
+/// What a command does with the bus; it decides the defaults the config does not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Ingests (`produce`, `bench`): a tool that reads a file should wait for room rather than
+    /// refuse events, so back-pressure is `block`.
+    Writer,
+    /// Only polls (`consume`, `stats`): a disk log is opened `read_only`, without the writer's
+    /// lock, so it can be read while its writer runs.
+    Reader,
+}
+
 impl BusArgs {
-    /// The validated config. `block`: a tool that reads a file should wait for room rather
-    /// than refuse events, so `produce` and `bench` use `block` back-pressure unless the
-    /// config names a mode.
-    pub fn resolve(&self, block: bool) -> Result<EventBusConfig, Failure> {
+    /// The validated config for a command in `role`; the config's own keys win over the role's
+    /// defaults.
+    pub fn resolve(&self, role: Role) -> Result<EventBusConfig, Failure> {
         let (mut value, source) = self.base()?;
         let Value::Object(map) = &mut value else {
             return Err(Failure::new(CONFIG, format!("{source}: the config must be a JSON object")));
@@ -47,18 +61,33 @@ impl BusArgs {
             flags.push(("shards", "--shards"));
         }
         if let Some(url) = &self.redis {
-            set_adapter(map, "redis", url);
+            set_adapter(map, "redis", "url", json!(url));
             flags.push(("adapter", "--redis"));
         }
         if let Some(url) = &self.jetstream {
-            set_adapter(map, "jetstream", url);
+            set_adapter(map, "jetstream", "url", json!(url));
             flags.push(("adapter", "--jetstream"));
+        }
+        if let Some(dir) = &self.disk {
+            set_adapter(map, "disk", "dir", json!(dir));
+            flags.push(("adapter", "--disk"));
         }
         if !map.contains_key("adapter") && self.config.is_none() && self.config_json.is_none() {
             map.insert("adapter".into(), json!({"type": "memory"}));
         }
-        if block && !map.contains_key("backpressure") {
-            map.insert("backpressure".into(), json!("block"));
+        match role {
+            Role::Writer if !map.contains_key("backpressure") => {
+                map.insert("backpressure".into(), json!("block"));
+            }
+            Role::Reader => {
+                if let Some(Value::Object(adapter)) = map.get_mut("adapter") {
+                    if adapter.get("type").and_then(Value::as_str) == Some("disk") && !adapter.contains_key("read_only")
+                    {
+                        adapter.insert("read_only".into(), json!(true));
+                    }
+                }
+            }
+            Role::Writer => {}
         }
         EventBusConfig::from_json(&value.to_string()).map_err(|e| {
             // Name the flag when a flag set the key; otherwise the file or text it came from.
@@ -90,14 +119,15 @@ impl BusArgs {
     }
 }
 
-/// Points the adapter at `url`, keeping the other keys when the config already names that type.
-fn set_adapter(map: &mut Map<String, Value>, kind: &str, url: &str) {
+/// Sets the adapter's `key` (its URL or directory), keeping the other keys when the config
+/// already names that type.
+fn set_adapter(map: &mut Map<String, Value>, kind: &str, key: &str, value: Value) {
     match map.get_mut("adapter") {
         Some(Value::Object(adapter)) if adapter.get("type").and_then(Value::as_str) == Some(kind) => {
-            adapter.insert("url".into(), json!(url));
+            adapter.insert(key.into(), value);
         }
         _ => {
-            map.insert("adapter".into(), json!({"type": kind, "url": url}));
+            map.insert("adapter".into(), json!({"type": kind, key: value}));
         }
     }
 }

@@ -5,7 +5,7 @@
 //! it gets every event exactly once, unless the output itself broke mid-page: then the cursor
 //! stays before that page and its events may come again (at least once).
 
-use crate::config::{warn_if_private, BusArgs};
+use crate::config::{warn_if_private, BusArgs, Role};
 use crate::exit::{Failure, INTERRUPTED, IO, OK, REQUEST};
 use crate::interrupt::Interrupt;
 use crate::output::{EventWriter, OutputFormat};
@@ -18,8 +18,10 @@ use std::time::Duration;
 
 /// Events per poll.
 const PAGE: usize = 1000;
-/// How long one poll of `--follow` waits for new events before asking again.
-const FOLLOW_WAIT: Duration = Duration::from_secs(5);
+/// How long one poll of `--follow` waits for new events before asking again. Brokers wake a
+/// waiting poll when events arrive; a read-only disk log has no such signal, so this is the
+/// longest it takes `--follow` to see what its writer appended.
+const FOLLOW_WAIT: Duration = Duration::from_secs(1);
 
 /// Arguments of `consume`.
 #[derive(clap::Args, Debug)]
@@ -82,7 +84,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         }
     };
     let start = start(&args)?;
-    let config = args.bus.resolve(false)?;
+    let config = args.bus.resolve(Role::Reader)?;
     warn_if_private(&config, "consume");
     let bus = EventBus::new(config).await.map_err(Failure::start)?;
     let mut consumer = Consumer { cursor: String::new(), consumed: 0, interrupted: false };

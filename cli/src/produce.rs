@@ -6,7 +6,7 @@
 //! Either way the bus is then shut down within `--flush-timeout`, and the summary comes from
 //! the bus's own counters, so it is exact however the run ended.
 
-use crate::config::{warn_if_private, BusArgs};
+use crate::config::{warn_if_private, BusArgs, Role};
 use crate::exit::{Failure, INTERRUPTED, IO, LOST, OK};
 use crate::interrupt::Interrupt;
 use crate::{progress, units};
@@ -108,7 +108,7 @@ fn stdin() -> Input {
 
 /// Runs `produce`; returns the exit code.
 pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
-    let config = args.bus.resolve(true)?;
+    let config = args.bus.resolve(Role::Writer)?;
     warn_if_private(&config, "produce");
     let inputs = open_inputs(&args.files)?;
     let bus = Arc::new(EventBus::new(config).await.map_err(Failure::start)?);

@@ -5,7 +5,7 @@
 //! process can see is the store. So the first report reads each shard's log once from the
 //! cursor (or the start) and counts; every later one reads only what arrived since.
 
-use crate::config::BusArgs;
+use crate::config::{BusArgs, Role};
 use crate::exit::{Failure, OK, REQUEST};
 use crate::interrupt::Interrupt;
 use crate::units;
@@ -66,7 +66,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         }
         None => String::new(),
     };
-    let config = args.bus.resolve(false)?;
+    let config = args.bus.resolve(Role::Reader)?;
     let adapter = serde_json::to_value(&config.adapter)
         .ok()
         .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
