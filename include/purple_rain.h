@@ -665,7 +665,9 @@ void pr_poll_result_free(struct pr_poll_result *result);
  * Like `pr_poll`, but returns the page as one JSON string, for scripting:
  * `{"events":[{"id":"0-1","shard":0,"sequence":1,"timestamp_ns":...,"payload":<value>}],
  * "cursor":"...","has_more":false,"missed":0}`. A payload that is valid JSON is embedded as
- * that value; any other payload appears as `"payload_base64"` (standard alphabet) instead.
+ * that value; any other payload appears as `"payload_base64"` (standard alphabet) instead. So
+ * does a JSON payload nested more than 124 levels deep: embedded 3 levels down, it would make
+ * the page deeper than the 127 levels serde_json (and readers with a like limit) accept.
  * `sequence` and `timestamp_ns` are integers up to 2^64-1 (parse them as 64-bit).
  *
  * Ownership: on success `*out_json` receives a NUL-terminated string the caller owns and must

@@ -575,3 +575,18 @@ async fn a_timestamp_page_drawn_from_one_shard_reads_little_from_the_others() {
     assert!(read <= 1000 + 4 * 50, "read {read} events for a page of 1000");
     bus.shutdown().await.unwrap();
 }
+
+#[test]
+fn a_filter_nested_past_serdes_depth_limit_is_an_invalid_filter_naming_the_limit() {
+    for levels in [130, 2_000] {
+        let deep = format!("{}{}{}", r#"{"$not":"#.repeat(levels), r#"{"path":"a","value":1}"#, "}".repeat(levels));
+        match ConsumeRequest::from_json(&format!(r#"{{"filter":{deep}}}"#)) {
+            Err(err @ ConsumerError::InvalidFilter(_)) => {
+                let message = err.to_string();
+                assert!(message.len() < 250, "a short message, not a key path: {message}");
+                assert!(message.contains("at most 127") && message.contains("32"), "{message}");
+            }
+            other => panic!("{levels} levels gave {other:?}"),
+        }
+    }
+}

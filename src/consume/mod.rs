@@ -10,4 +10,5 @@ pub(crate) mod poll;
 mod request;
 
 pub use cursor::{Cursor, CursorError};
-pub use request::{ConsumeRequest, ConsumeResponse, Ordering, DEFAULT_LIMIT};
+pub(crate) use request::nesting_depth;
+pub use request::{ConsumeRequest, ConsumeResponse, Ordering, DEFAULT_LIMIT, JSON_DEPTH_LIMIT};

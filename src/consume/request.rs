@@ -2,11 +2,37 @@
 
 use crate::config::MAX_LIMIT;
 use crate::error::ConsumerError;
-use crate::filter::Filter;
+use crate::filter::{Filter, MAX_FILTER_DEPTH};
 use crate::model::StoredEvent;
 use serde::de::Unexpected;
 use serde::Deserialize;
 use std::time::Duration;
+
+/// The deepest nesting of arrays and objects serde_json reads (a 128th level is over its
+/// recursion limit), in a request as in a payload.
+pub const JSON_DEPTH_LIMIT: usize = 127;
+
+/// How deep arrays and objects nest in JSON text (strings skipped); 0 for a scalar. Counts
+/// brackets only, so it is meaningful for text that failed to parse too.
+pub(crate) fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in text.bytes() {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            (true, _) => {}
+            (false, b'"') => in_string = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// Default page size of a JSON request that gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -92,7 +118,19 @@ impl ConsumeRequest {
             let error = <serde_json::Error as serde::de::Error>::invalid_type(Unexpected::Seq, &"a JSON object");
             return Err(ConsumerError::Json(error.into()));
         }
-        let wire: Wire = serde_json::from_str(text).map_err(|e| ConsumerError::Json(e.into()))?;
+        let wire: Wire = serde_json::from_str(text).map_err(|e| {
+            let depth = nesting_depth(text);
+            if e.is_syntax() && depth > JSON_DEPTH_LIMIT {
+                // Only a filter nests (a request's other values are flat): say so, briefly,
+                // rather than with serde's error and a key path hundreds of levels long.
+                ConsumerError::InvalidFilter(format!(
+                    "filter nesting is deeper than JSON text may nest ({depth} levels of arrays and objects, at most \
+                     {JSON_DEPTH_LIMIT}; a filter nests at most {MAX_FILTER_DEPTH} filter levels)"
+                ))
+            } else {
+                ConsumerError::Json(e.into())
+            }
+        })?;
         if let Some(limit) = wire.limit.filter(|&limit| limit > MAX_LIMIT) {
             return Err(ConsumerError::InvalidRequest(format!(
                 "`limit`: {limit} is larger than the largest page, {MAX_LIMIT}"

@@ -10,7 +10,8 @@ use super::error::{fail, invalid_argument, map_consumer_error, pr_status, Out};
 use super::json::check_json_syntax;
 use super::{ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::adapter::IdPool;
-use crate::consume::{ConsumeRequest, ConsumeResponse};
+use crate::consume::{nesting_depth, ConsumeRequest, ConsumeResponse, JSON_DEPTH_LIMIT};
+use crate::error::ConsumerError;
 use crate::model::StoredEvent;
 use crate::runtime;
 use std::ffi::{c_char, CString};
@@ -77,10 +78,17 @@ impl pr_poll_result {
 /// request (100 events from the start).
 fn parse_request(text: Option<&str>) -> Result<ConsumeRequest, pr_status> {
     let text = text.unwrap_or("").trim();
-    if !text.is_empty() && text != "null" {
-        check_json_syntax(text.as_bytes(), "request_json")?;
-    }
-    ConsumeRequest::from_json(text).map_err(|e| map_consumer_error(&e, text))
+    ConsumeRequest::from_json(text).map_err(|e| {
+        // Not JSON at all: `PR_ERR_INVALID_JSON` with the byte offset. (A filter nested past
+        // the JSON depth limit is not JSON to serde either, but the request parser already
+        // called it `InvalidFilter`.)
+        if matches!(&e, ConsumerError::Json(json) if json.is_syntax()) {
+            if let Err(status) = check_json_syntax(text.as_bytes(), "request_json") {
+                return status;
+            }
+        }
+        map_consumer_error(&e, text)
+    })
 }
 
 fn run_poll(bus: &pr_bus, request: ConsumeRequest) -> Result<ConsumeResponse, pr_status> {
@@ -226,7 +234,9 @@ pub unsafe extern "C" fn pr_poll_result_free(result: *mut pr_poll_result) {
 /// Like `pr_poll`, but returns the page as one JSON string, for scripting:
 /// `{"events":[{"id":"0-1","shard":0,"sequence":1,"timestamp_ns":...,"payload":<value>}],
 /// "cursor":"...","has_more":false,"missed":0}`. A payload that is valid JSON is embedded as
-/// that value; any other payload appears as `"payload_base64"` (standard alphabet) instead.
+/// that value; any other payload appears as `"payload_base64"` (standard alphabet) instead. So
+/// does a JSON payload nested more than 124 levels deep: embedded 3 levels down, it would make
+/// the page deeper than the 127 levels serde_json (and readers with a like limit) accept.
 /// `sequence` and `timestamp_ns` are integers up to 2^64-1 (parse them as 64-bit).
 ///
 /// Ownership: on success `*out_json` receives a NUL-terminated string the caller owns and must
@@ -296,6 +306,10 @@ pub unsafe extern "C" fn pr_string_free(s: *mut c_char) {
     }
 }
 
+/// The deepest payload `response_json` embeds as JSON: the page puts it 3 levels down
+/// (`{"events":[{"payload":`), and the page must stay within serde_json's 127 levels.
+const EMBEDDED_DEPTH_LIMIT: usize = JSON_DEPTH_LIMIT - 3;
+
 fn response_json(response: &ConsumeResponse) -> String {
     use base64::Engine as _;
     let payload_bytes: usize = response.events.iter().map(|e| e.payload.len() + 96).sum();
@@ -314,6 +328,7 @@ fn response_json(response: &ConsumeResponse) -> String {
         );
         let as_json = std::str::from_utf8(&event.payload)
             .ok()
+            .filter(|text| nesting_depth(text) <= EMBEDDED_DEPTH_LIMIT)
             .filter(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
         match as_json {
             Some(text) => {
@@ -332,4 +347,52 @@ fn response_json(response: &ConsumeResponse) -> String {
     out.push_str(&serde_json::Value::from(response.cursor.as_str()).to_string());
     let _ = write!(out, ",\"has_more\":{},\"missed\":{}}}", response.has_more, response.missed);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn a_filter_nested_past_the_json_limit_is_an_invalid_filter_with_a_short_message() {
+        let deep = format!("{}{}{}", r#"{"$not":"#.repeat(200), r#"{"path":"a","value":1}"#, "}".repeat(200));
+        let text = format!(r#"{{"limit":5,"filter":{deep}}}"#);
+        assert_eq!(parse_request(Some(&text)).unwrap_err(), pr_status::PR_ERR_INVALID_FILTER);
+        // SAFETY: the library's own NUL-terminated message for this thread.
+        let message = unsafe { std::ffi::CStr::from_ptr(super::super::error::pr_last_error_message()) }
+            .to_string_lossy()
+            .into_owned();
+        assert!(message.len() < 250 && message.contains("127"), "{message}");
+        // Plain syntax errors stay INVALID_JSON with their offset.
+        assert_eq!(parse_request(Some(r#"{"limit":"#)).unwrap_err(), pr_status::PR_ERR_INVALID_JSON);
+    }
+
+    #[test]
+    fn poll_json_keeps_every_page_within_127_levels() {
+        let event = |payload: String| StoredEvent {
+            id: "0-1".into(),
+            shard: 0,
+            sequence: 1,
+            timestamp_ns: 2,
+            payload: payload.into_bytes().into(),
+        };
+        for (depth, embedded) in
+            [(1, true), (EMBEDDED_DEPTH_LIMIT, true), (EMBEDDED_DEPTH_LIMIT + 1, false), (128, false)]
+        {
+            let response = ConsumeResponse {
+                events: vec![event(nested(depth))],
+                cursor: String::new(),
+                has_more: false,
+                missed: 0,
+            };
+            let page = response_json(&response);
+            let value: serde_json::Value = serde_json::from_str(&page).expect("the page is readable JSON");
+            assert_eq!(value["events"][0].get("payload").is_some(), embedded, "depth {depth}");
+            assert_eq!(value["events"][0].get("payload_base64").is_some(), !embedded, "depth {depth}");
+        }
+    }
 }
