@@ -28,8 +28,17 @@ pub struct BusArgs {
     pub jetstream: Option<String>,
     /// The durable log in directory DIR (sets the adapter; keeps the config's other disk keys).
     /// `consume` and `stats` open it read-only, so they can read a log another process writes.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["net_listen", "net_peer", "net_key_file"])]
     pub disk: Option<PathBuf>,
+    /// Join a Net mesh, listening on ADDR (e.g. 0.0.0.0:7777); sets the adapter to `net`.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["redis", "jetstream"])]
+    pub net_listen: Option<String>,
+    /// Join a Net mesh through this peer (repeatable); sets the adapter to `net`.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["redis", "jetstream"])]
+    pub net_peer: Vec<String>,
+    /// The Net mesh's cluster key: a file holding 64 hex digits.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["redis", "jetstream"])]
+    pub net_key_file: Option<PathBuf>,
     /// Number of shards to ingest into (1 keeps the input's order); a consumer reads every shard
     /// the store holds, whatever its own number.
     #[arg(long, value_name = "N")]
@@ -71,6 +80,18 @@ impl BusArgs {
         if let Some(dir) = &self.disk {
             set_adapter(map, "disk", "dir", json!(dir));
             flags.push(("adapter", "--disk"));
+        }
+        if let Some(addr) = &self.net_listen {
+            set_adapter(map, "net", "listen", json!(addr));
+            flags.push(("adapter", "--net-listen"));
+        }
+        if !self.net_peer.is_empty() {
+            set_adapter(map, "net", "peers", json!(self.net_peer));
+            flags.push(("adapter", "--net-peer"));
+        }
+        if let Some(file) = &self.net_key_file {
+            set_adapter(map, "net", "key_file", json!(file));
+            flags.push(("adapter", "--net-key-file"));
         }
         if !map.contains_key("adapter") && self.config.is_none() && self.config_json.is_none() {
             map.insert("adapter".into(), json!({"type": "memory"}));

@@ -62,6 +62,10 @@ impl<W: Write> EventWriter<W> {
             r#"{{"id":{id},"shard":{},"sequence":{},"timestamp_ns":{},"#,
             event.shard, event.sequence, event.timestamp_ns
         )?;
+        if event.origin != 0 {
+            // The Net node that ingested it (0, not written, from adapters without nodes).
+            write!(self.out, r#""origin":{},"#, event.origin)?;
+        }
         // Embed JSON payloads as they are (their exact bytes, less surrounding whitespace).
         let text = std::str::from_utf8(&event.payload).ok().map(str::trim);
         match text.filter(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()) {

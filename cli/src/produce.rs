@@ -135,6 +135,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
     // the deadline, then shut down; after a timed-out flush, shutting down would wait for the
     // very retries the deadline cut short, so the summary is made without it.
     reader.stop.store(true, Ordering::Release);
+    let unreached = wait_for_peers(&bus, Instant::now() + args.flush_timeout).await;
     let flushed = bus.flush_timeout(args.flush_timeout).await;
     let shutdown = match flushed {
         Ok(_) => tokio::time::timeout(args.flush_timeout, bus.shutdown_via_ref()).await.unwrap_or(Ok(())),
@@ -150,6 +151,13 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
     if let Err(e) = shutdown {
         causes.push(format!("the adapter failed to flush: {e}"));
     }
+    if !unreached.is_empty() {
+        causes.push(format!(
+            "Net peers never connected within {:?} ({}): the events stayed in this process",
+            args.flush_timeout,
+            unreached.join(", ")
+        ));
+    }
     if !causes.is_empty() {
         return Err(Failure::new(LOST, format!("not every event was stored: {}", causes.join("; "))));
     }
@@ -157,6 +165,27 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         return Err(Failure::new(IO, error));
     }
     Ok(if interrupted { INTERRUPTED } else { OK })
+}
+
+/// A Net node's flush waits only for the peers connected at the time, and a `produce` that
+/// just started may not have reached its peers yet: its events would leave with the process.
+/// So wait (up to `deadline`) until every configured peer is connected; returns those that
+/// never were. Other adapters report no `net_dial_connected` figure and return at once.
+async fn wait_for_peers(bus: &EventBus, deadline: Instant) -> Vec<String> {
+    loop {
+        let unreached: Vec<String> = bus
+            .stats()
+            .adapter_metrics()
+            .into_iter()
+            .filter(|m| m.name == "net_dial_connected" && m.value < 1.0)
+            .map(|m| m.labels.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(","))
+            .collect();
+        if unreached.is_empty() || Instant::now() >= deadline {
+            return unreached;
+        }
+        // The adapter has no connection event to wait on; its figure is cheap to read.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The reading side, shared with the reader thread.

@@ -5,6 +5,7 @@ mod disk;
 mod errors;
 mod inspect;
 mod interrupt;
+mod net;
 mod roundtrip;
 mod support;
 mod terminal;

@@ -1,0 +1,55 @@
+//! `--net-*`: a `produce` node joins a mesh through a peer; a `consume --follow` node that
+//! listens gets every event.
+
+use crate::support::{bin, free_port, interrupt, json_lines, run, text, Watchdog};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn events_produced_on_one_node_are_consumed_on_its_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mesh.key");
+    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
+    let key = key.to_str().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+
+    let mut consumer = bin()
+        .args(["consume", "--net-listen", &listen, "--net-key-file", key, "--follow", "--format", "payload"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _watchdog = Watchdog::arm(&consumer, Duration::from_secs(60));
+    let lines = json_lines(500);
+    // The producer waits for its peer to connect before it flushes and leaves.
+    let produced = run(&["produce", "--net-peer", &listen, "--net-key-file", key, "--flush-timeout", "20s"], &lines);
+    assert_eq!(produced.status.code(), Some(0), "{}", text(&produced.stderr));
+
+    let mut got: Vec<String> =
+        BufReader::new(consumer.stdout.take().unwrap()).lines().take(500).map(Result::unwrap).collect();
+    got.sort();
+    let mut want: Vec<String> = text(&lines).lines().map(str::to_owned).collect();
+    want.sort();
+    assert_eq!(got, want);
+    interrupt(&consumer);
+    assert_eq!(consumer.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_peer_that_never_connects_is_a_loss_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mesh.key");
+    std::fs::write(&key, "5a".repeat(32)).unwrap();
+    let peer = format!("127.0.0.1:{}", free_port());
+    let out = run(
+        &["produce", "--net-peer", &peer, "--net-key-file", key.to_str().unwrap(), "--flush-timeout", "300ms"],
+        &json_lines(3),
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("Net peers never connected within 300ms ({peer})")),
+        "{}",
+        text(&out.stderr)
+    );
+}
