@@ -65,6 +65,18 @@ export interface EventBusConfig {
     | { type: 'memory'; max_events_per_shard?: number; max_bytes_per_shard?: number | null }
     | { type: 'redis'; url: string; stream_prefix?: string }
     | { type: 'jetstream'; url: string; stream_prefix?: string }
+    | {
+        type: 'disk'
+        dir: string
+        fsync?: 'batch' | 'interval' | 'never'
+        fsync_interval_ms?: number
+        segment_bytes?: number
+        cache_bytes_per_shard?: number
+        max_bytes_per_shard?: number | null
+        max_age_ms?: number | null
+        repair?: boolean
+        read_only?: boolean
+      }
     | { type: 'net'; listen: string; peers?: string[] }
   scaling?: null | {
     min_shards?: number

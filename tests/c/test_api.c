@@ -612,6 +612,79 @@ static void test_last_error_is_per_thread_and_empty_at_first(void) {
   CHECK_MESSAGE("shardz");
 }
 
+/* Polls from `cursor` (updated in place) until has_more is false, marking each {"n":N} in
+ * `seen`; returns how many events came back. */
+static size_t drain_marking(pr_bus *bus, char *cursor, size_t cursor_size, unsigned char *seen, long n_max) {
+  size_t total = 0;
+  for (;;) {
+    char request[1200];
+    snprintf(request, sizeof request, "{\"limit\":250,\"from\":\"%s\"}", cursor);
+    pr_poll_result *page = NULL;
+    CHECK_STATUS(pr_poll(bus, request, &page), PR_OK);
+    if (page == NULL) break;
+    size_t len = pr_poll_result_len(page);
+    for (size_t i = 0; i < len; i++) {
+      pr_event_view v;
+      CHECK_STATUS(pr_poll_result_event(page, i, &v), PR_OK);
+      long n = payload_n(&v);
+      CHECK(n >= 0 && n < n_max);
+      if (n >= 0 && n < n_max) {
+        CHECK(seen[n] == 0);
+        seen[n] = 1;
+      }
+    }
+    total += len;
+    snprintf(cursor, cursor_size, "%s", pr_poll_result_cursor(page));
+    int more = pr_poll_result_has_more(page);
+    pr_poll_result_free(page);
+    if (!more) break;
+  }
+  return total;
+}
+
+static void ingest_range(pr_bus *bus, long from, long to) {
+  for (long i = from; i < to; i++) {
+    char event[32];
+    int len = snprintf(event, sizeof event, "{\"n\":%ld}", i);
+    CHECK_STATUS(pr_ingest_raw(bus, (const uint8_t *)event, (size_t)len), PR_OK);
+  }
+  CHECK_STATUS(pr_flush(bus), PR_OK);
+}
+
+/* The disk adapter: events and a kept cursor survive closing and reopening the bus; a second
+ * bus on the same directory is refused with PR_ERR_DISK_LOCKED while the first runs. */
+static void test_disk_survives_reopen(void) {
+  enum { FIRST = 1000, TOTAL = 1500 };
+  char dir[] = "/tmp/purple-rain-c-disk-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char config[256];
+  snprintf(config, sizeof config, "{\"shards\":4,\"adapter\":{\"type\":\"disk\",\"dir\":\"%s\"}}", dir);
+  static unsigned char seen[TOTAL];
+  memset(seen, 0, sizeof seen);
+  char cursor[1024] = "";
+
+  pr_bus *bus = new_bus(config);
+  ingest_range(bus, 0, FIRST);
+  CHECK(drain_marking(bus, cursor, sizeof cursor, seen, TOTAL) == FIRST);
+  pr_bus *second = NULL;
+  CHECK_STATUS(pr_bus_new(config, &second), PR_ERR_DISK_LOCKED);
+  CHECK(second == NULL);
+  CHECK_MESSAGE("pid");
+  CHECK_STATUS(pr_shutdown(bus), PR_OK);
+  pr_bus_free(bus);
+
+  bus = new_bus(config);
+  ingest_range(bus, FIRST, TOTAL);
+  CHECK(drain_marking(bus, cursor, sizeof cursor, seen, TOTAL) == TOTAL - FIRST);
+  for (long n = 0; n < TOTAL; n++) CHECK(seen[n] == 1);
+  CHECK_STATUS(pr_shutdown(bus), PR_OK);
+  pr_bus_free(bus);
+
+  char rm[128];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+  CHECK(system(rm) == 0);
+}
+
 int main(int argc, char **argv) {
   CHECK(strcmp(pr_last_error_message(), "") == 0); /* nothing failed yet on this thread */
   const test_case tests[] = {
@@ -632,6 +705,7 @@ int main(int argc, char **argv) {
       {"long_poll_waits_without_spinning", test_long_poll_waits_without_spinning},
       {"many_buses_share_one_runtime", test_many_buses_share_one_runtime},
       {"last_error_messages", test_last_error_is_per_thread_and_empty_at_first},
+      {"disk_survives_reopen", test_disk_survives_reopen},
   };
   int initial_failures = check_failures_in_test;
   int rc = run_tests(tests, sizeof tests / sizeof tests[0], argc, argv);
