@@ -9,7 +9,7 @@ use crate::config::{BusArgs, Role};
 use crate::exit::{Failure, OK, REQUEST};
 use crate::interrupt::Interrupt;
 use crate::units;
-use purple_rain::adapter::{AdapterMetric, MetricKind};
+use purple_rain::adapter::AdapterMetric;
 use purple_rain::consume::Cursor;
 use purple_rain::{ConsumeRequest, ConsumeResponse, EventBus};
 use serde_json::{json, Value};
@@ -55,6 +55,10 @@ struct Report {
     rates: Option<BTreeMap<u16, f64>>,
     metrics: Vec<AdapterMetric>,
     last_error: Option<String>,
+    /// The library's own stats JSON and Prometheus text of this process's bus: its counters
+    /// (all zero here: this process ingests nothing) and the adapter's figures.
+    bus_json: Value,
+    bus_prometheus: String,
 }
 
 /// Runs `stats`; returns the exit code.
@@ -93,6 +97,8 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
                 rates,
                 metrics: bus.stats().adapter_metrics(),
                 last_error: bus.stats().last_adapter_error(),
+                bus_json: serde_json::from_str(&bus.stats_json()).unwrap_or(Value::Null),
+                bus_prometheus: bus.stats_prometheus(),
             };
             print!("{}", report.render(args.format));
             let Some(every) = args.watch else { return Ok(()) };
@@ -171,22 +177,12 @@ impl Report {
                 json!({"shard": shard, "events": n, "events_per_sec": rate})
             })
             .collect();
-        let metrics: Vec<Value> = self
-            .metrics
-            .iter()
-            .map(|m| {
-                let labels: serde_json::Map<String, Value> =
-                    m.labels.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-                json!({"name": m.name, "labels": labels, "value": m.value})
-            })
-            .collect();
         json!({
             "adapter": self.adapter,
             "counted": if self.lag { "lag" } else { "retained" },
             "events": self.total(),
             "shards": shards,
-            "adapter_metrics": metrics,
-            "last_adapter_error": self.last_error,
+            "bus": self.bus_json,
         })
     }
 
@@ -200,14 +196,7 @@ impl Report {
         for (shard, n) in &self.events {
             let _ = writeln!(out, "{name}{{adapter=\"{}\",shard=\"{shard}\"}} {n}", self.adapter);
         }
-        let mut described = std::collections::BTreeSet::new();
-        for m in &self.metrics {
-            if described.insert(m.name) {
-                let kind = if m.kind == MetricKind::Counter { "counter" } else { "gauge" };
-                let _ = writeln!(out, "# HELP purple_rain_{} {}\n# TYPE purple_rain_{} {kind}", m.name, m.help, m.name);
-            }
-            let _ = writeln!(out, "purple_rain_{}{} {}", m.name, labels(&m.labels), m.value);
-        }
+        out.push_str(&self.bus_prometheus);
         out
     }
 }
@@ -234,16 +223,22 @@ mod tests {
             rates: Some(BTreeMap::from([(0, 2.0), (1, 0.0)])),
             metrics: vec![AdapterMetric::gauge("net_peer_up", "Peer connected.", 1.0).label("peer", "a\"b")],
             last_error: None,
+            bus_json: json!({"events_ingested": 0}),
+            bus_prometheus: "purple_rain_events_ingested_total 0\n".into(),
         }
     }
 
     #[test]
-    fn prometheus_text_has_help_type_and_escaped_labels() {
+    fn prometheus_text_has_the_store_family_then_the_bus_exposition() {
         let text = report(true).prometheus();
         assert!(text.contains("# TYPE purple_rain_consumer_lag_events gauge"));
         assert!(text.contains("purple_rain_consumer_lag_events{adapter=\"redis\",shard=\"1\"} 7"));
-        assert!(text.contains("# TYPE purple_rain_net_peer_up gauge"));
-        assert!(text.contains("purple_rain_net_peer_up{peer=\"a\\\"b\"} 1"));
+        assert!(text.ends_with("purple_rain_events_ingested_total 0\n"));
+    }
+
+    #[test]
+    fn table_labels_are_escaped() {
+        assert!(report(false).table().contains("net_peer_up{peer=\"a\\\"b\"} 1"));
     }
 
     #[test]
@@ -252,5 +247,6 @@ mod tests {
         assert_eq!(v["events"], 12);
         assert_eq!(v["counted"], "retained");
         assert_eq!(v["shards"][0]["events_per_sec"], 2.0);
+        assert_eq!(v["bus"]["events_ingested"], 0);
     }
 }
