@@ -656,3 +656,54 @@ fn a_stopped_server_fails_publishes_fast_and_a_two_second_restart_with_default_r
     assert_exactly_once(&events, &expected);
     shutdown(bus);
 }
+
+/// Issue 16, item 1: two live buses started from copies of one identity file (same producer id,
+/// same epoch) publish to one set of streams at once; every event of both is stored exactly
+/// once (their `Nats-Msg-Id`s differ by the run each start draws).
+#[test]
+fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exactly_once() {
+    let server = server();
+    let prefix = unique_prefix("copied");
+    let _streams = Streams { url: server.url.clone(), prefix: prefix.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("producer.nonce");
+    ProducerIdentity::load_and_advance(&original).unwrap();
+    let copy = dir.path().join("copy.nonce");
+    std::fs::copy(&original, &copy).unwrap();
+    let start = |nonce: &std::path::Path| {
+        let config = EventBusConfig::builder()
+            .shards(2)
+            .backpressure(BackpressureMode::Block)
+            .producer_nonce_path(nonce)
+            .adapter(js_config(&server.url, &prefix))
+            .build()
+            .unwrap();
+        Arc::new(block(EventBus::new(config)).unwrap())
+    };
+    let (a, b) = (start(&original), start(&copy));
+    let (pa, pb) = (a.producer(), b.producer());
+    assert_eq!((pa.id, pa.epoch), (pb.id, pb.epoch), "the copies are one producer at one start count");
+    let n = 20_000;
+    let producers: Vec<_> = [(a.clone(), "a"), (b.clone(), "b")]
+        .into_iter()
+        .map(|(bus, tag)| {
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    bus.ingest_raw(RawEvent::from_bytes(payload(tag, i))).unwrap();
+                }
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    for bus in [a, b] {
+        flush(&bus);
+        let stats = bus.stats().snapshot();
+        assert_eq!((stats.events_dispatched, stats.events_dropped), (n as u64, 0), "{stats:?}");
+        shutdown(bus);
+    }
+    let reader = bus(2, js_config(&server.url, &prefix));
+    let (events, _, _) = drain(&reader, 5_000, None);
+    let expected: HashSet<Vec<u8>> = (0..n).flat_map(|i| [payload("a", i), payload("b", i)]).collect();
+    assert_exactly_once(&events, &expected);
+    shutdown(reader);
+}

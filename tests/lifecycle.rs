@@ -169,12 +169,14 @@ async fn dedup_ids_have_the_documented_shape() {
     let ids = recorder.dedup_ids.lock().unwrap().clone();
     assert_eq!(ids.len(), 2);
     for (seq, id) in ids.iter().enumerate() {
+        // `{producer:016x}:{epoch}:{run:016x}:{shard}:{sequence}`
         let parts: Vec<&str> = id.split(':').collect();
-        assert_eq!(parts.len(), 4, "{id}");
+        assert_eq!(parts.len(), 5, "{id}");
         assert!(parts[0].len() == 16 && u64::from_str_radix(parts[0], 16).is_ok(), "{id}");
         assert_eq!(parts[1], "1");
-        assert_eq!(parts[2], "0");
-        assert_eq!(parts[3], seq.to_string());
+        assert!(parts[2].len() == 16 && u64::from_str_radix(parts[2], 16).is_ok(), "{id}");
+        assert_eq!(parts[3], "0");
+        assert_eq!(parts[4], seq.to_string());
     }
 }
 

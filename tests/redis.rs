@@ -170,7 +170,7 @@ async fn two_buses_publish_into_one_prefix_and_a_third_polls_both_exactly_once()
             let (stamp, payload) = entry_parts(fields);
             let (_ts, dedup) = stamp.split_once(' ').unwrap();
             let producer = if payload.starts_with(br#"{"src":"a""#) { a.producer() } else { b.producer() };
-            assert!(dedup.starts_with(&format!("{:016x}:{}:{shard}:", producer.id, producer.epoch)), "{dedup}");
+            assert!(dedup.starts_with(&format!("{}:{shard}:", producer.run_key())), "{dedup}");
             assert!(dedup_ids.insert(dedup.to_owned()), "dedup id {dedup} twice");
         }
     }
@@ -213,7 +213,7 @@ async fn entries_restamped_by_the_script_keep_their_payloads_and_dedup_ids() {
         redis::cmd("XRANGE").arg(format!("{}:0", guard.prefix)).arg("-").arg("+").query(&mut conn).unwrap();
     for (i, (_, fields)) in entries.into_iter().enumerate() {
         let (stamp, payload) = entry_parts(fields);
-        let dedup = format!("{:016x}:{}:0:{}", producer.id, producer.epoch, i + 1);
+        let dedup = format!("{}:0:{}", producer.run_key(), i + 1);
         assert_eq!(stamp, format!("{} {dedup}", first_ns + i as u64));
         assert_eq!(payload, payloads[i]);
     }
@@ -848,4 +848,43 @@ async fn a_two_second_restart_with_the_default_retry_budget_drops_nothing_and_fl
     assert_eq!(contents.len(), N, "every event stored");
     assert!(contents.values().all(|&n| n == 1), "a duplicate entry");
     Arc::into_inner(bus).unwrap().shutdown().await.unwrap();
+}
+
+/// Issue 16, item 1: two live buses started from copies of one identity file (same producer id,
+/// same epoch) write to one prefix at once; every event of both is stored exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exactly_once() {
+    let guard = PrefixGuard::new(shared_url(), "copied");
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("producer.nonce");
+    purple_rain::ProducerIdentity::load_and_advance(&original).unwrap();
+    let copy = dir.path().join("copy.nonce");
+    std::fs::copy(&original, &copy).unwrap();
+    let config = |nonce: &std::path::Path| {
+        EventBusConfig::builder()
+            .shards(2)
+            .backpressure(BackpressureMode::Block)
+            .producer_nonce_path(nonce)
+            .adapter(redis_config(&guard.url, &guard.prefix))
+            .build()
+            .unwrap()
+    };
+    let a = Arc::new(EventBus::new(config(&original)).await.unwrap());
+    let b = Arc::new(EventBus::new(config(&copy)).await.unwrap());
+    let (pa, pb) = (a.producer(), b.producer());
+    assert_eq!((pa.id, pa.epoch), (pb.id, pb.epoch), "the copies are one producer at one start count");
+    const N: usize = 20_000;
+    tokio::join!(ingest_all(&a, "a", 0..N), ingest_all(&b, "b", 0..N));
+    for bus in [a, b] {
+        let report = bus.flush_timeout(Duration::from_secs(60)).await.unwrap();
+        assert!(!report.lossy, "{report:?}");
+        assert_eq!(bus.stats().events_dispatched.get(), N as u64);
+        Arc::into_inner(bus).unwrap().shutdown().await.unwrap();
+    }
+    let poller = bus(2, redis_config(&guard.url, &guard.prefix)).await;
+    let (events, _) = drain(&poller, None, 10_000).await;
+    let counts = count_payloads(&events);
+    let expected: HashSet<Vec<u8>> = (0..N).flat_map(|i| [payload("a", i), payload("b", i)]).collect();
+    assert_eq!(counts.len(), 2 * N, "events lost: the broker took one bus's events for the other's");
+    assert!(counts.iter().all(|(p, &n)| n == 1 && expected.contains(p)), "a duplicate or foreign entry");
 }

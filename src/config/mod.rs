@@ -60,7 +60,15 @@ pub struct EventBusConfig {
     pub adapter: AdapterConfig,
     /// Scaling bounds and thresholds; `None` keeps the shard count where the caller puts it.
     pub scaling: Option<ScalingPolicy>,
-    /// File that persists the producer id and start epoch for dedup ids.
+    /// File that persists the producer id and start epoch (advanced on every start) that
+    /// begin every dedup id; `None`: a fresh id per process.
+    ///
+    /// Copying the file (a cloned VM image, a volume restored on a second host) is safe: the
+    /// copies report the same producer id and may reach the same epoch, but every start also
+    /// draws a random run that is part of every dedup id and broker dedup key, so two buses
+    /// started from copies, even concurrently against the same streams, never take each
+    /// other's events for duplicates; both write everything. What a copy shares is only the
+    /// name: ids and logs show the two as one producer.
     pub producer_nonce_path: Option<PathBuf>,
 }
 
@@ -204,7 +212,8 @@ impl EventBusConfigBuilder {
         self.config.scaling = Some(policy);
         self
     }
-    /// Persist the producer identity at `path`.
+    /// Persist the producer identity at `path` (see [`EventBusConfig::producer_nonce_path`]
+    /// for what copying the file does).
     pub fn producer_nonce_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.producer_nonce_path = Some(path.into());
         self

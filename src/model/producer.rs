@@ -1,12 +1,29 @@
-//! Producer identity and dedup ids: `{producer:hex}:{epoch}:{shard}:{sequence}`.
+//! Producer identity and dedup ids: `{producer:hex}:{epoch}:{run:hex}:{shard}:{sequence}`.
 //!
-//! Brokers drop a message whose dedup id they have seen, so an id must name one event forever.
-//! Within one run the `(shard, sequence)` pair does that. Across runs the producer id stays (so
-//! a retried batch from before a crash is still recognised) and the epoch moves forward on every
-//! start, so a new run's sequence 0 never collides with an old run's sequence 0. The identity
-//! file is updated with write-to-temp, fsync, rename under an exclusive `flock`, so two
-//! processes starting at once still get different epochs and a crash leaves the old or the new
-//! file, never a torn one.
+//! Brokers drop a message whose dedup id they have seen (JetStream's `Nats-Msg-Id`, the Redis
+//! adapter's per-run mark), so an id must name one event forever. Within one run the
+//! `(shard, sequence)` pair does that; the *run key* `{producer}:{epoch}:{run}` must make every
+//! run distinct from every other, past or concurrent, on every host.
+//!
+//! The producer id and epoch alone cannot: copy the identity file (a cloned VM image, a volume
+//! restored on a second host) and two live buses load the same id and advance to the same
+//! epoch; each then takes the other's events for retries it already wrote, and half the events
+//! vanish with every counter saying "dispatched". So every start also draws `run`, 64 random
+//! bits from the OS-seeded hasher, and the run key carries it: copies never collide (2^-64 per
+//! pair), and nothing else needs to change.
+//!
+//! Why not claim `(producer, epoch)` in the broker instead (Redis `SET NX` with a lease, a
+//! JetStream KV create)? A claim is a new way to fail: a lease to keep alive through every
+//! outage (one that lapses during an outage admits a copy anyway), a claim a crash leaves
+//! behind to wait out, a round trip at every start, and one mechanism per broker. The random
+//! run needs no coordination and loses nothing that the claim would keep: deduplication only
+//! ever has to recognise the retries of one run (after a restart, the new run never resends the
+//! old run's batches), and that stays exact.
+//!
+//! The identity file still gives a stable producer id and a start count (the epoch), which
+//! name a producer in ids and logs. It is updated with write-to-temp, fsync, rename under an
+//! exclusive `flock`, so two processes starting at once still get different epochs and a crash
+//! leaves the old or the new file, never a torn one.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -14,19 +31,23 @@ use std::path::{Path, PathBuf};
 
 const HEADER: &str = "purple-rain-producer v1";
 
-/// Who is producing: a stable id and the start count.
+/// Who is producing: a stable id, the start count, and this start's random run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProducerIdentity {
     /// Random at first start, then persisted.
     pub id: u64,
     /// 1 at first start, incremented on every later start with the same identity file.
     pub epoch: u64,
+    /// Random on every start, never persisted: two buses started from copies of one identity
+    /// file (same `id`, same `epoch`) still have distinct run keys and dedup ids.
+    pub run: u64,
 }
 
 impl ProducerIdentity {
     /// An identity for this process only (no persistence): a fresh random id, epoch 1.
     pub fn ephemeral() -> Self {
-        Self { id: random_id(), epoch: 1 }
+        Self { id: random_id(), epoch: 1, run: random_id() }
     }
 
     /// Reads the identity at `path` and persists it with the epoch incremented, or creates it.
@@ -45,9 +66,10 @@ impl ProducerIdentity {
             Ok(mut file) => {
                 let mut text = String::new();
                 file.read_to_string(&mut text).map_err(|e| describe("cannot read", e))?;
-                let old = parse(&text).ok_or_else(|| format!("{} is not a producer identity file", path.display()))?;
-                let epoch = old.epoch.checked_add(1).ok_or("epoch overflow")?;
-                Self { id: old.id, epoch }
+                let (id, epoch) =
+                    parse(&text).ok_or_else(|| format!("{} is not a producer identity file", path.display()))?;
+                let epoch = epoch.checked_add(1).ok_or("epoch overflow")?;
+                Self { id, epoch, run: random_id() }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::ephemeral(),
             Err(e) => return Err(describe("cannot open", e)),
@@ -66,19 +88,26 @@ impl ProducerIdentity {
         Ok(identity)
     }
 
-    /// The dedup id of one event.
+    /// `{id:016x}:{epoch}:{run:016x}`: names this run of this producer, distinct from every
+    /// other run (see the module docs). Brokers key their dedup state by it.
+    pub fn run_key(&self) -> String {
+        format!("{:016x}:{}:{:016x}", self.id, self.epoch, self.run)
+    }
+
+    /// The dedup id of one event: `{run_key}:{shard}:{sequence}`.
     pub fn dedup_id(&self, shard: u16, sequence: u64) -> String {
-        format!("{:016x}:{}:{shard}:{sequence}", self.id, self.epoch)
+        format!("{}:{shard}:{sequence}", self.run_key())
     }
 }
 
-fn parse(text: &str) -> Option<ProducerIdentity> {
+/// The persisted `(id, epoch)` of an identity file.
+fn parse(text: &str) -> Option<(u64, u64)> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
     let (id, epoch) = lines.next()?.split_once(' ')?;
-    Some(ProducerIdentity { id: u64::from_str_radix(id, 16).ok()?, epoch: epoch.parse().ok()? })
+    Some((u64::from_str_radix(id, 16).ok()?, epoch.parse().ok()?))
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -131,6 +160,20 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert_eq!(b.epoch, a.epoch + 1);
         assert_ne!(a.dedup_id(0, 0), b.dedup_id(0, 0));
+    }
+
+    #[test]
+    fn copies_of_one_identity_file_get_distinct_run_keys_and_dedup_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("producer.nonce");
+        ProducerIdentity::load_and_advance(&original).unwrap();
+        let copy = dir.path().join("copy.nonce");
+        fs::copy(&original, &copy).unwrap();
+        let a = ProducerIdentity::load_and_advance(&original).unwrap();
+        let b = ProducerIdentity::load_and_advance(&copy).unwrap();
+        assert_eq!((a.id, a.epoch), (b.id, b.epoch), "a copy is the same producer at the same start count");
+        assert_ne!(a.run_key(), b.run_key());
+        assert_ne!(a.dedup_id(0, 1), b.dedup_id(0, 1));
     }
 
     #[test]

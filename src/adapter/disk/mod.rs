@@ -13,7 +13,7 @@
 //!   shard-00001/ ...
 //! ```
 //!
-//! Every record carries its length, sequence, timestamp, producer id and epoch (the dedup id)
+//! Every record carries its length, sequence, timestamp, producer id and epoch (of the dedup id)
 //! and a CRC32C of all of it (record.rs). A segment is named by its first sequence and holds
 //! consecutive sequences, so the segment of a sequence is found among the names and the
 //! record inside it by position.

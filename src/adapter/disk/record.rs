@@ -10,8 +10,9 @@
 //! | 32     | 8    | producer epoch                                               |
 //! | 40     | len  | payload                                                      |
 //!
-//! All integers are little-endian. The dedup id of a record is
-//! `{producer:016x}:{epoch}:{shard}:{sequence}`, the bus's (`ProducerIdentity::dedup_id`).
+//! All integers are little-endian. The producer id and epoch are the first two parts of the
+//! bus's dedup id (`ProducerIdentity::dedup_id`, `{producer:016x}:{epoch}:{run:016x}:{shard}:{sequence}`);
+//! the per-start run is not kept: one bus at a time writes a directory (its lock).
 //! [`decode`] accepts any bytes: it never panics and never returns a record whose checksum
 //! fails.
 

@@ -298,7 +298,7 @@ impl Adapter for JetStreamAdapter {
     }
 
     /// Creates or verifies the shard's stream, then starts after its last sequence. Dedup ids
-    /// are unique through the producer id and epoch already; starting past the stream's last
+    /// are unique through the producer's run key already; starting past the stream's last
     /// sequence also keeps a shard's producer sequences growing across restarts.
     async fn next_sequence(&self, shard: u16) -> Result<u64, AdapterError> {
         let stream = self.shard(shard);

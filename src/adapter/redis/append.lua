@@ -3,9 +3,9 @@
 --
 -- KEYS[1] stream   {prefix}:{shard}; entry 0-{position} has one field e: "{ts} {dedup-id}\n{payload}"
 -- KEYS[2] meta     {prefix}:{shard}:meta  hash: seq (last position), tms/tns (last timestamp)
--- KEYS[3] mark     {prefix}:{shard}:mark:{producer}:{epoch}  last producer sequence written
+-- KEYS[3] mark     {prefix}:{shard}:mark:{producer}:{epoch}:{run}  last producer sequence written
 -- KEYS[4] shards   {prefix}:shards  set of shard ids that have a stream
--- ARGV[1] shard id          ARGV[2] dedup-id prefix "{producer}:{epoch}:{shard}:"
+-- ARGV[1] shard id          ARGV[2] dedup-id prefix "{producer}:{epoch}:{run}:{shard}:"
 -- ARGV[3] first producer sequence of the batch
 -- ARGV[4] first producer sequence of this chunk
 -- ARGV[5] timestamp of the chunk's first event, whole milliseconds

@@ -36,7 +36,7 @@ pub(super) struct Decoded {
 /// buffer per event). The append script stores it as sent unless it must restamp it.
 pub(super) struct EntryField<'a> {
     pub(super) timestamp_ns: u64,
-    /// `"{producer}:{epoch}:{shard}:"`; the producer sequence completes the dedup id.
+    /// `"{producer}:{epoch}:{run}:{shard}:"`; the producer sequence completes the dedup id.
     pub(super) dedup_prefix: &'a str,
     pub(super) sequence: u64,
     pub(super) payload: &'a [u8],

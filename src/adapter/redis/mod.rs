@@ -10,14 +10,14 @@
 //! # Keys
 //! With `stream_prefix = P`, shard `s` is the stream `P:s`. Beside it the adapter keeps
 //! `P:s:meta` (a hash: the last position and timestamp assigned in the stream), one mark per
-//! producer run `P:s:mark:{producer}:{epoch}` (the last producer sequence written, expiring
+//! producer run `P:s:mark:{producer}:{epoch}:{run}` (the last producer sequence written, expiring
 //! `dedup_ttl_secs` after its last write), and the set `P:shards` of shard ids that have a
 //! stream, so a poller finds shards it does not route to itself, and `P:store`, the store id
 //! stamped into poll cursors (128 random bits as hex, created once with `SET NX` by the first
 //! adapter to start on the prefix, so a cursor from another server or prefix, or from before
 //! the keys were deleted, is refused instead of read here). Every entry has one field,
 //! `e`: `"{timestamp_ns} {dedup_id}\n{payload}"` (the dedup id is
-//! `{producer}:{epoch}:{shard}:{sequence}`; the payload is every byte after the first newline);
+//! `{producer}:{epoch}:{run}:{shard}:{sequence}`; the payload is every byte after the first newline);
 //! the position is the entry id. One field rather than one per part: every field costs the
 //! server on write and the client's reply parser on read (measured in `BENCHMARKS.md`).
 //!
@@ -44,7 +44,7 @@
 //! connection) may or may not have been applied. Each batch is sent as one pipeline of
 //! `EVALSHA` calls, one per chunk of `pipeline_chunk` events; the script (`append.lua`) runs
 //! atomically and, for its chunk:
-//! 1. reads the producer run's mark — the last producer sequence of this `(producer, epoch,
+//! 1. reads the producer run's mark — the last producer sequence of this `(producer, epoch, run,
 //!    shard)` already in the stream — and skips the events at or below it: exactly the events
 //!    an earlier attempt of the same batch wrote (the bus retries a batch unchanged, and hands a
 //!    shard's batches over one at a time in sequence order, so "written" is always a prefix);
@@ -54,9 +54,11 @@
 //!    new mark, position and timestamp. If an `XADD` fails midway it still records what it
 //!    wrote before returning the error, so a retry resumes exactly after it.
 //!
-//! The mark is keyed by producer id *and* epoch (the epoch grows on every start with a
-//! persisted producer id), so a restarted producer whose sequences start over is never taken
-//! for its former run (failure mode 33), and two buses never share a mark. The marks are a few
+//! The mark is keyed by the producer's run key: producer id, epoch (it grows on every start with
+//! a persisted producer id) and a random run drawn at every start. So a restarted producer whose
+//! sequences start over is never taken for its former run (failure mode 33), and two buses never
+//! share a mark, not even two started from copies of one identity file (which share id and
+//! epoch; `src/model/producer.rs` says why a random run rather than a claim in Redis). The marks are a few
 //! bytes per producer run and shard and expire on their own. Dedup relies on the marks staying:
 //! use the default `maxmemory-policy noeviction` (or a policy that evicts only other keys).
 //!
@@ -304,9 +306,10 @@ impl RedisAdapter {
         let producer = batch.producer();
         let stream = self.stream_key(shard);
         let meta = self.meta_key(shard);
-        let mark = format!("{}:{shard}:mark:{:016x}:{}", self.config.stream_prefix, producer.id, producer.epoch);
+        let run = producer.run_key();
+        let mark = format!("{}:{shard}:mark:{run}", self.config.stream_prefix);
         let shards = self.shards_key();
-        let dedup_prefix = format!("{:016x}:{}:{shard}:", producer.id, producer.epoch);
+        let dedup_prefix = format!("{run}:{shard}:");
         let floor = self.floor(shard);
         let maxlen = self.config.maxlen.unwrap_or(0);
         let chunk = self.config.pipeline_chunk;
