@@ -115,7 +115,55 @@ static PyObject *ingest_raw(PyObject *self, PyObject *args, PyObject *kwargs) {
     return result;
 }
 
+/* page_events(event_type, result_address) -> list
+ * The events of a live `pr_poll_result` (the caller frees it afterwards), built straight from
+ * its views: each payload is copied once, into its `bytes`. */
+static PyObject *page_events(PyObject *self, PyObject *args) {
+    PyObject *type;
+    unsigned long long result_a;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OK", &type, &result_a)) return NULL;
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "event_type must be a tuple subclass");
+        return NULL;
+    }
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    if (alloc == NULL) return NULL;
+    const pr_poll_result *result = (const pr_poll_result *)(uintptr_t)result_a;
+    size_t n = pr_poll_result_len(result);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        pr_event_view v;
+        if (pr_poll_result_event(result, i, &v) != PR_OK) {
+            PyErr_SetString(PyExc_RuntimeError, "pr_poll_result_event failed inside the page");
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyObject *fields[5] = {
+            PyBytes_FromStringAndSize((const char *)v.payload, (Py_ssize_t)v.payload_len),
+            PyUnicode_FromString(v.id),
+            PyLong_FromLong(v.shard),
+            PyLong_FromUnsignedLongLong(v.sequence),
+            PyLong_FromUnsignedLongLong(v.timestamp_ns),
+        };
+        PyObject *event = NULL;
+        if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4])
+            event = alloc((PyTypeObject *)type, 5);
+        if (event == NULL) {
+            for (int f = 0; f < 5; f++) Py_XDECREF(fields[f]);
+            Py_DECREF(list);
+            return NULL;
+        }
+        for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
+        PyObject_GC_UnTrack(event); /* as in events() */
+        PyList_SetItem(list, (Py_ssize_t)i, event);                       /* steals */
+    }
+    return list;
+}
+
 static PyMethodDef methods[] = {
+    {"page_events", page_events, METH_VARARGS, "Builds the Event tuples of a live poll result."},
     {"events", events, METH_VARARGS, "Builds a page's Event tuples from its flat arrays."},
     {"ingest_raw", (PyCFunction)(void (*)(void))ingest_raw, METH_VARARGS | METH_KEYWORDS,
      "pr_ingest_raw for a bytes event, else fallback."},

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator, List, Literal, Option
 
 from . import _events
 from ._lib import Cdata, check, error, ffi, lib
-from .page import Event, Page, PackedPage, read_packed
+from .page import Event, Page, PackedPage, page_tail as _page_tail, read_packed
 from .stats import FlushReport, ScalingDecision, Stats
 from ._kinds import ShuttingDown, Timeout
 
@@ -148,8 +148,12 @@ class Bus:
         shards by sequence or by timestamp; `wait` (seconds) waits that long for events when
         none are there. Continue with the page's `cursor`: never a repeat, never a skip.
         Payloads are `bytes` copies, valid independently of the page."""
-        packed = self.poll_packed(limit, cursor, filter, ordering, wait, shards)
-        return Page(packed.events(), packed.cursor, packed.has_more, packed.missed)
+        result = self._poll(limit, cursor, filter, ordering, wait, shards)
+        try:
+            events = _events.page_events(Event, int(ffi.cast("uintptr_t", result)))
+            return Page(events, *_page_tail(result))
+        finally:
+            lib.pr_poll_result_free(result)
 
     def poll_packed(
         self,
@@ -162,6 +166,22 @@ class Bus:
     ) -> PackedPage:
         """As `poll`, but the page comes as flat arrays (one payload buffer and `ends`), with
         no Python object per event: the fast form for bulk consumers."""
+        result = self._poll(limit, cursor, filter, ordering, wait, shards)
+        try:
+            return read_packed(result)
+        finally:
+            lib.pr_poll_result_free(result)
+
+    def _poll(
+        self,
+        limit: int,
+        cursor: Optional[str],
+        filter: Union[dict[str, Json], str, None],
+        ordering: Ordering,
+        wait: Optional[float],
+        shards: Optional[List[int]],
+    ) -> Cdata:
+        """`pr_poll`: a live result the caller frees."""
         request: dict[str, Json] = {"limit": limit, "ordering": ordering}
         if cursor is not None:
             request["from"] = cursor
@@ -173,11 +193,7 @@ class Bus:
             request["shards"] = shards
         out = ffi.new("pr_poll_result **")
         check(lib.pr_poll(self._ptr, json.dumps(request).encode(), out))
-        result = out[0]
-        try:
-            return read_packed(result)
-        finally:
-            lib.pr_poll_result_free(result)
+        return out[0]
 
     def subscribe(
         self,

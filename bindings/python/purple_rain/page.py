@@ -1,7 +1,7 @@
 """Poll pages: `Page` (a list of `Event`s) and `PackedPage` (flat arrays, no object per event).
 
-Both are read out of the library's `pr_poll_result` in one crossing (`prpy_packed`, in the
-extension), which is then freed at once: nothing here borrows library memory, so payloads,
+Both are read out of the library's `pr_poll_result` in one crossing (`Event`s by
+`_events.c`, packed arrays by `prpy_packed` in the cffi extension), which is then freed at once: nothing here borrows library memory, so payloads,
 ids and arrays stay valid for as long as Python holds them.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, List, NamedTuple
+from typing import Iterator, List, NamedTuple, Tuple
 
 from . import _events
 from ._lib import Cdata, ffi, lib
@@ -146,14 +146,24 @@ def read_packed(result: Cdata) -> PackedPage:
         )
         if rc != 0:
             raise OverflowError("a page of more than 4 GiB of payloads cannot be packed")
+    cursor, has_more, missed = page_tail(result)
     return PackedPage(
         data=bytes(data),
         ends=ends,
         shards=shards,
         sequences=sequences,
         timestamps_ns=timestamps,
-        cursor=ffi.string(lib.pr_poll_result_cursor(result)).decode(),
-        has_more=bool(lib.pr_poll_result_has_more(result)),
-        missed=int(lib.pr_poll_result_missed(result)),
+        cursor=cursor,
+        has_more=has_more,
+        missed=missed,
         _ids=bytes(ids),
+    )
+
+
+def page_tail(result: Cdata) -> Tuple[str, bool, int]:
+    """A live result's cursor, `has_more` and `missed`."""
+    return (
+        ffi.string(lib.pr_poll_result_cursor(result)).decode(),
+        bool(lib.pr_poll_result_has_more(result)),
+        int(lib.pr_poll_result_missed(result)),
     )
