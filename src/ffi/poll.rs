@@ -379,6 +379,7 @@ mod tests {
             sequence: 1,
             timestamp_ns: 2,
             payload: payload.into_bytes().into(),
+            origin: 0,
         };
         for (depth, embedded) in
             [(1, true), (EMBEDDED_DEPTH_LIMIT, true), (EMBEDDED_DEPTH_LIMIT + 1, false), (128, false)]

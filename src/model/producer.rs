@@ -94,9 +94,10 @@ impl ProducerIdentity {
         format!("{:016x}:{}:{:016x}", self.id, self.epoch, self.run)
     }
 
-    /// The dedup id of one event: `{run_key}:{shard}:{sequence}`.
+    /// The dedup id of one event: `{run_key}:{shard}:{sequence}` (formatted in one go: it is
+    /// made per event on the JetStream publish path).
     pub fn dedup_id(&self, shard: u16, sequence: u64) -> String {
-        format!("{}:{shard}:{sequence}", self.run_key())
+        format!("{:016x}:{}:{:016x}:{shard}:{sequence}", self.id, self.epoch, self.run)
     }
 }
 
@@ -174,6 +175,7 @@ mod tests {
         assert_eq!((a.id, a.epoch), (b.id, b.epoch), "a copy is the same producer at the same start count");
         assert_ne!(a.run_key(), b.run_key());
         assert_ne!(a.dedup_id(0, 1), b.dedup_id(0, 1));
+        assert_eq!(a.dedup_id(3, 9), format!("{}:3:9", a.run_key()));
     }
 
     #[test]
