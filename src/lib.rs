@@ -10,8 +10,8 @@
 //! Modules import only from the layers below them, never from above or from each other in a
 //! circle (`.ci/layers` checks it on every run). Bottom to top:
 //!
-//! 1. [`error`], `sync`, [`runtime`]: error types, the atomics shim (loom under test), the
-//!    library's own tokio runtime.
+//! 1. [`error`], `sync`, [`runtime`], [`log`]: error types, the atomics shim (loom under test),
+//!    the library's own tokio runtime, where log events go for non-Rust hosts.
 //! 2. [`config`]: plain data, validated: the bus, batch, retry, back-pressure, adapter and
 //!    scaling settings and the limits.
 //! 3. [`model`]: the shapes every stage shares: [`RawEvent`], [`Batch`], [`StoredEvent`],
@@ -44,6 +44,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
+pub mod log;
 pub mod runtime;
 mod sync;
 

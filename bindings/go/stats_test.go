@@ -3,6 +3,8 @@ package purplerain
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -159,5 +161,52 @@ func TestStatsJSONAndPrometheusAgreeWithStats(t *testing.T) {
 	}
 	if _, err := b.StatsJSON(); !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("StatsJSON after Close: %v", err)
+	}
+}
+
+// PURPLE_RAIN_LOG=<level> makes the library write its log events to stderr: how a Go program
+// reads them without callbacks. The test runs itself in a child process (the logger is
+// process-wide and installed once) and reads the child's stderr.
+func TestLogEnvWritesLibraryEventsToStderr(t *testing.T) {
+	if os.Getenv("PURPLERAIN_LOG_CHILD") == "1" {
+		b, err := New(`{"shards":2,"adapter":{"type":"memory"}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.AddShards(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	run := func(level string) string {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLogEnvWritesLibraryEventsToStderr$", "-test.count=1")
+		env := []string{"PURPLERAIN_LOG_CHILD=1"}
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "PURPLE_RAIN_LOG=") {
+				env = append(env, kv)
+			}
+		}
+		if level != "" {
+			env = append(env, "PURPLE_RAIN_LOG="+level)
+		}
+		cmd.Env = env
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("child: %v\n%s", err, stderr.String())
+		}
+		return stderr.String()
+	}
+	logged := run("info")
+	for _, want := range []string{"scaling: shards added", "shutdown complete"} {
+		if !strings.Contains(logged, want) {
+			t.Fatalf("no %q on stderr with PURPLE_RAIN_LOG=info:\n%s", want, logged)
+		}
+	}
+	if quiet := run(""); strings.Contains(quiet, "purple_rain") {
+		t.Fatalf("log events without PURPLE_RAIN_LOG:\n%s", quiet)
 	}
 }

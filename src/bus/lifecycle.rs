@@ -69,6 +69,7 @@ impl BusInner {
     }
 
     async fn run_shutdown(&self) -> Result<(), AdapterError> {
+        tracing::info!(shards = self.registry.active().len(), "shutdown: draining every shard");
         self.lifecycle.shutting_down.store(true, Ordering::Release);
         super::scaling::stop_monitor(self);
         let _scaling = self.scaling.state.lock().await;
@@ -81,7 +82,14 @@ impl BusInner {
         let stats = self.stats.snapshot();
         let lossy = stats.events_dropped > 0 || !stats.is_balanced();
         self.stats.shutdown_was_lossy.store(lossy, Ordering::Release);
-        flushed.and(stopped)
+        let result = flushed.and(stopped);
+        let (ingested, dispatched, dropped) = (stats.events_ingested, stats.events_dispatched, stats.events_dropped);
+        match (&result, lossy) {
+            (Err(error), _) => tracing::error!(ingested, dispatched, dropped, %error, "shutdown: the adapter failed"),
+            (Ok(()), true) => tracing::warn!(ingested, dispatched, dropped, "shutdown complete, lossy"),
+            (Ok(()), false) => tracing::info!(ingested, dispatched, dropped, "shutdown complete"),
+        }
+        result
     }
 }
 

@@ -72,6 +72,7 @@ impl EventBus {
 
     /// Starts a bus with a caller-supplied adapter (`config.adapter` is ignored).
     pub async fn with_adapter(config: EventBusConfig, adapter: Arc<dyn Adapter>) -> Result<Self, ConfigError> {
+        crate::log::init_from_env();
         config.validate()?;
         let inner = runtime::run(BusInner::start(config, adapter)).await?;
         scaling::start_monitor(&inner);

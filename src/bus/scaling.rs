@@ -53,14 +53,25 @@ impl EventBus {
     /// Adds `count` running shards and returns their ids (never reused within the bus's life).
     pub async fn add_shards(&self, count: u16) -> Result<Vec<u16>, ScalingError> {
         let inner = self.inner().clone();
-        runtime::run(async move { inner.add_shards(count).await }).await
+        let added = runtime::run(async move { inner.add_shards(count).await }).await;
+        match &added {
+            Ok(ids) => tracing::info!(?ids, "scaling: shards added"),
+            Err(error) => tracing::warn!(count, %error, "scaling: adding shards refused"),
+        }
+        added
     }
 
     /// Stops routing to `shard_ids`, drains their events to the adapter, then retires them.
     /// Returns after the drain. Retired shards' events stay pollable.
     pub async fn remove_shards(&self, shard_ids: Vec<u16>) -> Result<(), ScalingError> {
         let inner = self.inner().clone();
-        runtime::run(async move { inner.remove_shards(shard_ids).await }).await
+        let ids = shard_ids.clone();
+        let removed = runtime::run(async move { inner.remove_shards(shard_ids).await }).await;
+        match &removed {
+            Ok(()) => tracing::info!(?ids, "scaling: shards drained and retired"),
+            Err(error) => tracing::warn!(?ids, %error, "scaling: removing shards refused"),
+        }
+        removed
     }
 
     /// Recommends a change from the load measured since the previous call (or the last monitor
@@ -199,11 +210,15 @@ pub(super) fn start_monitor(inner: &Arc<BusInner>) {
                 continue;
             }
             // Failures (bounds reached, shutdown racing) leave the shard set as it was.
-            let _ = match decision {
-                ScalingDecision::ScaleUp(n) => inner.add_shards(n).await.map(drop),
-                ScalingDecision::ScaleDown(ids) => inner.remove_shards(ids).await,
-                ScalingDecision::None => Ok(()),
+            let applied = match &decision {
+                ScalingDecision::ScaleUp(n) => inner.add_shards(*n).await.map(drop),
+                ScalingDecision::ScaleDown(ids) => inner.remove_shards(ids.clone()).await,
+                ScalingDecision::None => continue,
             };
+            match applied {
+                Ok(()) => tracing::info!(?decision, "auto-scaling applied"),
+                Err(error) => tracing::debug!(?decision, %error, "auto-scaling not applied"),
+            }
         }
     });
 }

@@ -68,6 +68,7 @@ pub(crate) async fn run(
                         shard.id
                     ));
                     shard.counters.dropped_adapter_fatal.fetch_add(n, Ordering::AcqRel);
+                    tracing::error!(shard = shard.id, events = n, "sequence space exhausted: batch dropped");
                     events.clear();
                     shard.release_barriers();
                     continue;
@@ -90,9 +91,11 @@ pub(crate) async fn run(
                     }
                     Outcome::Fatal => {
                         counters.dropped_adapter_fatal.fetch_add(n, Ordering::AcqRel);
+                        tracing::error!(shard = shard.id, events = n, cause = "adapter_fatal", "batch dropped");
                     }
                     Outcome::RetryExhausted => {
                         counters.dropped_retry_exhausted.fetch_add(n, Ordering::AcqRel);
+                        tracing::error!(shard = shard.id, events = n, cause = "retry_exhausted", "batch dropped");
                     }
                 }
                 events = batch.into_events();
@@ -139,12 +142,19 @@ async fn deliver(ctx: &DispatchContext, shard: &Shard, batch: &Batch, failing_si
     loop {
         let error = match AssertUnwindSafe(ctx.adapter.on_batch(batch)).catch_unwind().await {
             Ok(Ok(())) => {
-                *failing_since = None;
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(
+                        shard = shard.id,
+                        after_ms = since.elapsed().as_millis() as u64,
+                        "adapter recovered"
+                    );
+                }
                 return Outcome::Delivered;
             }
             Ok(Err(error)) => error,
             Err(_) => {
                 *failing_since = None;
+                tracing::error!(shard = shard.id, adapter = ctx.adapter.name(), "adapter panicked in on_batch");
                 ctx.stats.record_adapter_error(format!("adapter {} panicked in on_batch", ctx.adapter.name()));
                 return Outcome::Fatal;
             }
@@ -152,7 +162,15 @@ async fn deliver(ctx: &DispatchContext, shard: &Shard, batch: &Batch, failing_si
         ctx.stats.record_adapter_error(format!("shard {}: {error}", shard.id));
         if !error.is_retryable() {
             *failing_since = None;
+            tracing::error!(shard = shard.id, %error, "adapter error, not retryable");
             return Outcome::Fatal;
+        }
+        if failing_since.is_none() {
+            // The first failure of a run (a lost connection, an unavailable broker); the
+            // retries of the run log at debug, the recovery at info.
+            tracing::warn!(shard = shard.id, %error, "adapter unavailable, retrying");
+        } else {
+            tracing::debug!(shard = shard.id, attempt, %error, "adapter still unavailable");
         }
         let now = Instant::now();
         let deadline = *failing_since.get_or_insert(now) + Duration::from_millis(ctx.retry.max_elapsed_ms);

@@ -60,6 +60,14 @@ example() { # name, binary
   fi
 }
 example quickstart.c "$root/examples/c/build/debug/quickstart"
+# PURPLE_RAIN_LOG=info: the library's log events on stderr (the callback-free way C reads them).
+if PURPLE_RAIN_LOG=info "$root/examples/c/build/debug/quickstart" 2>&1 >/dev/null | grep "shutdown complete" >/dev/null; then
+  echo "[examples] ok   PURPLE_RAIN_LOG=info writes log events to stderr"
+  passed=$((passed + 1))
+else
+  echo "[examples] FAIL PURPLE_RAIN_LOG=info wrote no shutdown event to stderr"
+  failed=$((failed + 1))
+fi
 example quickstart.cpp "$root/examples/c/build/debug/quickstart_cpp"
 if [[ "${PURPLE_RAIN_VALGRIND:-0}" == 1 ]] && command -v valgrind >/dev/null; then
   for t in test_api test_threads; do
