@@ -187,3 +187,24 @@ async fn retention_deletes_whole_old_segments_and_a_stale_cursor_is_told_what_it
     assert_eq!(events.len() as u64 + missed, 4000);
     bus.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_bus_follows_the_writer_across_segments_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path()).segment_bytes(8192);
+    let writer = disk_bus(config.clone()).await.unwrap();
+    let mut sent = ingest_flushing_every(&writer, "early", 0..500, 100).await;
+    let reader = disk_bus(config.clone().read_only(true)).await.unwrap();
+    let first = drain(&reader, ConsumeRequest::new(200)).await;
+    assert_exactly_once(&first.events, &sent);
+
+    let later = ingest_flushing_every(&writer, "later", 0..1500, 100).await;
+    let Drained { events, missed, .. } = drain(&reader, ConsumeRequest::new(200).from(first.cursor)).await;
+    assert_eq!(missed, 0);
+    assert_exactly_once(&events, &later);
+    sent.extend(later);
+    let everything = drain(&reader, ConsumeRequest::new(333)).await;
+    assert_exactly_once(&everything.events, &sent);
+    reader.shutdown().await.unwrap();
+    writer.shutdown().await.unwrap();
+}

@@ -69,6 +69,7 @@
 //!
 //! [`ErrorKind::DiskCorrupt`]: crate::error::ErrorKind::DiskCorrupt
 
+mod follow;
 mod lock;
 mod manifest;
 mod record;
@@ -288,8 +289,19 @@ impl Adapter for DiskAdapter {
         read: ShardRead<'_>,
         page: &mut Vec<StoredEvent>,
     ) -> Result<ShardPage, AdapterError> {
-        match self.log(read.shard) {
-            Some(log) => log.read_into(&read, page, &self.stats),
+        let log = match self.log(read.shard) {
+            None if self.options.read_only && shard_dir(&self.dir, read.shard).is_dir() => {
+                Some(self.log_or_create(read.shard))
+            }
+            log => log,
+        };
+        match log {
+            Some(log) => {
+                if self.options.read_only {
+                    log.catch_up(self.options.cache_bytes)?;
+                }
+                log.read_into(&read, page, &self.stats)
+            }
             // Nothing was ever stored in this shard: only its beginning is a position.
             None if read.from > 0 => Err(AdapterError::CursorAhead { shard: read.shard, position: read.from, end: 0 }),
             None => Ok(ShardPage { events: Vec::new(), next: read.from, missed: 0, more: false }),

@@ -27,10 +27,10 @@ use std::sync::{Arc, Mutex, RwLock};
 const READ_SLICE: usize = 4096;
 
 pub(super) struct ShardLog {
-    id: u16,
-    dir: PathBuf,
+    pub(super) id: u16,
+    pub(super) dir: PathBuf,
     writer: Mutex<Writer>,
-    state: RwLock<State>,
+    pub(super) state: RwLock<State>,
 }
 
 /// The appending side; only `on_batch` (one at a time per shard) and syncs take it.
@@ -53,16 +53,18 @@ struct Writer {
 
 /// What readers see.
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     /// Segment files by first sequence, with their lengths.
-    segments: BTreeMap<u64, u64>,
+    pub(super) segments: BTreeMap<u64, u64>,
     /// One past the newest published event.
-    next: u64,
+    pub(super) next: u64,
     /// The newest events, contiguous, ending at `next`.
-    cache: Run,
-    cache_bytes: u64,
+    pub(super) cache: Run,
+    pub(super) cache_bytes: u64,
     /// The segment read last for older events.
     cold: Option<Arc<Run>>,
+    /// Read-only: the segment and offset up to which the writer's records have been read.
+    pub(super) tail: Option<(u64, u64)>,
 }
 
 impl State {
@@ -71,7 +73,7 @@ impl State {
         self.segments.keys().next().copied().unwrap_or(self.next).min(self.next)
     }
 
-    fn trim_cache(&mut self, limit: u64) {
+    pub(super) fn trim_cache(&mut self, limit: u64) {
         while self.cache_bytes > limit {
             let Some(entry) = self.cache.entries.pop_front() else { break };
             self.cache_bytes -= entry.payload.len() as u64;
@@ -129,7 +131,7 @@ impl ShardLog {
             let file = OpenOptions::new().write(true).open(path).map_err(|e| io_error("open", path, e))?;
             file.set_len(valid_len).and_then(|()| file.sync_all()).map_err(|e| io_error("truncate", path, e))?;
         }
-        let mut state = State { next: run.end(), ..State::default() };
+        let mut state = State { next: run.end(), tail: Some((last, valid_len)), ..State::default() };
         for (first, path) in &segments[..segments.len() - 1] {
             let len = std::fs::metadata(path).map_err(|e| io_error("stat", path, e))?.len();
             state.segments.insert(*first, len);
