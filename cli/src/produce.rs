@@ -83,7 +83,7 @@ fn taken(slot: &Mutex<Option<String>>) -> Option<String> {
 /// One input, opened before the bus starts so a wrong path fails early.
 struct Input {
     name: String,
-    reader: Box<dyn BufRead + Send>,
+    reader: BufReader<Box<dyn Read + Send>>,
 }
 
 fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>, Failure> {
@@ -97,18 +97,19 @@ fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>, Failure> {
                 return Ok(stdin());
             }
             let file = File::open(path).map_err(|e| Failure::new(IO, format!("{}: {e}", path.display())))?;
-            Ok(Input { name: path.display().to_string(), reader: Box::new(BufReader::with_capacity(1 << 18, file)) })
+            Ok(Input { name: path.display().to_string(), reader: BufReader::with_capacity(1 << 18, Box::new(file)) })
         })
         .collect()
 }
 
 fn stdin() -> Input {
-    Input { name: "stdin".into(), reader: Box::new(BufReader::with_capacity(1 << 18, io::stdin())) }
+    Input { name: "stdin".into(), reader: BufReader::with_capacity(1 << 18, Box::new(io::stdin())) }
 }
 
 /// Runs `produce`; returns the exit code.
 pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
     let config = args.bus.resolve(Role::Writer)?;
+    let ring_capacity = config.ring_capacity;
     warn_if_private(&config, "produce");
     let inputs = open_inputs(&args.files)?;
     let bus = Arc::new(EventBus::new(config).await.map_err(Failure::start)?);
@@ -119,6 +120,7 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
         key: args.key_field.as_deref().map(|k| k.split('.').map(str::to_owned).collect()),
         format: args.format,
         bar: progress::counter("producing", "events"),
+        wake_every: (ring_capacity as u64 / 4).clamp(1, 256),
     };
     let started = Instant::now();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -196,6 +198,19 @@ struct Reader {
     key: Option<Vec<String>>,
     format: InputFormat,
     bar: ProgressBar,
+    /// Events ingested without waking their shard's worker before the workers are woken: one
+    /// futex wake per run of events instead of one per event. Well under a ring, so a run
+    /// never fills one.
+    wake_every: u64,
+}
+
+/// Counts of the events the reader ingested since it last reported them.
+#[derive(Default)]
+struct Pending {
+    /// Not yet added to the progress bar.
+    unreported: u64,
+    /// Not yet followed by a wake of the workers.
+    unwoken: u64,
 }
 
 impl Reader {
@@ -207,15 +222,16 @@ impl Reader {
             key: self.key.clone(),
             format: self.format,
             bar: self.bar.clone(),
+            wake_every: self.wake_every,
         }
     }
 
     fn read_all(&self, inputs: Vec<Input>) {
-        let mut unreported = 0;
+        let mut pending = Pending::default();
         for mut input in inputs {
             let result = match self.format {
-                InputFormat::Jsonl => self.read_lines(&mut input, &mut unreported),
-                InputFormat::Raw => self.read_records(&mut input, &mut unreported),
+                InputFormat::Jsonl => self.read_lines(&mut input, &mut pending),
+                InputFormat::Raw => self.read_records(&mut input, &mut pending),
             };
             if let Err(error) = result {
                 remember(&self.tally.input_error, || error);
@@ -225,13 +241,24 @@ impl Reader {
                 break;
             }
         }
-        self.bar.inc(unreported);
+        self.bus.wake_workers();
+        self.bar.inc(pending.unreported);
     }
 
-    fn read_lines(&self, input: &mut Input, unreported: &mut u64) -> Result<(), String> {
+    /// Before a read that may block (nothing buffered), hand over what was ingested: the input
+    /// may pause for a long time (a terminal, a slow pipe), and its events must not wait.
+    fn before_read(&self, input: &Input, pending: &mut Pending) {
+        if input.reader.buffer().is_empty() && pending.unwoken > 0 {
+            self.bus.wake_workers();
+            pending.unwoken = 0;
+        }
+    }
+
+    fn read_lines(&self, input: &mut Input, pending: &mut Pending) -> Result<(), String> {
         let mut line = Vec::with_capacity(1024);
         for number in 1u64.. {
             line.clear();
+            self.before_read(input, pending);
             match input.reader.read_until(b'\n', &mut line) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
@@ -245,7 +272,7 @@ impl Reader {
             }
             match self.event(&line) {
                 Ok(event) => {
-                    if !self.send(event, || format!("{}:{number}", input.name), unreported) {
+                    if !self.send(event, || format!("{}:{number}", input.name), pending) {
                         return Ok(());
                     }
                 }
@@ -258,8 +285,9 @@ impl Reader {
         Ok(())
     }
 
-    fn read_records(&self, input: &mut Input, unreported: &mut u64) -> Result<(), String> {
+    fn read_records(&self, input: &mut Input, pending: &mut Pending) -> Result<(), String> {
         for number in 1u64.. {
+            self.before_read(input, pending);
             let mut prefix = [0u8; 4];
             let got = read_full(&mut input.reader, &mut prefix).map_err(|e| format!("{}: {e}", input.name))?;
             if got == 0 {
@@ -281,7 +309,7 @@ impl Reader {
                 return Err(format!("{}: record {number}: {got} of {len} bytes, then the input ended", input.name));
             }
             let event = self.keyed(Bytes::from(payload), None);
-            if !self.send(event, || format!("{} record {number}", input.name), unreported) {
+            if !self.send(event, || format!("{} record {number}", input.name), pending) {
                 return Ok(());
             }
         }
@@ -320,16 +348,21 @@ impl Reader {
     }
 
     /// Ingests one event; false when reading should stop (Ctrl-C, or the bus is shutting down).
-    fn send(&self, event: RawEvent, place: impl FnOnce() -> String, unreported: &mut u64) -> bool {
+    fn send(&self, event: RawEvent, place: impl FnOnce() -> String, pending: &mut Pending) -> bool {
         if self.stop.load(Ordering::Acquire) {
             return false;
         }
-        match self.bus.ingest_raw(event) {
+        match self.bus.ingest_raw_unwoken(event) {
             Ok(()) => {
-                *unreported += 1;
-                if *unreported == PROGRESS_STEP {
+                pending.unwoken += 1;
+                if pending.unwoken == self.wake_every {
+                    self.bus.wake_workers();
+                    pending.unwoken = 0;
+                }
+                pending.unreported += 1;
+                if pending.unreported == PROGRESS_STEP {
                     self.bar.inc(PROGRESS_STEP);
-                    *unreported = 0;
+                    pending.unreported = 0;
                 }
                 true
             }
