@@ -264,6 +264,11 @@ typedef struct pr_event_view {
    * Ingestion wall clock, ns since the Unix epoch, strictly increasing per shard.
    */
   uint64_t timestamp_ns;
+  /**
+   * The node that ingested the event (the Net adapter's node id); 0 from adapters that do
+   * not know nodes.
+   */
+  uint64_t origin;
 } pr_event_view;
 
 /**

@@ -67,6 +67,9 @@ type Event struct {
 	Sequence uint64
 	// TimestampNs is the ingestion wall clock in ns since the Unix epoch.
 	TimestampNs uint64
+	// Origin is the node that ingested the event (the Net adapter's node id); 0 from adapters
+	// that do not know nodes.
+	Origin uint64
 	// Payload is the exact bytes ingested. The payloads of one page share one backing array:
 	// keeping one payload keeps the page's payload bytes alive (copy it to keep it alone).
 	Payload []byte
@@ -210,6 +213,7 @@ func readPage(page *C.gopr_page, resp *PollResponse) {
 		e.Shard = uint16(v.shard)
 		e.Sequence = uint64(v.sequence)
 		e.TimestampNs = uint64(v.timestamp_ns)
+		e.Origin = uint64(v.origin)
 	}
 	// One string for every id of the page; each ID is a substring of it.
 	all := string(ids)

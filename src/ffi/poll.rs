@@ -35,6 +35,9 @@ pub struct pr_event_view {
     pub sequence: u64,
     /// Ingestion wall clock, ns since the Unix epoch, strictly increasing per shard.
     pub timestamp_ns: u64,
+    /// The node that ingested the event (the Net adapter's node id); 0 from adapters that do
+    /// not know nodes.
+    pub origin: u64,
 }
 
 /// A page of events returned by `pr_poll`. Opaque; read with the `pr_poll_result_*` functions,
@@ -177,6 +180,7 @@ pub unsafe extern "C" fn pr_poll_result_event(
             shard: event.shard,
             sequence: event.sequence,
             timestamp_ns: event.timestamp_ns,
+            origin: event.origin,
         });
         pr_status::PR_OK
     }

@@ -21,6 +21,9 @@
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "check.h"
 
@@ -83,6 +86,82 @@ static void test_free_null_is_a_noop(void) {
 }
 
 /* Every event comes back exactly once, bytes intact, across many pages and shards. */
+/* A loopback port nothing listens on now. */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+  CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/* Long-polls `bus` until it returned `want` events {"n":N}, N < 2 * want; counts each N and
+ * records the origin of N = 0 and N = want. */
+static void poll_mesh(pr_bus *bus, int want, unsigned char *seen, uint64_t origins[2]) {
+  char cursor[1024] = "";
+  int total = 0;
+  for (int round = 0; round < 600 && total < want; round++) {
+    char request[1200];
+    snprintf(request, sizeof request, "{\"limit\":1000,\"wait_ms\":100,\"from\":\"%s\"}", cursor);
+    pr_poll_result *page = NULL;
+    CHECK_STATUS(pr_poll(bus, request, &page), PR_OK);
+    if (page == NULL) return;
+    for (size_t i = 0; i < pr_poll_result_len(page); i++) {
+      pr_event_view v;
+      CHECK_STATUS(pr_poll_result_event(page, i, &v), PR_OK);
+      long n = payload_n(&v);
+      CHECK(n >= 0 && n < 2 * want);
+      if (n < 0 || n >= 2 * want) continue;
+      seen[n]++;
+      if (n == 0) origins[0] = v.origin;
+      if (n == want / 2) origins[1] = v.origin;
+      total++;
+    }
+    snprintf(cursor, sizeof cursor, "%s", pr_poll_result_cursor(page));
+    pr_poll_result_free(page);
+  }
+  CHECK(total == want);
+}
+
+/* Two buses joined by the Net adapter through the JSON config: each holds both nodes' events
+ * once, with the ingesting node as origin. */
+static void test_net_two_nodes(void) {
+  enum { N = 1000 };
+  const char *key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+  int pa = free_port(), pb = free_port();
+  char config[512];
+  snprintf(config, sizeof config,
+           "{\"adapter\":{\"type\":\"net\",\"listen\":\"127.0.0.1:%d\",\"key\":\"%s\"}}", pa, key);
+  pr_bus *a = new_bus(config);
+  snprintf(config, sizeof config,
+           "{\"adapter\":{\"type\":\"net\",\"listen\":\"127.0.0.1:%d\",\"peers\":[\"127.0.0.1:%d\"],"
+           "\"key\":\"%s\"}}",
+           pb, pa, key);
+  pr_bus *b = new_bus(config);
+  for (int i = 0; i < 2 * N; i++) {
+    char event[32];
+    int len = snprintf(event, sizeof event, "{\"n\":%d}", i);
+    CHECK_STATUS(pr_ingest(i < N ? a : b, (const uint8_t *)event, (size_t)len), PR_OK);
+  }
+  CHECK_STATUS(pr_flush(a), PR_OK);
+  CHECK_STATUS(pr_flush(b), PR_OK);
+  static unsigned char seen_a[2 * N], seen_b[2 * N];
+  uint64_t origins_a[2] = {0, 0}, origins_b[2] = {0, 0};
+  poll_mesh(a, 2 * N, seen_a, origins_a);
+  poll_mesh(b, 2 * N, seen_b, origins_b);
+  for (int n = 0; n < 2 * N; n++) CHECK(seen_a[n] == 1 && seen_b[n] == 1);
+  /* Origins: A's events carry A's id on both nodes, B's carry B's, and the two differ. */
+  CHECK(origins_a[0] != 0 && origins_a[1] != 0 && origins_a[0] != origins_a[1]);
+  CHECK(origins_a[0] == origins_b[0] && origins_a[1] == origins_b[1]);
+  pr_bus_free(a);
+  pr_bus_free(b);
+}
+
 static void test_round_trip_with_cursors(void) {
   enum { N = 5000 };
   pr_bus *bus = new_bus("{\"shards\":4,\"adapter\":{\"type\":\"memory\"}}");
@@ -691,6 +770,7 @@ int main(int argc, char **argv) {
       {"versions", test_versions},
       {"free_null_is_a_noop", test_free_null_is_a_noop},
       {"round_trip_with_cursors", test_round_trip_with_cursors},
+      {"net_two_nodes", test_net_two_nodes},
       {"batch_stops_at_refused_event", test_batch_stops_at_refused_event},
       {"packed_stops_at_refused_event", test_packed_stops_at_refused_event},
       {"malformed_batches_are_refused_whole", test_malformed_batches_are_refused_whole},
