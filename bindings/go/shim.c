@@ -94,6 +94,7 @@ gopr_ret gopr_poll(uintptr_t bus, const char *request_json) {
     e->id_len = strlen(v.id);
     e->sequence = v.sequence;
     e->timestamp_ns = v.timestamp_ns;
+    e->origin = v.origin;
     e->shard = v.shard;
     page->payload_bytes += v.payload_len;
     page->id_bytes += e->id_len;

@@ -38,6 +38,7 @@ typedef struct gopr_event {
   size_t id_len;
   uint64_t sequence;
   uint64_t timestamp_ns;
+  uint64_t origin;
   uint16_t shard;
 } gopr_event;
 
