@@ -160,3 +160,27 @@ fn a_config_is_an_object_never_an_array_read_by_position() {
     // Arrays where the config has arrays stay fine, and objects parse as before.
     assert_eq!(EventBusConfig::from_json(r#"{"shards": 3}"#).unwrap().shards, 3);
 }
+
+#[test]
+fn json_errors_carry_the_full_key_path_typed() {
+    let path = |text: &str| match EventBusConfig::from_json(text) {
+        Err(ConfigError::Json(json)) => {
+            let path = json.path().map(str::to_owned);
+            if let Some(path) = &path {
+                assert!(json.to_string().contains(&format!("`{path}`")), "the message names the path: {json}");
+            }
+            path
+        }
+        other => panic!("{text} gave {other:?}"),
+    };
+    for (text, expected) in [
+        (r#"{"adapter":{"type":"memory","max_events_per_shard":-5}}"#, "adapter.max_events_per_shard"),
+        (r#"{"adapter":{"type":"memory","max_bytes_per_shard":"x"}}"#, "adapter.max_bytes_per_shard"),
+        (r#"{"batch":{"max_events":"ten"}}"#, "batch.max_events"),
+        (r#"{"batch":{"retry":{"max_attempts":-1}}}"#, "batch.retry.max_attempts"),
+        (r#"{"shards":"4"}"#, "shards"),
+    ] {
+        assert_eq!(path(text).as_deref(), Some(expected), "{text}");
+    }
+    assert_eq!(path("{"), None, "a syntax error has no key path");
+}

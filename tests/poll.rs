@@ -590,3 +590,16 @@ fn a_filter_nested_past_serdes_depth_limit_is_an_invalid_filter_naming_the_limit
         }
     }
 }
+
+#[test]
+fn request_errors_carry_the_full_key_path_typed() {
+    for (text, expected) in [(r#"{"limit":"x"}"#, "limit"), (r#"{"shards":[0,"one"]}"#, "shards[1]")] {
+        match ConsumeRequest::from_json(text) {
+            Err(ConsumerError::Json(json)) => {
+                assert_eq!(json.path(), Some(expected), "{text}");
+                assert!(json.to_string().contains(&format!("`{expected}`")), "{json}");
+            }
+            other => panic!("{text} gave {other:?}"),
+        }
+    }
+}

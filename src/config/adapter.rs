@@ -28,6 +28,27 @@ pub enum AdapterConfig {
     Disk(DiskAdapterConfig),
 }
 
+/// The key path, inside `adapter`, of what makes the config `text` fail to parse (such as
+/// `max_events_per_shard`), found by reading the adapter's object again as its `type`'s config
+/// (serde reads a `type`-tagged enum through a buffer, which loses the path inside it).
+pub(super) fn path_inside(text: &str) -> Option<String> {
+    fn path_of<T: serde::de::DeserializeOwned>(fields: serde_json::Map<String, serde_json::Value>) -> Option<String> {
+        let error = serde_path_to_error::deserialize::<_, T>(serde_json::Value::Object(fields)).err()?;
+        Some(error.path().to_string()).filter(|path| path != ".")
+    }
+    let config: serde_json::Value = serde_json::from_str(text).ok()?;
+    let mut fields = config.get("adapter")?.as_object()?.clone();
+    let kind = fields.remove("type")?;
+    match kind.as_str()? {
+        "memory" => path_of::<MemoryAdapterConfig>(fields),
+        "net" => path_of::<NetAdapterConfig>(fields),
+        "redis" => path_of::<RedisAdapterConfig>(fields),
+        "jetstream" => path_of::<JetStreamAdapterConfig>(fields),
+        "disk" => path_of::<DiskAdapterConfig>(fields),
+        _ => None,
+    }
+}
+
 impl AdapterConfig {
     /// An in-memory adapter config with default bounds.
     pub fn memory() -> MemoryAdapterConfig {

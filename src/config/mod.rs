@@ -125,7 +125,19 @@ impl EventBusConfig {
         if text.trim().is_empty() || text.trim() == "null" {
             return Ok(Self::default());
         }
-        let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.into()))?;
+        let mut parser = serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(&mut parser).map_err(|e| {
+            let mut path = e.path().to_string();
+            if path == "adapter" {
+                // The adapter is tagged by `type`, which serde reads through a buffer that
+                // forgets the path inside it: find it again on the adapter alone.
+                if let Some(inner) = adapter::path_inside(text) {
+                    path = format!("adapter.{inner}");
+                }
+            }
+            ConfigError::Json(crate::error::JsonError::at(e.into_inner(), path))
+        })?;
+        parser.end().map_err(|e| ConfigError::Json(e.into()))?;
         // serde also reads a struct from an array, field by field in order (`[1]` would be
         // `{"shards":1}`): every place the config has an object must hold one. Checked after
         // the typed parse, so syntax and type errors keep their positions.

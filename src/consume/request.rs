@@ -1,7 +1,7 @@
 //! What a poll asks for and what it answers.
 
 use crate::config::MAX_LIMIT;
-use crate::error::ConsumerError;
+use crate::error::{ConsumerError, JsonError};
 use crate::filter::{Filter, MAX_FILTER_DEPTH};
 use crate::model::StoredEvent;
 use serde::de::Unexpected;
@@ -32,6 +32,17 @@ pub(crate) fn nesting_depth(text: &str) -> usize {
         }
     }
     deepest
+}
+
+/// Parses `text` whole, with the key path of the value an error is about.
+fn parse_tracking_path<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (serde_json::Error, String)> {
+    let mut parser = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut parser).map_err(|e| {
+        let path = e.path().to_string();
+        (e.into_inner(), path)
+    })?;
+    parser.end().map_err(|e| (e, String::new()))?;
+    Ok(value)
 }
 
 /// Default page size of a JSON request that gives no `limit`.
@@ -118,7 +129,7 @@ impl ConsumeRequest {
             let error = <serde_json::Error as serde::de::Error>::invalid_type(Unexpected::Seq, &"a JSON object");
             return Err(ConsumerError::Json(error.into()));
         }
-        let wire: Wire = serde_json::from_str(text).map_err(|e| {
+        let wire: Wire = parse_tracking_path(text).map_err(|(e, path)| {
             let depth = nesting_depth(text);
             if e.is_syntax() && depth > JSON_DEPTH_LIMIT {
                 // Only a filter nests (a request's other values are flat): say so, briefly,
@@ -128,7 +139,7 @@ impl ConsumeRequest {
                      {JSON_DEPTH_LIMIT}; a filter nests at most {MAX_FILTER_DEPTH} filter levels)"
                 ))
             } else {
-                ConsumerError::Json(e.into())
+                ConsumerError::Json(JsonError::at(e, path))
             }
         })?;
         if let Some(limit) = wire.limit.filter(|&limit| limit > MAX_LIMIT) {

@@ -16,9 +16,27 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct JsonError {
     error: Arc<serde_json::Error>,
+    /// The key path of the offending value, as the parser tracked it.
+    path: Option<String>,
 }
 
 impl JsonError {
+    /// The error at the value whose key path is `path` (`adapter.max_events_per_shard`,
+    /// `shards[1]`), as [`serde_path_to_error`] tracks it while parsing.
+    pub(crate) fn at(error: serde_json::Error, path: String) -> Self {
+        // A syntax error is about the text, not a value; `.` is the document, `?` a place the
+        // tracker could not name.
+        let named = !(error.is_syntax() || error.is_eof());
+        let path = Some(path).filter(|p| named && !p.is_empty() && p != "." && p != "?");
+        Self { error: Arc::new(error), path }
+    }
+
+    /// The full key path of the offending value (`adapter.max_events_per_shard`, `shards[1]`),
+    /// when the error is about one; `None` for syntax errors and the document as a whole.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
     /// 1-based line of the offending place; 0 when serde_json gave no position.
     pub fn line(&self) -> usize {
         self.error.line()
@@ -38,13 +56,16 @@ impl JsonError {
 
 impl From<serde_json::Error> for JsonError {
     fn from(error: serde_json::Error) -> Self {
-        Self { error: Arc::new(error) }
+        Self { error: Arc::new(error), path: None }
     }
 }
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        match &self.path {
+            Some(path) => write!(f, "`{path}`: {}", self.error),
+            None => self.error.fmt(f),
+        }
     }
 }
 
