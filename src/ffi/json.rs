@@ -45,9 +45,10 @@ pub(crate) fn locate(message: String, text: &str, json: &JsonError) -> String {
         return message;
     }
     let offset = byte_offset(text.as_bytes(), json.line(), json.column());
-    if json.path().is_some() {
-        // The message names the key path the parser tracked.
-        return format!("{message} (byte {offset})");
+    if let Some(path) = json.path() {
+        // The key path the parser tracked (the message names it too; this keeps the C
+        // message's shape, key and byte together).
+        return format!("{message} (key `{path}`, byte {offset})");
     }
     match key_at(text.as_bytes(), offset) {
         Some(path) if !path.is_empty() => format!("{message} (key `{path}`, byte {offset})"),

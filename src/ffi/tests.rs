@@ -277,3 +277,17 @@ fn poll_results_hand_their_id_strings_to_the_next_poll() {
         pr_bus_free(bus);
     }
 }
+
+#[test]
+fn config_errors_name_the_full_key_path_and_byte() {
+    for (config, expected) in [
+        (c"{\"batch\":{\"max_events\":\"x\"}}", "key `batch.max_events`, byte 25"),
+        (c"{\"adapter\":{\"type\":\"memory\",\"max_events_per_shard\":-5}}", "key `adapter.max_events_per_shard`"),
+    ] {
+        let mut bus = ptr::null_mut();
+        // SAFETY: a valid NUL-terminated string and a valid out-pointer.
+        let status = unsafe { pr_bus_new(config.as_ptr(), &mut bus) };
+        assert_eq!(status, pr_status::PR_ERR_CONFIG);
+        assert!(last_message().contains(expected), "{}", last_message());
+    }
+}
