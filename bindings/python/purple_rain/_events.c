@@ -13,6 +13,34 @@
 
 #include "purple_rain.h"
 
+/* The slot that allocates an `event_type` instance, after checking it is a tuple subclass. */
+static allocfunc event_alloc(PyObject *type) {
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "event_type must be a tuple subclass");
+        return NULL;
+    }
+    return (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+}
+
+/* Stores the event made of `fields` (new references, any of them NULL after a failed
+ * constructor) at `list[i]`. Returns 0, or -1 with an exception set and `fields` released. */
+static int put_event(PyObject *list, Py_ssize_t i, PyObject *type, allocfunc alloc,
+                     PyObject *fields[5]) {
+    PyObject *event = NULL;
+    if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4])
+        event = alloc((PyTypeObject *)type, 5);
+    if (event == NULL) {
+        for (int f = 0; f < 5; f++) Py_XDECREF(fields[f]);
+        return -1;
+    }
+    for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
+    /* Only bytes, str and ints inside: the tuple can be in no cycle, so the collector need not
+       scan it (CPython untracks such tuples itself, at its next collection). */
+    PyObject_GC_UnTrack(event);
+    PyList_SetItem(list, i, event); /* steals */
+    return 0;
+}
+
 /* events(event_type, n, data, ends, ids, shards, sequences, timestamps) -> list
  * `event_type` is a tuple subclass of five fields (payload, id, shard, sequence, timestamp_ns);
  * the others are the element count and the buffers' addresses. */
@@ -24,11 +52,7 @@ static PyObject *events(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OnKKKKKK", &type, &n, &data_a, &ends_a, &ids_a, &shards_a,
                           &seqs_a, &ts_a))
         return NULL;
-    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "event_type must be a tuple subclass");
-        return NULL;
-    }
-    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    allocfunc alloc = event_alloc(type);
     if (alloc == NULL) return NULL;
     const char *data = (const char *)(uintptr_t)data_a;
     const uint32_t *ends = (const uint32_t *)(uintptr_t)ends_a;
@@ -51,19 +75,10 @@ static PyObject *events(PyObject *self, PyObject *args) {
         };
         start = ends[i];
         ids += id_len + 1;
-        PyObject *event = NULL;
-        if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4])
-            event = alloc((PyTypeObject *)type, 5);
-        if (event == NULL) {
-            for (int f = 0; f < 5; f++) Py_XDECREF(fields[f]);
+        if (put_event(list, (Py_ssize_t)i, type, alloc, fields) < 0) {
             Py_DECREF(list);
             return NULL;
         }
-        for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
-        /* Only bytes, str and ints inside: the tuple can be in no cycle, so the collector
-           need not scan it (CPython untracks such tuples itself, at its next collection). */
-        PyObject_GC_UnTrack(event);
-        PyList_SetItem(list, i, event);                                   /* steals */
     }
     return list;
 }
@@ -123,11 +138,7 @@ static PyObject *page_events(PyObject *self, PyObject *args) {
     unsigned long long result_a;
     (void)self;
     if (!PyArg_ParseTuple(args, "OK", &type, &result_a)) return NULL;
-    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "event_type must be a tuple subclass");
-        return NULL;
-    }
-    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    allocfunc alloc = event_alloc(type);
     if (alloc == NULL) return NULL;
     const pr_poll_result *result = (const pr_poll_result *)(uintptr_t)result_a;
     size_t n = pr_poll_result_len(result);
@@ -147,17 +158,10 @@ static PyObject *page_events(PyObject *self, PyObject *args) {
             PyLong_FromUnsignedLongLong(v.sequence),
             PyLong_FromUnsignedLongLong(v.timestamp_ns),
         };
-        PyObject *event = NULL;
-        if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4])
-            event = alloc((PyTypeObject *)type, 5);
-        if (event == NULL) {
-            for (int f = 0; f < 5; f++) Py_XDECREF(fields[f]);
+        if (put_event(list, (Py_ssize_t)i, type, alloc, fields) < 0) {
             Py_DECREF(list);
             return NULL;
         }
-        for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
-        PyObject_GC_UnTrack(event); /* as in events() */
-        PyList_SetItem(list, (Py_ssize_t)i, event);                       /* steals */
     }
     return list;
 }
