@@ -5,12 +5,14 @@
 //! - `recorder.rs`: an adapter that records what it receives and injects faults.
 //! - `mesh.rs`: buses joined by the Net adapter on loopback, and the mesh checks.
 //! - `proxy.rs`: a TCP proxy that flips, replays, cuts or blackholes one Net record.
+//! - `link.rs`: a TCP link whose faults (delay, drop, cut, blackhole) a test switches at will.
 //! - `outage.rs`: a producer that keeps ingesting across a broker outage.
 //! - `servers.rs`: free ports and unique prefixes; `redis.rs` and `nats.rs`: real servers of a
 //!   test's own, started on free ports and stopped on drop (behind their features).
 #![allow(dead_code, unused_imports)]
 
 mod events;
+pub mod link;
 pub mod mesh;
 #[cfg(feature = "jetstream")]
 pub mod nats;
