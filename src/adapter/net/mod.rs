@@ -5,10 +5,10 @@
 //! - **Wire**: TCP with the Noise protocol (`snow`, `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s`,
 //!   see `transport.rs`) and length-delimited records (`tokio-util`). TCP gives ordered, reliable
 //!   delivery and back-pressure; Noise gives mutual authentication by the cluster key and
-//!   authenticated encryption of every record, with nothing home-made. ChaCha20-Poly1305 runs at
-//!   well over 1 GB/s per core in software, so it is not what limits replication (BENCHMARKS.md);
-//!   per-event work is, and the data path has none beyond copying bytes: a batch is one message,
-//!   sealed in as few 64 KiB records as fit, and stored on arrival with one append. QUIC would add
+//!   authenticated encryption of every record, with nothing home-made. The cipher is most of the
+//!   data path's cost, so snow uses ring's assembly ChaCha20-Poly1305 (~1.5x the pure-Rust one,
+//!   BENCHMARKS.md); beyond it the path only copies bytes: a batch is one message, sealed in place
+//!   in as few 64 KiB records as fit, and stored on arrival with one append. QUIC would add
 //!   a TLS certificate story for users; a shared 32-byte key is all this needs
 //!   ([`NetAdapterConfig::generate_key`](crate::config::NetAdapterConfig::generate_key)).
 //! - **Store**: every node keeps its own [`MemoryAdapter`] log. Local batches and received

@@ -7,6 +7,13 @@
 //! counter nonce per direction: a flipped, truncated, reordered or replayed record fails to
 //! decrypt and closes the connection.
 //!
+//! `snow` is built with `ring-accelerated`: ChaCha20-Poly1305 comes from `ring` (assembly) and the
+//! rest (X25519, BLAKE2s) from snow's default resolver. The records on the wire are the same
+//! either way (a test checks the two interoperate); ring's cipher took the encrypted catch-up
+//! from ~140 ns to ~90 ns of cipher time per 128-byte event on each side (BENCHMARKS.md). Records
+//! are sealed and opened straight into the outgoing and incoming buffers, so the only copy is
+//! the one the cipher needs from plaintext to ciphertext and back.
+//!
 //! On the wire a record is a big-endian `u16` length and that many bytes (`tokio-util`'s
 //! length-delimited codec reads them), at most 65535, the Noise message limit. A sender seals a
 //! whole buffer of messages into as few records as that allows. Insecure mode (loopback only)
@@ -58,12 +65,12 @@ pub struct Keys(Option<Arc<StatelessTransportState>>);
 impl Keys {
     /// The sealing half.
     pub fn sealer(&self) -> Sealer {
-        Sealer { state: self.0.clone(), nonce: 0, scratch: Vec::new() }
+        Sealer { state: self.0.clone(), nonce: 0 }
     }
 
     /// The opening half.
     pub fn opener(&self) -> Opener {
-        Opener { state: self.0.clone(), nonce: 0, scratch: Vec::new() }
+        Opener { state: self.0.clone(), nonce: 0 }
     }
 }
 
@@ -129,7 +136,6 @@ async fn read_record(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
 pub struct Sealer {
     state: Option<Arc<StatelessTransportState>>,
     nonce: u64,
-    scratch: Vec<u8>,
 }
 
 impl Sealer {
@@ -144,18 +150,26 @@ impl Sealer {
         Ok(())
     }
 
-    /// One record; an empty one is a heartbeat.
+    /// One record; an empty one is a heartbeat. Sealed straight into `out`: the plaintext is
+    /// copied once, into the record, and encrypted there.
     fn seal_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), snow::Error> {
         let Some(state) = &self.state else {
             out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
             out.extend_from_slice(chunk);
             return Ok(());
         };
-        self.scratch.resize(MAX_RECORD, 0);
-        let n = state.write_message(self.nonce, chunk, &mut self.scratch)?;
+        let at = out.len();
+        out.resize(at + 2 + chunk.len() + TAG, 0);
+        let n = match state.write_message(self.nonce, chunk, &mut out[at + 2..]) {
+            Ok(n) => n,
+            Err(e) => {
+                out.truncate(at);
+                return Err(e);
+            }
+        };
         self.nonce += 1;
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-        out.extend_from_slice(&self.scratch[..n]);
+        out[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
+        out.truncate(at + 2 + n);
         Ok(())
     }
 }
@@ -164,22 +178,30 @@ impl Sealer {
 pub struct Opener {
     state: Option<Arc<StatelessTransportState>>,
     nonce: u64,
-    scratch: Vec<u8>,
 }
 
 impl Opener {
-    /// Decrypts one record (without its length prefix) and appends its plaintext to `plain`.
-    /// A record that fails authentication, including one replayed or out of order, is an error.
+    /// Decrypts one record (without its length prefix) and appends its plaintext to `plain`,
+    /// opened in place at the end of `plain`. A record that fails authentication, including one
+    /// replayed or out of order, is an error and appends nothing.
     pub fn open(&mut self, record: &[u8], plain: &mut BytesMut) -> Result<(), snow::Error> {
         let Some(state) = &self.state else {
             plain.extend_from_slice(record);
             return Ok(());
         };
-        self.scratch.resize(MAX_RECORD, 0);
-        let n = state.read_message(self.nonce, record, &mut self.scratch)?;
-        self.nonce += 1;
-        plain.extend_from_slice(&self.scratch[..n]);
-        Ok(())
+        let at = plain.len();
+        plain.resize(at + record.len(), 0);
+        match state.read_message(self.nonce, record, &mut plain[at..]) {
+            Ok(n) => {
+                self.nonce += 1;
+                plain.truncate(at + n);
+                Ok(())
+            }
+            Err(e) => {
+                plain.truncate(at);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -224,12 +246,44 @@ mod tests {
             opener.open(record, &mut opened).unwrap();
         }
         assert_eq!(&opened[..], &plain[..]);
-        // Replaying a record, or flipping a byte of a new one, fails.
+        // Replaying a record, or flipping a byte of a new one, fails and appends nothing.
         assert!(opener.open(&records[3], &mut opened).is_err());
+        assert_eq!(opened.len(), plain.len());
         let mut flipped = Vec::new();
         sealer.seal(b"more", &mut flipped).unwrap();
         flipped[5] ^= 1;
         assert!(opener.open(&flipped[2..], &mut opened).is_err());
+        assert_eq!(opened.len(), plain.len());
+    }
+
+    /// The ring cipher puts the same records on the wire as snow's pure-Rust one: a node built
+    /// either way talks to the other.
+    #[test]
+    fn ring_records_open_with_the_pure_rust_cipher_and_back() {
+        use snow::resolvers::DefaultResolver;
+        let params = || PATTERN.parse::<snow::params::NoiseParams>().unwrap();
+        let keypair = Builder::new(params()).generate_keypair().unwrap();
+        let ring = Builder::new(params()).local_private_key(&keypair.private).psk(0, &[3; 32]).prologue(PROLOGUE);
+        let pure = Builder::with_resolver(params(), Box::new(DefaultResolver))
+            .local_private_key(&keypair.private)
+            .psk(0, &[3; 32])
+            .prologue(PROLOGUE);
+        let (mut a, mut b) = (ring.build_initiator().unwrap(), pure.build_responder().unwrap());
+        let (mut buf, mut out) = (vec![0u8; MAX_RECORD], vec![0u8; MAX_RECORD]);
+        for turn in 0..3 {
+            let (from, to) = if turn % 2 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
+            let n = from.write_message(&[], &mut buf).unwrap();
+            to.read_message(&buf[..n], &mut out).unwrap();
+        }
+        let (a, b) = (a.into_stateless_transport_mode().unwrap(), b.into_stateless_transport_mode().unwrap());
+        for nonce in 0..3 {
+            let n = a.write_message(nonce, b"from ring", &mut buf).unwrap();
+            let m = b.read_message(nonce, &buf[..n], &mut out).unwrap();
+            assert_eq!(&out[..m], b"from ring");
+            let n = b.write_message(nonce, b"from pure Rust", &mut buf).unwrap();
+            let m = a.read_message(nonce, &buf[..n], &mut out).unwrap();
+            assert_eq!(&out[..m], b"from pure Rust");
+        }
     }
 
     #[tokio::test]
