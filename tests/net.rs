@@ -156,3 +156,54 @@ fn a_cut_connection_resumes_where_it_stopped() {
 fn a_blackholed_connection_is_abandoned_and_redialed() {
     through_a_faulty_link(ProxyFault::Blackhole { at: 8 }, false);
 }
+
+/// A durable node (`disk`) restarted on its directory is the same origin, keeps its events and
+/// continues its sequences; its JSON config is `{"type":"net",...,"disk":{"dir":...}}`.
+#[test]
+fn a_durable_node_restarts_as_the_same_origin_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetAdapterConfig::generate_key();
+    let json = format!(
+        r#"{{"adapter":{{"type":"net","listen":"127.0.0.1:{}","key":"{key}","disk":{{"dir":{:?},"fsync":"interval"}}}}}}"#,
+        free_port(),
+        dir.path()
+    );
+    let parsed = purple_rain::EventBusConfig::from_json(&json).unwrap();
+    let purple_rain::AdapterConfig::Net(config) = parsed.adapter else { panic!("not a net config") };
+    assert_eq!(config.disk.as_ref().map(|d| d.dir.as_path()), Some(dir.path()));
+    let error = purple_rain::EventBusConfig::from_json(&json.replace(r#""fsync":"interval""#, r#""segment_bytes":1"#))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("adapter.disk.segment_bytes"), "{error}");
+
+    let port = free_port();
+    let config = config.listen(format!("127.0.0.1:{port}"));
+    let first = start_node(config.clone(), port);
+    let id = first.net.node_id();
+    for index in 0..1000 {
+        first.bus.ingest_raw(RawEvent::from_bytes(payload(0, index))).unwrap();
+    }
+    common::flush(&first.bus);
+    common::shutdown(first.bus);
+    drop(first.net);
+
+    let again = start_node(config, port);
+    assert_eq!(again.net.node_id(), id, "the same origin after a restart");
+    assert_eq!(again.net.retained(), 1000);
+    for index in 1000..1500 {
+        again.bus.ingest_raw(RawEvent::from_bytes(payload(0, index))).unwrap();
+    }
+    common::flush(&again.bus);
+    let events = poll_until(&again.bus, 1500, Duration::from_secs(20));
+    let expected = (0..1500).map(|index| payload(0, index)).collect();
+    common::assert_exactly_once(&events, &expected);
+    let mut last = std::collections::HashMap::new();
+    for event in &events {
+        assert_eq!(event.origin, id);
+        let (_, index) = common::mesh::source_and_index(event);
+        if let Some(before) = last.insert(event.shard, index) {
+            assert!(index > before, "shard {}: {index} after {before}", event.shard);
+        }
+    }
+    common::shutdown(again.bus);
+}

@@ -1,29 +1,33 @@
 //! The Net adapter across real processes: three nodes, each its own OS process, in a triangle
-//! on loopback, all ingesting at once. One node is killed with SIGKILL mid-ingest and
-//! restarted; the link between the two others runs through a fault-injecting proxy
+//! on loopback, all ingesting at once. Two are killed with SIGKILL mid-ingest and restarted: B,
+//! a Memory node (it comes back as a new origin), and C, a durable node (`disk`: it comes back
+//! as the same origin, with its log, and its peers resume where it had stored up to instead of
+//! sending everything again). The link between A and C runs through a fault-injecting proxy
 //! (`common/link.rs`) that delays, drops records, cuts and blackholes the connection, then
-//! heals. Afterwards every event a live process counted accepted (a `flush` returned `Ok` after
-//! it) is on every node exactly once, each origin's events in order per shard, and all nodes
-//! hold the same events.
+//! heals. Afterwards every event a process counted accepted (a `flush` returned `Ok` after it)
+//! is on every node exactly once, each origin's events in order per shard, and all nodes hold
+//! the same events.
 //!
 //! ```text
-//!        A ◄──── link (faults) ──── C
+//!        A ◄──── link (faults) ──── C (durable)
 //!        ▲                          │
 //!        └────── B ◄────────────────┘     B dials A, C dials A (through the link) and B
 //! ```
 //!
 //! A `harness = false` test: the same binary is a node when `PURPLE_RAIN_NET_NODE` is set. A
-//! node reports on stdout (`ready`, `acked N` after each successful flush, `done N`, `dumped N`)
-//! and obeys stdin (`stop`, `dump PATH`); it exits when stdin closes, so nothing outlives the
-//! test. Every wait is on a reported condition with a deadline; nothing sleeps and hopes.
-//! Bounded: about 15 s of ingest at a few thousand events a second per node, then the check.
+//! node reports on stdout (`ready ID RETAINED`, `acked N` after each successful flush, `done N`,
+//! `dumped N RECEIVED`) and obeys stdin (`stop`, `dump PATH`); it exits when stdin closes, so
+//! nothing outlives the test. Every wait is on a reported condition with a deadline; nothing
+//! sleeps and hopes. Bounded: 10 to 20 s in a debug build on a loaded 2-core machine.
 
 mod common;
 
 use common::link::{start_link, Link};
 use common::{block, drain, free_port};
 use purple_rain::adapter::NetAdapter;
-use purple_rain::{BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, NetAdapterConfig, RawEvent};
+use purple_rain::{
+    AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, NetAdapterConfig, RawEvent,
+};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +56,8 @@ struct Spec {
     /// Peers to be connected to before ingesting, so that the first flush already waits for
     /// their acknowledgement.
     wait_peers: usize,
+    /// A durable node's log directory (`NetAdapterConfig::disk`); `None`: the Memory log.
+    dir: Option<PathBuf>,
 }
 
 /// A payload: `name/run index` and padding, about 80 bytes.
@@ -66,6 +72,9 @@ fn node_main(spec: Spec) {
     for peer in &spec.peers {
         config = config.peer(format!("127.0.0.1:{peer}"));
     }
+    if let Some(dir) = &spec.dir {
+        config = config.disk(AdapterConfig::disk(dir));
+    }
     let net = Arc::new(NetAdapter::new(config.clone()).unwrap());
     let bus_config = EventBusConfig::builder()
         .shards(4)
@@ -76,7 +85,7 @@ fn node_main(spec: Spec) {
         .unwrap();
     let adapter = net.clone();
     let bus = Arc::new(block(async move { EventBus::with_adapter(bus_config, adapter).await }).unwrap());
-    say(&format!("ready {:016x}", net.node_id()));
+    say(&format!("ready {:016x} {}", net.node_id(), net.retained()));
     let stop = Arc::new(AtomicBool::new(false));
     let ingest = {
         let (bus, stop, net) = (bus.clone(), stop.clone(), net.clone());
@@ -144,7 +153,9 @@ fn dump(bus: &Arc<EventBus>, path: &Path) {
         text.push_str(&format!("{:016x} {} {source} {index}\n", e.origin, e.shard));
     }
     std::fs::write(path, text).unwrap();
-    say(&format!("dumped {}", events.len()));
+    let metrics = bus.stats().adapter_metrics();
+    let received: f64 = metrics.iter().filter(|m| m.name == "net_peer_received_events_total").map(|m| m.value).sum();
+    say(&format!("dumped {} {received}", events.len()));
 }
 
 // ---- the test -----------------------------------------------------------------------------
@@ -156,6 +167,10 @@ struct Node {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     origin: Option<u64>,
+    /// Events its log held when it started (a durable node's, after a restart).
+    retained_at_open: u64,
+    /// Events received from its connected peers (duplicates included), at the last dump.
+    received: u64,
     /// Events covered by its last successful flush.
     acked: u64,
     /// Events ingested and flushed once told to stop.
@@ -174,6 +189,7 @@ impl Node {
             .env("NODE_PEERS", spec.peers.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
             .env("NODE_KEY", &spec.key)
             .env("NODE_WAIT_PEERS", spec.wait_peers.to_string())
+            .env("NODE_DIR", spec.dir.as_deref().unwrap_or(Path::new("")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -188,7 +204,19 @@ impl Node {
             }
         });
         let stdin = process.stdin.take();
-        Self { spec, process, stdin, lines, origin: None, acked: 0, done: None, dumped: None, exited: false }
+        Self {
+            spec,
+            process,
+            stdin,
+            lines,
+            origin: None,
+            retained_at_open: 0,
+            received: 0,
+            acked: 0,
+            done: None,
+            dumped: None,
+            exited: false,
+        }
     }
 
     fn label(&self) -> String {
@@ -208,10 +236,18 @@ impl Node {
             };
             let (word, value) = line.split_once(' ').unwrap_or((&line, ""));
             match word {
-                "ready" => self.origin = Some(u64::from_str_radix(value, 16).unwrap()),
+                "ready" => {
+                    let (origin, retained) = value.split_once(' ').unwrap();
+                    self.origin = Some(u64::from_str_radix(origin, 16).unwrap());
+                    self.retained_at_open = retained.parse().unwrap();
+                }
                 "acked" => self.acked = value.parse().unwrap(),
                 "done" => self.done = Some(value.parse().unwrap()),
-                "dumped" => self.dumped = Some(value.parse().unwrap()),
+                "dumped" => {
+                    let (count, received) = value.split_once(' ').unwrap();
+                    self.dumped = Some(count.parse().unwrap());
+                    self.received = received.parse::<f64>().unwrap() as u64;
+                }
                 _ => panic!("{}: unexpected line {line:?}", self.label()),
             }
         }
@@ -321,10 +357,19 @@ fn scenario() {
     let key = NetAdapterConfig::generate_key();
     let (a_port, b_port, c_port) = (free_port(), free_port(), free_port());
     let link = start_link(a_port);
-    let spec = |name, listen, peers: Vec<u16>| Spec { name, run: 0, listen, peers, key: key.clone(), wait_peers: 2 };
-    let mut a = Node::start(spec('a', a_port, vec![]));
-    let mut b = Node::start(spec('b', b_port, vec![a_port]));
-    let mut c = Node::start(spec('c', c_port, vec![link.port, b_port]));
+    let c_dir = tempfile::tempdir().unwrap();
+    let spec = |name, listen, peers: Vec<u16>, dir: Option<&Path>| Spec {
+        name,
+        run: 0,
+        listen,
+        peers,
+        key: key.clone(),
+        wait_peers: 2,
+        dir: dir.map(Path::to_owned),
+    };
+    let mut a = Node::start(spec('a', a_port, vec![], None));
+    let mut b = Node::start(spec('b', b_port, vec![a_port], None));
+    let mut c = Node::start(spec('c', c_port, vec![link.port, b_port], Some(c_dir.path())));
     progress(&mut [&mut a, &mut b, &mut c], 1000, "every node ingesting, the mesh connected");
 
     // Delay A–C, then drop a record on it: the receiver closes the connection, C redials.
@@ -340,6 +385,26 @@ fn scenario() {
     let mut b = Node::start(Spec { run: 1, ..b.spec.clone() });
     progress(&mut [&mut a, &mut b, &mut c], 500, "everyone ingesting after B's restart");
 
+    // SIGKILL C, the durable node, and restart it on its directory: the same origin, its log
+    // kept, its peers resuming where it had stored up to. What it received since (duplicates
+    // included) is measured at once: a replay of its two peers' whole logs would be about
+    // twice what it holds; resuming, it is about twice what was ingested since.
+    progress(&mut [&mut c], 300, "C ingesting");
+    let c_acked = c.kill();
+    let mut c = Node::start(Spec { run: 1, ..c.spec.clone() });
+    progress(&mut [&mut a, &mut b, &mut c], 300, "everyone ingesting after C's restart");
+    let scratch = tempfile::tempdir().unwrap();
+    let (c_held, _) = read_dump(&mut c, &scratch.path().join("c.dump"));
+    let c_resumed = (c.retained_at_open, c.received, c_held.len());
+    assert!(c.retained_at_open >= c_acked, "C's log kept {} events of its {c_acked} acknowledged", c.retained_at_open);
+    assert!(
+        c.received < c_held.len() as u64,
+        "C received {} events after its restart, holding {} ({} kept): its peers did not resume",
+        c.received,
+        c_held.len(),
+        c.retained_at_open
+    );
+
     // Cut A–C, then blackhole it until both sides noticed and C redialed into the hole.
     link.cut();
     redialed(&link, &mut [&mut a, &mut b, &mut c], 1, "C redials A after the cut");
@@ -353,7 +418,7 @@ fn scenario() {
         node.command("stop");
     }
     wait(&mut [&mut a, &mut b, &mut c], "every node's final flush", |n| n.iter().all(|n| n.done.is_some()));
-    let mut accepted: Vec<((char, u32), u64)> = vec![(('b', 0), b_acked)];
+    let mut accepted: Vec<((char, u32), u64)> = vec![(('b', 0), b_acked), (('c', 0), c_acked)];
     accepted.extend([&a, &b, &c].iter().map(|n| ((n.spec.name, n.spec.run), n.done.unwrap())));
 
     // Converged: every node holds every accepted event, and all hold the same events.
@@ -386,9 +451,11 @@ fn scenario() {
     };
     assert_ne!(origins[&('b', 0)], origins[&('b', 1)], "a restarted Memory node is a new origin");
     assert_eq!(Some(origins[&('a', 0)]), a.origin);
+    assert_eq!(origins[&('c', 0)], origins[&('c', 1)], "a restarted durable node is the same origin");
+
     println!(
-        "net processes: {} events on each of 3 nodes ({:?} accepted), B killed at {b_acked}, {} link connections, \
-         {} records dropped, in {:.1}s",
+        "net processes: {} events on each of 3 nodes ({:?} accepted), B killed at {b_acked}, C at {c_acked} \
+         (kept, received, held after its restart: {c_resumed:?}), {} link connections, {} records dropped, in {:.1}s",
         held.len(),
         accepted,
         link.connections.load(Ordering::SeqCst),
@@ -408,6 +475,7 @@ fn main() {
             peers: peers.split(',').filter(|p| !p.is_empty()).map(|p| p.parse().unwrap()).collect(),
             key: var("NODE_KEY"),
             wait_peers: var("NODE_WAIT_PEERS").parse().unwrap(),
+            dir: Some(PathBuf::from(var("NODE_DIR"))).filter(|d| !d.as_os_str().is_empty()),
         });
         return;
     }

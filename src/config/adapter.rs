@@ -180,6 +180,12 @@ pub struct NetAdapterConfig {
     pub max_events_per_shard: usize,
     /// Payload bytes the local log keeps per shard, if bounded.
     pub max_bytes_per_shard: Option<usize>,
+    /// Keep the local log on disk, in the Disk adapter's format, instead of in memory: the node
+    /// keeps its id, its events and where it stands with each peer across restarts and crashes
+    /// (see `adapter::net`). Retention is then the disk config's (`max_bytes_per_shard`,
+    /// `max_age_ms`); `max_events_per_shard` and `max_bytes_per_shard` above bound the Memory
+    /// log only. `None` (the default): the Memory log.
+    pub disk: Option<DiskAdapterConfig>,
 }
 
 impl Default for NetAdapterConfig {
@@ -193,6 +199,7 @@ impl Default for NetAdapterConfig {
             insecure: false,
             max_events_per_shard: memory.max_events_per_shard,
             max_bytes_per_shard: memory.max_bytes_per_shard,
+            disk: None,
         }
     }
 }
@@ -231,6 +238,11 @@ impl NetAdapterConfig {
     /// Payload bytes kept per shard.
     pub fn max_bytes_per_shard(mut self, n: usize) -> Self {
         self.max_bytes_per_shard = Some(n);
+        self
+    }
+    /// Keeps the local log on disk (a durable node), e.g. `.disk(AdapterConfig::disk(dir))`.
+    pub fn disk(mut self, disk: DiskAdapterConfig) -> Self {
+        self.disk = Some(disk);
         self
     }
 
@@ -297,6 +309,12 @@ impl NetAdapterConfig {
         }
         if self.max_bytes_per_shard == Some(0) {
             return Err(ConfigError::invalid("adapter.max_bytes_per_shard", "must be at least 1"));
+        }
+        if let Some(disk) = &self.disk {
+            if disk.read_only {
+                return Err(ConfigError::invalid("adapter.disk.read_only", "a mesh node writes its log"));
+            }
+            disk.validate_at("adapter.disk")?;
         }
         Ok(())
     }
@@ -713,17 +731,22 @@ impl DiskAdapterConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_at("adapter")
+    }
+
+    /// Checks the fields, naming them under `at` (`adapter`, or `adapter.disk` in a Net config).
+    fn validate_at(&self, at: &str) -> Result<(), ConfigError> {
         if self.dir.as_os_str().is_empty() {
-            return Err(ConfigError::invalid("adapter.dir", "must name a directory"));
+            return Err(ConfigError::invalid(&format!("{at}.dir"), "must name a directory"));
         }
         if self.fsync_interval_ms == 0 {
-            return Err(ConfigError::invalid("adapter.fsync_interval_ms", "must be at least 1"));
+            return Err(ConfigError::invalid(&format!("{at}.fsync_interval_ms"), "must be at least 1"));
         }
         if !(4096..=1 << 30).contains(&self.segment_bytes) {
-            return Err(ConfigError::invalid("adapter.segment_bytes", "must be between 4096 and 1073741824"));
+            return Err(ConfigError::invalid(&format!("{at}.segment_bytes"), "must be between 4096 and 1073741824"));
         }
         if self.max_bytes_per_shard == Some(0) || self.max_age_ms == Some(0) {
-            return Err(ConfigError::invalid("adapter", "max_bytes_per_shard and max_age_ms must be at least 1"));
+            return Err(ConfigError::invalid(at, "max_bytes_per_shard and max_age_ms must be at least 1"));
         }
         Ok(())
     }

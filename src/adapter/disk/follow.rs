@@ -42,8 +42,18 @@ impl ShardLog {
                     .map_err(|e| io("read", e))?;
                 let bytes = Bytes::from(bytes);
                 let mut at = 0;
+                // The record format is the segment header's; past the header, read it again.
+                let format = if offset == 0 {
+                    segment::format_of(&bytes)
+                } else {
+                    let mut header = [0u8; 8];
+                    file.seek(SeekFrom::Start(0))
+                        .and_then(|_| file.read_exact(&mut header))
+                        .map_err(|e| io("read", e))?;
+                    segment::format_of(&header)
+                };
                 if offset == 0 {
-                    if bytes.len() < segment::HEADER.len() || bytes[..segment::HEADER.len()] != segment::HEADER {
+                    if format.is_none() {
                         state.tail = Some((at_segment, 0));
                         break;
                     }
@@ -55,15 +65,14 @@ impl ShardLog {
                         state.next = *first;
                     }
                 }
-                while let Decoded::Record(r) = record::decode(&bytes, at) {
+                let format = format.unwrap_or_default();
+                while let Decoded::Record(r) = record::decode_as(&bytes, at, format) {
                     if r.sequence != state.next {
                         break;
                     }
                     state.cache_bytes += r.payload.len() as u64;
-                    state
-                        .cache
-                        .entries
-                        .push_back(Entry { timestamp_ns: r.timestamp_ns, payload: bytes.slice(r.payload.clone()) });
+                    let payload = bytes.slice(r.payload.clone());
+                    state.cache.entries.push_back(Entry { timestamp_ns: r.timestamp_ns, payload, origin: r.origin });
                     state.next += 1;
                     at = r.end();
                 }

@@ -1,7 +1,7 @@
 //! The durable embedded log: an append-only, segmented log per shard in a local directory,
 //! so events survive a crash or a restart without a broker, and cursors stay valid across both.
 //!
-//! # Layout (format version 1)
+//! # Layout
 //!
 //! ```text
 //! dir/
@@ -17,6 +17,17 @@
 //! and a CRC32C of all of it (record.rs). A segment is named by its first sequence and holds
 //! consecutive sequences, so the segment of a sequence is found among the names and the
 //! record inside it by position.
+//!
+//! # Record formats
+//!
+//! Each segment's header names its record format. Format 1 is what a plain Disk log writes.
+//! Format 2 adds each event's origin (node, sequence): what a Net node keeps when its local log
+//! is on disk (`NetAdapterConfig::disk`), so that after a restart it still knows where every
+//! event came from, relays it with its origin and drops what arrives twice (`adapter::net`).
+//! Both are read everywhere (format 1 records have origin 0), so a log written before format 2
+//! existed opens unchanged, and a Net node's directory can be polled by a read-only Disk
+//! adapter. A writer that finds the newest segment in the other format starts a new segment.
+//! Beside the segments a Net node keeps `NODE` and `NET-STATE` (`adapter::net`'s `durable.rs`).
 //!
 //! # Durability (`fsync`)
 //!
@@ -77,11 +88,14 @@ mod segment;
 mod shard;
 
 use super::{Adapter, AdapterMetric, ShardPage, ShardRead};
+use crate::adapter::memory::Origin;
 use crate::config::{DiskAdapterConfig, DiskFsync};
 use crate::error::AdapterError;
 use crate::model::{Batch, StoredEvent};
 use async_trait::async_trait;
+use bytes::Bytes;
 use lock::DirLock;
+use record::Format;
 use shard::ShardLog;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,6 +113,8 @@ struct Options {
     max_age: Option<Duration>,
     repair: bool,
     read_only: bool,
+    /// The record format of new segments: 1, or 2 (with origins) for a Net node's log.
+    format: Format,
 }
 
 /// Figures for `Adapter::metrics`.
@@ -141,6 +157,15 @@ impl DiskAdapter {
     /// every shard. Fails with [`AdapterError::Locked`] when another process (or bus) has the
     /// directory, [`AdapterError::Corrupt`] on damage in the middle of a log.
     pub fn open(config: DiskAdapterConfig) -> Result<Self, AdapterError> {
+        Self::open_as(config, Format::V1)
+    }
+
+    /// Opens the log as a Net node's local store: new segments in format 2, with origins.
+    pub(crate) fn open_for_net(config: DiskAdapterConfig) -> Result<Self, AdapterError> {
+        Self::open_as(config, Format::V2)
+    }
+
+    fn open_as(config: DiskAdapterConfig, format: Format) -> Result<Self, AdapterError> {
         let options = Options {
             fsync: config.fsync,
             segment_bytes: config.segment_bytes,
@@ -149,6 +174,7 @@ impl DiskAdapter {
             max_age: config.max_age_ms.map(Duration::from_millis),
             repair: config.repair,
             read_only: config.read_only,
+            format,
         };
         let dir = config.dir;
         let fatal =
@@ -202,6 +228,44 @@ impl DiskAdapter {
         }
         let mut shards = self.shards.write().unwrap_or_else(|e| e.into_inner());
         shards.entry(shard).or_insert_with(|| Arc::new(ShardLog::empty(shard, shard_dir(&self.dir, shard)))).clone()
+    }
+
+    /// The log's directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The Net adapter's append (see `ShardLog::append_origins`).
+    pub(crate) fn append_origins(&self, shard: u16, events: &[(Origin, u64, &[u8])]) -> Result<(), AdapterError> {
+        let trimmed = self.log_or_create(shard).append_origins(events, &self.options, &self.stats)?;
+        if trimmed > 0 {
+            self.trimmed.fetch_add(trimmed, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The sequence the next event appended to `shard` gets.
+    pub(crate) fn end_of(&self, shard: u16) -> u64 {
+        self.log(shard).map_or(0, |log| log.end())
+    }
+
+    /// Events retained now, all shards.
+    pub(crate) fn retained(&self) -> u64 {
+        self.logs().iter().map(|log| log.retained()).sum()
+    }
+
+    /// The Net adapter's read (see `ShardLog::scan`).
+    pub(crate) fn scan(
+        &self,
+        shard: u16,
+        from: u64,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(u64, Origin, u64, &Bytes),
+    ) -> Result<(u64, u64), AdapterError> {
+        match self.log(shard) {
+            Some(log) => log.scan(from, max_bytes, visit, &self.stats),
+            None => Ok((from, 0)),
+        }
     }
 
     fn sync_all(&self) -> Result<(), AdapterError> {

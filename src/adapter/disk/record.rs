@@ -1,4 +1,5 @@
-//! One record of a segment file: a fixed 40-byte header, then the payload.
+//! One record of a segment file: a fixed header (40 bytes in format 1, 56 in format 2), then
+//! the payload.
 //!
 //! | offset | size | field                                                        |
 //! |--------|------|--------------------------------------------------------------|
@@ -8,18 +9,43 @@
 //! | 16     | 8    | timestamp, ns since the Unix epoch                           |
 //! | 24     | 8    | producer id (the dedup id's first part)                      |
 //! | 32     | 8    | producer epoch                                               |
-//! | 40     | len  | payload                                                      |
+//! | 40     | 8    | format 2 only: origin node (the Net node that ingested it)    |
+//! | 48     | 8    | format 2 only: origin sequence (on that node, same shard)     |
+//! | 40/56  | len  | payload                                                      |
 //!
+//! The format is the segment's (its header says which, `segment.rs`): a plain Disk log writes
+//! format 1, a Net node's log format 2, and both read either (format 1 records have origin 0).
 //! All integers are little-endian. The producer id and epoch are the first two parts of the
 //! bus's dedup id (`ProducerIdentity::dedup_id`, `{producer:016x}:{epoch}:{run:016x}:{shard}:{sequence}`);
 //! the per-start run is not kept: one bus at a time writes a directory (its lock).
 //! [`decode`] accepts any bytes: it never panics and never returns a record whose checksum
 //! fails.
 
+use crate::adapter::memory::Origin;
 use bytes::BufMut;
 
-/// Bytes before the payload.
+/// Bytes before the payload in format 1.
 pub(super) const HEADER_LEN: usize = 40;
+
+/// A segment's record format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Format {
+    /// No origin: what a plain Disk log writes.
+    #[default]
+    V1,
+    /// With the origin (node, sequence) the Net adapter relays and deduplicates by.
+    V2,
+}
+
+impl Format {
+    /// Bytes before the payload.
+    pub(super) fn header_len(self) -> usize {
+        match self {
+            Self::V1 => HEADER_LEN,
+            Self::V2 => HEADER_LEN + 16,
+        }
+    }
+}
 /// Largest payload a record may claim; a longer claim is damage, not a record.
 pub(super) const MAX_PAYLOAD: usize = 1 << 30;
 
@@ -30,6 +56,8 @@ pub(super) struct Record {
     pub(super) timestamp_ns: u64,
     pub(super) producer: u64,
     pub(super) epoch: u64,
+    /// Where it was first ingested (node 0 in format 1).
+    pub(super) origin: Origin,
     /// Payload range in the buffer.
     pub(super) payload: std::ops::Range<usize>,
 }
@@ -52,7 +80,19 @@ pub(super) enum Decoded {
     Corrupt(&'static str),
 }
 
-/// Appends one record.
+/// The fields of a record besides its payload.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fields {
+    pub(super) sequence: u64,
+    pub(super) timestamp_ns: u64,
+    pub(super) producer: u64,
+    pub(super) epoch: u64,
+    /// Written in format 2 only.
+    pub(super) origin: Origin,
+}
+
+/// Appends one record in format 1.
+#[cfg(test)]
 pub(super) fn encode(
     out: &mut impl BufMut,
     sequence: u64,
@@ -61,15 +101,24 @@ pub(super) fn encode(
     epoch: u64,
     payload: &[u8],
 ) {
-    let mut header = [0u8; HEADER_LEN];
+    let origin = Origin { node: 0, sequence: 0 };
+    encode_as(out, Format::V1, Fields { sequence, timestamp_ns, producer, epoch, origin }, payload);
+}
+
+/// Appends one record in `format`.
+pub(super) fn encode_as(out: &mut impl BufMut, format: Format, fields: Fields, payload: &[u8]) {
+    let mut header = [0u8; HEADER_LEN + 16];
     header[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    header[8..16].copy_from_slice(&sequence.to_le_bytes());
-    header[16..24].copy_from_slice(&timestamp_ns.to_le_bytes());
-    header[24..32].copy_from_slice(&producer.to_le_bytes());
-    header[32..40].copy_from_slice(&epoch.to_le_bytes());
+    header[8..16].copy_from_slice(&fields.sequence.to_le_bytes());
+    header[16..24].copy_from_slice(&fields.timestamp_ns.to_le_bytes());
+    header[24..32].copy_from_slice(&fields.producer.to_le_bytes());
+    header[32..40].copy_from_slice(&fields.epoch.to_le_bytes());
+    header[40..48].copy_from_slice(&fields.origin.node.to_le_bytes());
+    header[48..56].copy_from_slice(&fields.origin.sequence.to_le_bytes());
+    let header = &mut header[..format.header_len()];
     let crc = crc32c::crc32c_append(crc32c::crc32c(&header[4..]), payload);
     header[..4].copy_from_slice(&crc.to_le_bytes());
-    out.put_slice(&header);
+    out.put_slice(header);
     out.put_slice(payload);
 }
 
@@ -85,16 +134,23 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// Decodes the record at `at`.
+/// Decodes the format 1 record at `at`.
+#[cfg(test)]
 pub(super) fn decode(buf: &[u8], at: usize) -> Decoded {
-    let Some(header) = at.checked_add(HEADER_LEN).filter(|&end| end <= buf.len()).map(|end| &buf[at..end]) else {
+    decode_as(buf, at, Format::V1)
+}
+
+/// Decodes the record at `at` in `format`.
+pub(super) fn decode_as(buf: &[u8], at: usize, format: Format) -> Decoded {
+    let header_len = format.header_len();
+    let Some(header) = at.checked_add(header_len).filter(|&end| end <= buf.len()).map(|end| &buf[at..end]) else {
         return Decoded::Incomplete;
     };
     let len = u32_at(header, 4) as usize;
     if len > MAX_PAYLOAD {
         return Decoded::Corrupt("payload length out of range");
     }
-    let start = at + HEADER_LEN;
+    let start = at + header_len;
     let end = start + len;
     if end > buf.len() {
         return Decoded::Incomplete;
@@ -108,6 +164,10 @@ pub(super) fn decode(buf: &[u8], at: usize) -> Decoded {
         timestamp_ns: u64_at(header, 16),
         producer: u64_at(header, 24),
         epoch: u64_at(header, 32),
+        origin: match format {
+            Format::V1 => Origin { node: 0, sequence: 0 },
+            Format::V2 => Origin { node: u64_at(header, 40), sequence: u64_at(header, 48) },
+        },
         payload: start..end,
     })
 }
@@ -115,12 +175,12 @@ pub(super) fn decode(buf: &[u8], at: usize) -> Decoded {
 /// Whether a whole record with a sequence in `(after, after + 2^32]` starts anywhere in
 /// `buf[from..]`: what tells damage in the middle of a log (later records were written) from a
 /// torn tail (nothing valid follows).
-pub(super) fn later_record_exists(buf: &[u8], from: usize, after: u64) -> bool {
-    (from..buf.len().saturating_sub(HEADER_LEN - 1)).any(|at| {
+pub(super) fn later_record_exists(buf: &[u8], from: usize, after: u64, format: Format) -> bool {
+    (from..buf.len().saturating_sub(format.header_len() - 1)).any(|at| {
         let sequence = u64_at(buf, at + 8);
         sequence > after
             && sequence - after <= 1 << 32
-            && matches!(decode(buf, at), Decoded::Record(r) if r.sequence == sequence)
+            && matches!(decode_as(buf, at, format), Decoded::Record(r) if r.sequence == sequence)
     })
 }
 
@@ -164,9 +224,28 @@ mod tests {
         let mut buf = one(b"first");
         encode(&mut buf, 8, 1_001, 0xabc, 3, b"second");
         let second = HEADER_LEN + 5;
-        assert!(later_record_exists(&buf, 1, 7));
-        assert!(!later_record_exists(&buf, second + 1, 7));
-        assert!(!later_record_exists(&buf, 1, 8), "only later sequences count");
+        assert!(later_record_exists(&buf, 1, 7, Format::V1));
+        assert!(!later_record_exists(&buf, second + 1, 7, Format::V1));
+        assert!(!later_record_exists(&buf, 1, 8, Format::V1), "only later sequences count");
+    }
+
+    #[test]
+    fn a_format_2_record_keeps_its_origin_and_is_caught_when_flipped() {
+        let origin = Origin { node: 0xfeed, sequence: 41 };
+        let fields = Fields { sequence: 7, timestamp_ns: 1_000, producer: 0, epoch: 0, origin };
+        let mut buf = Vec::new();
+        encode_as(&mut buf, Format::V2, fields, b"relayed");
+        assert_eq!(buf.len(), HEADER_LEN + 16 + 7);
+        let Decoded::Record(record) = decode_as(&buf, 0, Format::V2) else { panic!() };
+        assert_eq!((record.sequence, record.origin), (7, origin));
+        assert_eq!(&buf[record.payload.clone()], b"relayed");
+        for byte in 40..56 {
+            let mut damaged = buf.clone();
+            damaged[byte] ^= 1;
+            assert!(!matches!(decode_as(&damaged, 0, Format::V2), Decoded::Record(_)), "flip at {byte}");
+        }
+        let Decoded::Record(old) = decode_as(&one(b"x"), 0, Format::V1) else { panic!() };
+        assert_eq!(old.origin, Origin { node: 0, sequence: 0 }, "format 1 has no origin");
     }
 
     proptest! {
@@ -180,7 +259,11 @@ mod tests {
                 encode(&mut again, record.sequence, record.timestamp_ns, record.producer, record.epoch, &bytes[record.payload.clone()]);
                 prop_assert_eq!(&again[..], &bytes[at..record.end()]);
             }
-            let _ = later_record_exists(&bytes, at.min(bytes.len()), 0);
+            let _ = later_record_exists(&bytes, at.min(bytes.len()), 0, Format::V1);
+            if let Decoded::Record(record) = decode_as(&bytes, at, Format::V2) {
+                prop_assert!(record.end() <= bytes.len());
+            }
+            let _ = later_record_exists(&bytes, at.min(bytes.len()), 0, Format::V2);
         }
     }
 }

@@ -7,20 +7,41 @@
 //! the events it yields hold slices of that one buffer, so reading old events costs no
 //! syscall and no allocation per event.
 
-use super::record::{self, Decoded};
+use super::record::{self, Decoded, Format};
+use crate::adapter::memory::Origin;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `PRSEG`, two zero bytes, format version 1.
+/// `PRSEG`, two zero bytes, format version 1 (records without origin).
 pub(super) const HEADER: [u8; 8] = *b"PRSEG\0\0\x01";
+/// Format version 2: records carry their origin (a Net node's log).
+pub(super) const HEADER_V2: [u8; 8] = *b"PRSEG\0\0\x02";
+
+/// The header of a segment of `format`.
+pub(super) fn header(format: Format) -> [u8; 8] {
+    match format {
+        Format::V1 => HEADER,
+        Format::V2 => HEADER_V2,
+    }
+}
+
+/// The record format a segment's first bytes name; `None` when they are no segment header.
+pub(super) fn format_of(bytes: &[u8]) -> Option<Format> {
+    match bytes.get(..HEADER.len()) {
+        Some(h) if h == HEADER => Some(Format::V1),
+        Some(h) if h == HEADER_V2 => Some(Format::V2),
+        _ => None,
+    }
+}
 
 /// An event as the log keeps it in memory.
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
     pub(super) timestamp_ns: u64,
     pub(super) payload: Bytes,
+    pub(super) origin: Origin,
 }
 
 /// Consecutive events from `first`.
@@ -54,6 +75,8 @@ pub(super) struct Scan {
     /// Bytes of good records, header included: where appends continue.
     pub(super) valid_len: u64,
     pub(super) damage: Option<Damage>,
+    /// The record format its header names (format 1 for a file too short to say).
+    pub(super) format: Format,
 }
 
 /// The file name of the segment starting at `first`.
@@ -79,17 +102,22 @@ pub(super) fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// Decodes a segment's bytes. Records must carry the sequences `first, first + 1, ...`.
 pub(super) fn scan(bytes: Bytes, first: u64) -> Scan {
     let mut run = Run { first, entries: VecDeque::new() };
-    if bytes.len() < HEADER.len() || bytes[..HEADER.len()] != HEADER {
-        let torn = bytes.len() < HEADER.len() && HEADER.starts_with(&bytes);
-        let damage = Damage { offset: 0, reason: "not a segment header", torn };
-        return Scan { run, valid_len: 0, damage: Some(damage) };
-    }
+    let format = match format_of(&bytes) {
+        Some(format) => format,
+        None => {
+            let torn = bytes.len() < HEADER.len() && (HEADER.starts_with(&bytes) || HEADER_V2.starts_with(&bytes));
+            let damage = Damage { offset: 0, reason: "not a segment header", torn };
+            // No header survives: the writer starts the file again, in its own format.
+            return Scan { run, valid_len: 0, damage: Some(damage), format: Format::V1 };
+        }
+    };
     let mut at = HEADER.len();
     let damage = loop {
         let expected = first + run.entries.len() as u64;
-        let reason = match record::decode(&bytes, at) {
+        let reason = match record::decode_as(&bytes, at, format) {
             Decoded::Record(r) if r.sequence == expected => {
-                run.entries.push_back(Entry { timestamp_ns: r.timestamp_ns, payload: bytes.slice(r.payload.clone()) });
+                let payload = bytes.slice(r.payload.clone());
+                run.entries.push_back(Entry { timestamp_ns: r.timestamp_ns, payload, origin: r.origin });
                 at = r.end();
                 continue;
             }
@@ -100,10 +128,10 @@ pub(super) fn scan(bytes: Bytes, first: u64) -> Scan {
             Decoded::Incomplete => "record cut short",
             Decoded::Corrupt(reason) => reason,
         };
-        let torn = !record::later_record_exists(&bytes, at + 1, expected.wrapping_sub(1));
+        let torn = !record::later_record_exists(&bytes, at + 1, expected.wrapping_sub(1), format);
         break Some(Damage { offset: at as u64, reason, torn });
     };
-    Scan { run, valid_len: at as u64, damage }
+    Scan { run, valid_len: at as u64, damage, format }
 }
 
 /// Reads and decodes the segment at `path`.
@@ -158,6 +186,21 @@ mod tests {
         let damage = scan.damage.expect("damage found");
         assert_eq!((damage.offset, damage.torn), (second as u64, false));
         assert_eq!(scan.run.entries.len(), 1, "nothing past the damage is returned");
+    }
+
+    #[test]
+    fn a_format_2_segment_scans_with_origins_and_format_1_still_reads() {
+        let mut bytes = HEADER_V2.to_vec();
+        for i in 0..3u64 {
+            let origin = Origin { node: 9, sequence: 100 + i };
+            let fields = record::Fields { sequence: 4 + i, timestamp_ns: i, producer: 0, epoch: 0, origin };
+            record::encode_as(&mut bytes, Format::V2, fields, b"p");
+        }
+        let scan = scan(Bytes::from(bytes), 4);
+        assert_eq!((scan.damage, scan.format, scan.run.end()), (None, Format::V2, 7));
+        assert_eq!(scan.run.entries[2].origin, Origin { node: 9, sequence: 102 });
+        let old = super::scan(Bytes::from(segment(0, &[b"a"])), 0);
+        assert_eq!((old.format, old.run.entries[0].origin.node), (Format::V1, 0));
     }
 
     #[test]

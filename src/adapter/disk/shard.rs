@@ -7,10 +7,10 @@
 //! older than the tail are read from their segment, whole, into one buffer (one cold run per
 //! shard is kept, so a consumer reading old events pays one read per segment).
 
-use super::record;
+use super::record::{self, Fields, Format};
 use super::segment::{self, Entry, Run, Scan};
 use super::{DiskStats, Options};
-use crate::adapter::memory::{ids, page};
+use crate::adapter::memory::{ids, page, Origin};
 use crate::adapter::{ShardPage, ShardRead};
 use crate::config::DiskFsync;
 use crate::error::AdapterError;
@@ -46,6 +46,10 @@ struct Writer {
     next: u64,
     /// Written since the last sync.
     dirty: bool,
+    /// The record format of that segment.
+    format: Format,
+    /// Timestamp of the newest event (a Net log keeps them strictly increasing).
+    last_timestamp: u64,
     /// A failed sync: the kernel may have dropped the unsynced pages, so nothing written
     /// after it can be promised durable. Every later batch fails with this.
     broken: Option<String>,
@@ -89,8 +93,8 @@ struct Written {
     segment_len: u64,
     first: u64,
     buf: Bytes,
-    /// Timestamp and payload range in `buf` of each event.
-    events: Vec<(u64, std::ops::Range<usize>)>,
+    /// Timestamp, origin and payload range in `buf` of each event.
+    events: Vec<(u64, Origin, std::ops::Range<usize>)>,
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> AdapterError {
@@ -113,7 +117,8 @@ impl ShardLog {
         let log = Self::empty(id, dir);
         let segments = segment::list(&log.dir).map_err(|e| io_error("list", &log.dir, e))?;
         let Some(&(last, ref path)) = segments.last() else { return Ok(log) };
-        let Scan { run, valid_len, damage } = segment::read(path, last).map_err(|e| io_error("read", path, e))?;
+        let Scan { run, valid_len, damage, format } =
+            segment::read(path, last).map_err(|e| io_error("read", path, e))?;
         let file_len = std::fs::metadata(path).map_err(|e| io_error("stat", path, e))?.len();
         if let Some(damage) = damage.filter(|_| !options.read_only) {
             if !damage.torn && !options.repair {
@@ -140,12 +145,15 @@ impl ShardLog {
         state.cache_bytes = run.entries.iter().map(|e| e.payload.len() as u64).sum();
         state.cache = run;
         state.trim_cache(options.cache_bytes);
-        let mut writer = Writer { segment: last, len: valid_len, next: state.next, ..Writer::default() };
+        let last_timestamp = state.cache.entries.back().map_or(0, |e| e.timestamp_ns);
+        let mut writer =
+            Writer { segment: last, len: valid_len, next: state.next, format, last_timestamp, ..Writer::default() };
         if !options.read_only {
             let mut file = OpenOptions::new().append(true).open(path).map_err(|e| io_error("open", path, e))?;
             if valid_len < segment::HEADER.len() as u64 {
-                file.write_all(&segment::HEADER).map_err(|e| io_error("write", path, e))?;
+                file.write_all(&segment::header(options.format)).map_err(|e| io_error("write", path, e))?;
                 writer.len = segment::HEADER.len() as u64;
+                writer.format = options.format;
             }
             writer.file = Some(Arc::new(file));
         }
@@ -206,21 +214,44 @@ impl ShardLog {
         let producer = batch.producer();
         let payload_bytes: usize = batch.events()[skip as usize..].iter().map(|e| e.len()).sum();
         let events_len = batch.len() - skip as usize;
-        let mut buf = BytesMut::with_capacity(segment::HEADER.len() + payload_bytes + events_len * record::HEADER_LEN);
+        let origin = Origin { node: 0, sequence: 0 };
+        let (first_timestamp, producer_id, epoch) = (batch.first_timestamp_ns() + skip, producer.id, producer.epoch);
+        let records = batch.events()[skip as usize..].iter().zip(0..).map(|(event, i)| {
+            let (sequence, timestamp_ns) = (first + i, first_timestamp + i);
+            (Fields { sequence, timestamp_ns, producer: producer_id, epoch, origin }, event.payload().as_ref())
+        });
+        self.write_records(&mut writer, first, (events_len, payload_bytes), records, options).map(Some)
+    }
+
+    /// Encodes `records` (`count` of them, `payload_bytes` in all, sequences from `first`) into
+    /// one buffer, in a new segment when needed, and writes it with one call.
+    fn write_records<'a>(
+        &self,
+        writer: &mut Writer,
+        first: u64,
+        (count, payload_bytes): (usize, usize),
+        records: impl Iterator<Item = (Fields, &'a [u8])>,
+        options: &Options,
+    ) -> Result<Written, AdapterError> {
+        let estimate = payload_bytes + count * options.format.header_len();
+        let mut buf = BytesMut::with_capacity(segment::HEADER.len() + estimate);
         let new_segment = writer.file.is_none()
             || first != writer.next
-            || (writer.len > segment::HEADER.len() as u64
-                && writer.len + (buf.capacity() - segment::HEADER.len()) as u64 > options.segment_bytes);
+            || writer.format != options.format
+            || (writer.len > segment::HEADER.len() as u64 && writer.len + estimate as u64 > options.segment_bytes);
         if new_segment {
-            self.roll(&mut writer, first, options)?;
-            buf.extend_from_slice(&segment::HEADER);
+            self.roll(writer, first, options)?;
+            buf.extend_from_slice(&segment::header(options.format));
         }
-        let mut events = Vec::with_capacity(events_len);
-        for entry in batch.iter().skip(skip as usize) {
-            let start = buf.len() + record::HEADER_LEN;
-            record::encode(&mut buf, entry.sequence, entry.timestamp_ns, producer.id, producer.epoch, entry.payload());
-            events.push((entry.timestamp_ns, start..buf.len()));
+        let format = writer.format;
+        let mut events = Vec::with_capacity(count);
+        for (fields, payload) in records {
+            let start = buf.len() + format.header_len();
+            record::encode_as(&mut buf, format, fields, payload);
+            events.push((fields.timestamp_ns, fields.origin, start..buf.len()));
+            writer.last_timestamp = fields.timestamp_ns;
         }
+        let events_len = events.len();
         let Some(file) = writer.file.clone() else {
             return Err(AdapterError::Fatal("disk log: no segment open".into()));
         };
@@ -236,7 +267,40 @@ impl ShardLog {
         writer.len += buf.len() as u64;
         writer.next = first + events_len as u64;
         writer.dirty = true;
-        Ok(Some(Written { file, segment: writer.segment, segment_len: writer.len, first, buf: buf.freeze(), events }))
+        Ok(Written { file, segment: writer.segment, segment_len: writer.len, first, buf: buf.freeze(), events })
+    }
+
+    /// The Net adapter's append: `events` (origin, timestamp, payload) at the log's next
+    /// sequences, in format 2, timestamps kept strictly increasing (as the Memory log does).
+    /// Written, synced when `fsync` is `batch` (on this thread), then published; returns the
+    /// events retention deleted.
+    pub(super) fn append_origins(
+        &self,
+        events: &[(Origin, u64, &[u8])],
+        options: &Options,
+        stats: &DiskStats,
+    ) -> Result<u64, AdapterError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let written = {
+            let mut writer = self.writer();
+            if let Some(why) = &writer.broken {
+                return Err(AdapterError::Fatal(why.clone()));
+            }
+            let first = writer.next;
+            let payload_bytes = events.iter().map(|e| e.2.len()).sum();
+            let mut last = writer.last_timestamp;
+            let records = events.iter().zip(first..).map(|(&(origin, timestamp_ns, payload), sequence)| {
+                last = timestamp_ns.max(last + 1);
+                (Fields { sequence, timestamp_ns: last, producer: 0, epoch: 0, origin }, payload)
+            });
+            self.write_records(&mut writer, first, (events.len(), payload_bytes), records, options)?
+        };
+        if options.fsync == DiskFsync::Batch {
+            self.sync_now(stats)?;
+        }
+        Ok(self.publish(written, options))
     }
 
     /// Closes the current segment (synced unless `fsync` is `never`) and starts one at `first`.
@@ -264,7 +328,16 @@ impl ShardLog {
                 }
             }
         }
-        *writer = Writer { file: Some(Arc::new(file)), segment: first, len: 0, next: first, dirty: true, broken: None };
+        *writer = Writer {
+            file: Some(Arc::new(file)),
+            segment: first,
+            len: 0,
+            next: first,
+            dirty: true,
+            broken: None,
+            format: options.format,
+            last_timestamp: writer.last_timestamp,
+        };
         self.state.write().unwrap_or_else(|e| e.into_inner()).segments.insert(first, 0);
         Ok(())
     }
@@ -310,12 +383,10 @@ impl ShardLog {
             state.cache_bytes = 0;
         }
         state.cache.entries.reserve(written.events.len());
-        for (timestamp_ns, payload) in &written.events {
+        for (timestamp_ns, origin, payload) in &written.events {
             state.cache_bytes += payload.len() as u64;
-            state
-                .cache
-                .entries
-                .push_back(Entry { timestamp_ns: *timestamp_ns, payload: written.buf.slice(payload.clone()) });
+            let payload = written.buf.slice(payload.clone());
+            state.cache.entries.push_back(Entry { timestamp_ns: *timestamp_ns, payload, origin: *origin });
         }
         state.next = written.first + written.events.len() as u64;
         state.segments.insert(written.segment, written.segment_len);
@@ -451,6 +522,104 @@ impl ShardLog {
     fn oldest(&self) -> u64 {
         self.state.read().unwrap_or_else(|e| e.into_inner()).oldest()
     }
+
+    /// One past the newest published event.
+    pub(super) fn end(&self) -> u64 {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).next
+    }
+
+    /// Events retained.
+    pub(super) fn retained(&self) -> u64 {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.next - state.oldest()
+    }
+
+    /// The Net adapter's read: calls `visit(sequence, origin, timestamp, payload)` for the
+    /// events from `from` on until `max_bytes` of payload were visited (at least one event) or
+    /// the log ends. Returns the sequence after the last one visited and how many events
+    /// between `from` and the oldest retained one were deleted.
+    pub(super) fn scan(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(u64, Origin, u64, &Bytes),
+        stats: &DiskStats,
+    ) -> Result<(u64, u64), AdapterError> {
+        let (mut next, mut missed, mut bytes) = (from, 0, 0);
+        loop {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let oldest = state.oldest();
+            if next < oldest {
+                missed += oldest - next;
+                next = oldest;
+            }
+            if next >= state.next || bytes >= max_bytes {
+                return Ok((next, missed));
+            }
+            if next >= state.cache.first {
+                next = visit_run(&state.cache, next, state.next, (max_bytes, &mut bytes), visit);
+                continue;
+            }
+            let limit = state.cache.first;
+            if let Some(run) = state.cold.clone().filter(|run| run.first <= next && next < run.end()) {
+                drop(state);
+                next = visit_run(&run, next, limit, (max_bytes, &mut bytes), visit);
+                continue;
+            }
+            let segment = state.segments.range(..=next).next_back().map(|(first, _)| *first);
+            let following = state.segments.range(next + 1..).next().map_or(limit, |(first, _)| *first);
+            drop(state);
+            let Some(segment) = segment else {
+                return Err(AdapterError::Fatal(format!("shard {}: no segment holds {next}", self.id)));
+            };
+            let path = self.path(segment);
+            let scan = match segment::read(&path, segment) {
+                Ok(scan) => scan,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.oldest() > segment => continue,
+                Err(e) => return Err(io_error("read", &path, e)),
+            };
+            stats.cold_reads.fetch_add(1, Ordering::Relaxed);
+            if next < scan.run.end() {
+                self.state.write().unwrap_or_else(|e| e.into_inner()).cold = Some(Arc::new(scan.run));
+                continue;
+            }
+            if let Some(damage) = scan.damage {
+                return Err(AdapterError::Corrupt(format!(
+                    "{}: corrupt record at offset {} ({}); the events from sequence {} on are unreadable",
+                    path.display(),
+                    damage.offset,
+                    damage.reason,
+                    scan.run.end()
+                )));
+            }
+            next = following.min(limit).max(next + 1);
+        }
+    }
+}
+
+/// Visits the events of `run` from `from` (below `limit`) until `max_bytes` of payload were
+/// visited in all; returns the sequence after the last one visited.
+fn visit_run(
+    run: &Run,
+    from: u64,
+    limit: u64,
+    (max_bytes, bytes): (usize, &mut usize),
+    visit: &mut dyn FnMut(u64, Origin, u64, &Bytes),
+) -> u64 {
+    let end = limit.min(run.end());
+    let mut next = from;
+    if from < run.first || from >= end {
+        return next;
+    }
+    for entry in run.entries.range((from - run.first) as usize..(end - run.first) as usize) {
+        if *bytes >= max_bytes {
+            break;
+        }
+        visit(next, entry.origin, entry.timestamp_ns, &entry.payload);
+        *bytes += entry.payload.len();
+        next += 1;
+    }
+    next
 }
 
 /// Appends the matching events of `run` from `from` (below `limit`, at most a slice of them)
@@ -463,7 +632,8 @@ fn serve(run: &Run, from: u64, limit: u64, read: &ShardRead<'_>, found: &mut Vec
             return from + offset as u64;
         }
         if read.filter.is_none_or(|f| f.matches(&entry.payload)) {
-            page::push_event(found, read.shard, from + offset as u64, entry.timestamp_ns, &entry.payload, 0);
+            let origin = entry.origin.node;
+            page::push_event(found, read.shard, from + offset as u64, entry.timestamp_ns, &entry.payload, origin);
         }
     }
     run.first + end as u64

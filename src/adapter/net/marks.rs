@@ -26,11 +26,23 @@ impl Marks {
         }
         self.shards.write().unwrap_or_else(|e| e.into_inner()).entry(shard).or_default().clone()
     }
+
+    /// Every mark: (shard, origin node, next sequence expected).
+    pub(super) fn snapshot(&self) -> Vec<(u16, u64, u64)> {
+        let shards: Vec<(u16, Arc<Mutex<ShardMarks>>)> =
+            self.shards.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, m)| (*s, m.clone())).collect();
+        let mut all = Vec::new();
+        for (shard, marks) in shards {
+            let marks = marks.lock().unwrap_or_else(|e| e.into_inner());
+            all.extend(marks.next.iter().map(|&(node, next)| (shard, node, next)));
+        }
+        all
+    }
 }
 
 /// Next expected sequence per origin node on one shard. Few nodes feed a shard, so a short
 /// vector searched from the most recent origin beats hashing every event.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct ShardMarks {
     next: Vec<(u64, u64)>,
 }
@@ -56,6 +68,14 @@ impl ShardMarks {
         true
     }
 
+    /// Marks everything of `node` before `next` as seen (a mark saved before a restart).
+    pub(super) fn raise(&mut self, node: u64, next: u64) {
+        match self.next.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, at)) => *at = (*at).max(next),
+            None => self.next.push((node, next)),
+        }
+    }
+
     /// The next sequence expected from `node`.
     pub(super) fn next(&self, node: u64) -> u64 {
         self.next.iter().find(|&&(n, _)| n == node).map_or(0, |&(_, next)| next)
@@ -77,6 +97,10 @@ mod tests {
         assert!(!marks.admit(1, 3), "inside the gap: older than what was admitted");
         assert!(!marks.admit(2, 0));
         assert_eq!((marks.next(1), marks.next(2), marks.next(3)), (6, 1, 0));
+        marks.raise(1, 4);
+        marks.raise(3, 10);
+        assert_eq!((marks.next(1), marks.next(3)), (6, 10), "raised, never lowered");
+        assert!(!marks.admit(3, 9));
     }
 
     #[test]

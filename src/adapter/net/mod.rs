@@ -11,9 +11,11 @@
 //!   in as few 64 KiB records as fit, and stored on arrival with one append. QUIC would add
 //!   a TLS certificate story for users; a shared 32-byte key is all this needs
 //!   ([`NetAdapterConfig::generate_key`](crate::config::NetAdapterConfig::generate_key)).
-//! - **Store**: every node keeps its own [`MemoryAdapter`] log. Local batches and received
-//!   events go into it, each with its origin (node, sequence) and in the origin's shard, so
-//!   `poll` returns both like any adapter, and each origin shard's order holds on every node.
+//! - **Store** (`store.rs`): every node keeps its own log, the [`MemoryAdapter`](super::MemoryAdapter)'s by default,
+//!   or the [`DiskAdapter`](super::DiskAdapter)'s when `NetAdapterConfig::disk` is set (a
+//!   durable node, below). Local batches and received events go into it, each with its origin
+//!   (node, sequence) and in the origin's shard, so `poll` returns both like any adapter, and
+//!   each origin shard's order holds on every node.
 //! - **Relay and retention**: each connection's writer sends the node's whole log (its own
 //!   events and those it received) from where the peer said it stands (see `peer.rs`). A line
 //!   A–B–C thus carries A's events to C, a node that peers with one member learns every event of
@@ -25,17 +27,33 @@
 //!   acknowledged by every peer connected at the time (a peer that disconnects stops being
 //!   waited for), or fails after [`FLUSH_ACK_TIMEOUT`].
 //!
-//! Node ids are random per bus, so a restarted node is a new origin: what it had relayed before
-//! stays where it is, and it receives the whole retained log of its peers again.
+//! # Restarts
+//!
+//! With the Memory log, node ids are random per bus, so a restarted node is a new origin: what
+//! it had relayed before stays where it is, and it receives the whole retained log of its peers
+//! again.
+//!
+//! A durable node (`disk`) keeps its log in the Disk adapter's segments (record format 2, with
+//! each event's origin) and, beside them (`durable.rs`), its node id and where it stands with
+//! each peer. Restarted, even after SIGKILL, it is the same origin and continues its sequences;
+//! its origin marks are rebuilt from the log, so nothing its peers send again is stored twice,
+//! and it tells each peer to resume from the position it had stored, not from the beginning.
+//! Its peers' cursors for it stay valid too: its log positions continue. With `fsync` = `batch`
+//! a stored run is synced before it is acknowledged or counted dispatched; with `interval` or
+//! `never` a crash of the machine (not of the process) may lose the last events, and the node
+//! may then reuse sequences of its own that peers already hold (they would drop the new events
+//! as duplicates): use `batch` where power loss matters.
 
+mod durable;
 mod frame;
 mod marks;
 mod peer;
+mod store;
 mod transport;
 
 use super::memory::Origin;
-use super::{Adapter, AdapterMetric, MemoryAdapter, ShardPage, ShardRead};
-use crate::config::{MemoryAdapterConfig, NetAdapterConfig};
+use super::{Adapter, AdapterMetric, ShardPage, ShardRead};
+use crate::config::NetAdapterConfig;
 use crate::error::{AdapterError, ConfigError};
 use crate::model::{Batch, StoredEvent};
 use async_trait::async_trait;
@@ -46,6 +64,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +74,8 @@ pub const FLUSH_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reconnect backoff: first delay and cap.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a durable node saves its cursors and marks (`durable.rs`).
+const SAVE_EVERY: Duration = Duration::from_millis(250);
 
 /// A bus's place in the mesh. Built from [`NetAdapterConfig`]; `init` binds the listen address
 /// and starts dialing the peers.
@@ -67,7 +88,7 @@ struct Shared {
     node: u64,
     key: Option<[u8; 32]>,
     config: NetAdapterConfig,
-    log: MemoryAdapter,
+    log: Store,
     marks: Marks,
     /// Per peer node, per shard: the position of its log this node has stored up to.
     cursors: Mutex<HashMap<u64, HashMap<u16, u64>>>,
@@ -92,12 +113,23 @@ struct Dial {
 }
 
 impl NetAdapter {
-    /// An adapter for `config` (the key is read here, so a bad `key_file` fails now).
+    /// An adapter for `config` (the key is read here, so a bad `key_file` fails now; a
+    /// durable node's log is opened and recovered here too).
     pub fn new(config: NetAdapterConfig) -> Result<Self, ConfigError> {
         let key = config.key_bytes()?;
-        let memory = MemoryAdapterConfig {
-            max_events_per_shard: config.max_events_per_shard,
-            max_bytes_per_shard: config.max_bytes_per_shard,
+        let log = Store::open(&config)?;
+        let marks = Marks::default();
+        let (node, cursors) = match log.disk() {
+            None => (node_id(), HashMap::new()),
+            Some(disk) => {
+                let node = durable::node_id(disk.dir(), node_id)?;
+                let (cursors, saved) = durable::load(disk.dir());
+                rebuild_marks(&log, &marks)?;
+                for (shard, origin, next) in saved {
+                    marks.shard(shard).lock().unwrap_or_else(|e| e.into_inner()).raise(origin, next);
+                }
+                (node, cursors)
+            }
         };
         let dials = config
             .peers
@@ -105,11 +137,11 @@ impl NetAdapter {
             .map(|addr| Dial { addr: addr.clone(), connected: AtomicBool::new(false), reconnects: AtomicU64::new(0) })
             .collect();
         let shared = Shared {
-            node: node_id(),
+            node,
             key,
-            log: MemoryAdapter::new(memory),
-            marks: Marks::default(),
-            cursors: Mutex::new(HashMap::new()),
+            log,
+            marks,
+            cursors: Mutex::new(cursors),
             version: watch::Sender::new(0),
             acks: watch::Sender::new(0),
             peers: Mutex::new(Vec::new()),
@@ -160,6 +192,39 @@ impl NetAdapter {
     }
 }
 
+/// Marks every origin sequence a durable node's log holds as seen.
+fn rebuild_marks(log: &Store, marks: &Marks) -> Result<(), AdapterError> {
+    for shard in log.stored_shards() {
+        let marks = marks.shard(shard);
+        let mut marks = marks.lock().unwrap_or_else(|e| e.into_inner());
+        log.scan(shard, 0, usize::MAX, |_, origin, _, _| {
+            if origin.node != 0 {
+                marks.admit(origin.node, origin.sequence);
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Saves a durable node's cursors and marks every [`SAVE_EVERY`] while the log grows, until
+/// the adapter stops (`shutdown` saves the last state).
+async fn save_loop(shared: Arc<Shared>) {
+    let mut grown = shared.version.subscribe();
+    loop {
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(SAVE_EVERY) => {}
+        }
+        if !grown.has_changed().unwrap_or(false) {
+            continue;
+        }
+        grown.borrow_and_update();
+        let saving = shared.clone();
+        // A failed save leaves the previous file, an older lower bound: nothing to undo.
+        let _ = tokio::task::spawn_blocking(move || saving.save()).await;
+    }
+}
+
 /// A random nonzero node id (0 means "no node" in `StoredEvent::origin`).
 fn node_id() -> u64 {
     let mut bytes = [0u8; 8];
@@ -179,6 +244,9 @@ impl Shared {
     ) -> Result<u64, AdapterError> {
         let marks = self.marks.shard(shard);
         let mut marks = marks.lock().unwrap_or_else(|e| e.into_inner());
+        // Marks admit before the append; a failed append (a disk error) must not leave them
+        // ahead of the log, or the events would be dropped as duplicates when sent again.
+        let before = self.log.disk().is_some().then(|| marks.clone());
         let mut stored = 0;
         let new = events.filter(|&(node, sequence, _, _)| node != 0 && marks.admit(node, sequence)).map(
             |(node, sequence, timestamp_ns, payload)| {
@@ -186,7 +254,12 @@ impl Shared {
                 (Origin { node, sequence }, timestamp_ns, payload)
             },
         );
-        self.log.append(shard, size_hint, new)?;
+        if let Err(e) = self.log.append(shard, size_hint, new) {
+            if let Some(before) = before {
+                *marks = before;
+            }
+            return Err(e);
+        }
         drop(marks);
         if stored > 0 {
             self.version.send_modify(|v| *v += 1);
@@ -206,6 +279,13 @@ impl Shared {
     fn cursors_of(&self, node: u64) -> Vec<(u16, u64)> {
         let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
         cursors.get(&node).map(|c| c.iter().map(|(&s, &n)| (s, n)).collect()).unwrap_or_default()
+    }
+
+    /// Saves a durable node's cursors and marks (`durable.rs`); nothing for a Memory log.
+    fn save(&self) -> Result<(), AdapterError> {
+        let Some(disk) = self.log.disk() else { return Ok(()) };
+        let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        durable::save(disk.dir(), &cursors, &self.marks.snapshot())
     }
 
     fn peer_list(&self) -> Vec<Arc<Peer>> {
@@ -302,6 +382,9 @@ impl Adapter for NetAdapter {
         for index in 0..shared.dials.len() {
             tokio::spawn(dial_loop(shared.clone(), index));
         }
+        if shared.log.disk().is_some() {
+            tokio::spawn(save_loop(shared.clone()));
+        }
         Ok(())
     }
 
@@ -322,6 +405,8 @@ impl Adapter for NetAdapter {
 
     async fn flush(&self) -> Result<(), AdapterError> {
         let shared = &self.shared;
+        // A durable log with `fsync` = `interval` syncs here.
+        shared.log.adapter().flush().await?;
         let targets: Vec<(u16, u64)> =
             shared.log.stored_shards().into_iter().map(|s| (s, shared.log.end_of(s))).collect();
         let mut changed = shared.acks.subscribe();
@@ -347,11 +432,17 @@ impl Adapter for NetAdapter {
 
     async fn shutdown(&self) -> Result<(), AdapterError> {
         self.shared.stop.cancel();
-        Ok(())
+        let saving = self.shared.clone();
+        let saved = tokio::task::spawn_blocking(move || saving.save())
+            .await
+            .map_err(|e| AdapterError::Fatal(format!("saving the node's state failed: {e}")))?;
+        // The log is closed (synced, its lock released) even when the save failed.
+        let closed = self.shared.log.adapter().shutdown().await;
+        saved.and(closed)
     }
 
     async fn read_shard(&self, read: ShardRead<'_>) -> Result<ShardPage, AdapterError> {
-        self.shared.log.read_shard(read).await
+        self.shared.log.adapter().read_shard(read).await
     }
 
     async fn read_shard_into(
@@ -359,11 +450,11 @@ impl Adapter for NetAdapter {
         read: ShardRead<'_>,
         page: &mut Vec<StoredEvent>,
     ) -> Result<ShardPage, AdapterError> {
-        self.shared.log.read_shard_into(read, page).await
+        self.shared.log.adapter().read_shard_into(read, page).await
     }
 
     fn store_id(&self) -> Option<u128> {
-        self.shared.log.store_id()
+        self.shared.log.adapter().store_id()
     }
 
     fn stored_shards(&self) -> Vec<u16> {
@@ -371,11 +462,14 @@ impl Adapter for NetAdapter {
     }
 
     fn trimmed_events(&self) -> u64 {
-        self.shared.log.trimmed()
+        self.shared.log.adapter().trimmed_events()
     }
 
     fn metrics(&self, out: &mut Vec<AdapterMetric>) {
         let shared = &self.shared;
+        if let Some(disk) = shared.log.disk() {
+            disk.metrics(out);
+        }
         out.push(
             AdapterMetric::gauge("net_node", "This node's id (label), always 1", 1.0)
                 .label("node", format!("{:016x}", shared.node)),

@@ -18,7 +18,7 @@
 
 use super::frame::{self, EventsHeader, EventsWriter, Message};
 use super::transport::{self, HandshakeError, Opener, Sealer, MAX_RECORD};
-use super::{Adapter, Shared};
+use super::Shared;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::collections::HashMap;
