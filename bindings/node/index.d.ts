@@ -1,8 +1,22 @@
-// Types of `require('purple-rain')`. Hand-kept; test/types.test.js checks that every function
-// and method declared here exists at runtime, on the exports and on a bus instance.
+// Types of `require('purple-rain')`.
+//
+// What the native addon defines with #[napi] (the EventBus methods implemented in Rust and the
+// objects they return) is declared in native.d.ts, which the build generates from the Rust
+// definitions (scripts/build.js; the build fails while the committed file differs). This file
+// re-exports it and declares only what the Rust definitions cannot: what index.js adds (the
+// ErrorCode object, `version` as a string, EventBus.create, ingest, ingestRaw, flush, poll and
+// pollPacked with their request and page types, the subscriptions), the two ingest calls
+// src/fast.rs installs as raw napi functions the generator does not see (ingestRawBatch,
+// ingestPacked), the config JSON the library parses, and the fields src/errors.rs puts on
+// errors. test/types.test.js checks every declared name against the runtime.
 
 /// <reference types="node" />
 
+import { EventBus as NativeEventBus, FlushReport } from './native'
+export type { FlushReport, ScalingAdvice, ShardStats, Stats } from './native'
+
+// index.js builds the ErrorCode object from the addon's errorCodes(); the codes are the
+// library's error kinds (src/error/kind.rs), and src/errors.rs's tests pin this union to them.
 /**
  * Stable `code` strings of every error the binding throws or rejects with: the library's error
  * kinds, each the C status name without `PR_ERR_` (a Rust test checks this list against them).
@@ -34,6 +48,7 @@ export type ErrorCode =
 /** `ErrorCode.SHUTTING_DOWN === 'SHUTTING_DOWN'`, and so on for every code. */
 export declare const ErrorCode: { readonly [K in ErrorCode]: K }
 
+// src/errors.rs builds these Errors by hand: napi's own errors carry no such fields.
 /** Every error is an `Error` with a stable `code`; the message comes from the library. */
 export interface PurpleRainError extends Error {
   code: ErrorCode
@@ -45,9 +60,12 @@ export interface PurpleRainError extends Error {
   dropped?: number
 }
 
+// index.js: the addon's version(), read once.
 /** The crate version. */
 export declare const version: string
 
+// The JSON the library parses (EventBusConfig::from_json, ConsumeRequest::from_json), which
+// index.js serialises: serde types of the core crate, not #[napi] items.
 /** Bus configuration, in the JSON shape shared with C, Go and the CLI (snake_case keys). */
 export interface EventBusConfig {
   shards?: number
@@ -111,6 +129,7 @@ export interface PollRequest {
   wait_ms?: number
 }
 
+// index.js: poll's events and pages, built from the flat page the addon returns.
 /** A retained event. */
 export interface StoredEvent {
   /** The adapter's position (`"{shard}-{sequence}"` for Memory). */
@@ -189,71 +208,26 @@ export interface PackedEventView {
   event(): StoredEvent
 }
 
-/** Per-shard figures in `Stats.shards`. */
-export interface ShardStats {
-  id: number
-  eventsIngested: number
-  eventsDispatched: number
-  eventsDropped: number
-  batchesDispatched: number
-  rejectedBackpressure: number
-  ringLen: number
-  ringCapacity: number
-  /** Removed by scaling; its counters are frozen. */
-  retired: boolean
-}
-
-/**
- * Counters. All counts are JS numbers (exact below 2^53). After `flush()` resolves and after
- * `shutdown()`: `eventsDispatched + eventsDropped === eventsIngested`.
- */
-export interface Stats {
-  eventsIngested: number
-  eventsDropped: number
-  batchesDispatched: number
-  eventsDispatched: number
-  shutdownWasLossy: boolean
-  droppedEvicted: number
-  droppedAdapterFatal: number
-  droppedRetryExhausted: number
-  droppedLost: number
-  /** Refused by ingest with BACKPRESSURE (never ingested, so not drops). */
-  rejectedBackpressure: number
-  blockedWaits: number
-  retries: number
-  /** Discarded by the Memory adapter's retention bound after being stored. */
-  eventsTrimmed: number
-  lastAdapterError?: string
-  shards: ShardStats[]
-}
-
+// index.js: flush's options; the argument type of ingestRaw and ingestRawBatch.
 export interface FlushOptions {
   /** Deadline in milliseconds; omitted or null waits without one. */
   timeoutMs?: number | null
 }
 
-/** What a completed flush saw since the previous one. */
-export interface FlushReport {
-  /** Events dropped (evicted, retry budget spent, fatal adapter error) since the previous flush. */
-  dropped: number
-  /** `dropped > 0`: something accepted will never be delivered. */
-  lossy: boolean
-}
-
-export interface ScalingAdvice {
-  action: 'scaleUp' | 'scaleDown' | 'none'
-  /** Shards to add or remove. */
-  count: number
-  /** The shards to remove (scaleDown). */
-  shards: number[]
-}
-
 /** Event bytes: a Buffer/Uint8Array (copied once) or a string (its UTF-8). */
 export type EventBytes = Buffer | Uint8Array | string
 
-export declare class EventBus {
+/**
+ * A sharded event bus. The methods implemented in Rust (`shutdown`, `addShards`,
+ * `removeShards`, `suggestScaling`, `stats`, `statsJson`, `statsPrometheus`, `shardIds`,
+ * `isShuttingDown`) are declared in native.d.ts; these are the rest.
+ */
+export declare class EventBus extends NativeEventBus {
+  // The addon's class has no constructor callable from JS: buses come from `create`.
   private constructor()
 
+  // index.js: `create` also takes an object; `ingest` is JSON.stringify + `ingestRaw`, which
+  // index.js makes per instance to wake the shard workers once per JS job.
   /** Starts a bus. `config`: an object, a JSON string, or nothing for the defaults. */
   static create(config?: EventBusConfig | string | null): Promise<EventBus>
 
@@ -261,6 +235,7 @@ export declare class EventBus {
   ingest(value: unknown): void
   /** Accepts bytes as they are (no parsing). Throws on failure. */
   ingestRaw(event: EventBytes): void
+  // src/fast.rs: raw napi functions set on each instance, which the generator cannot see.
   /**
    * Accepts events in order; returns how many (all). Stops at the first failure and throws,
    * with `accepted` on the error.
@@ -273,6 +248,7 @@ export declare class EventBus {
    */
   ingestPacked(data: Buffer | Uint8Array, ends: Uint32Array): number
 
+  // index.js: pages, subscriptions and flush options are built in JavaScript.
   /** Reads a page. */
   poll(request?: PollRequest | string | null): Promise<PollResponse>
   /** Reads the same page as `poll`, as flat arrays: no object per event. */
@@ -289,30 +265,9 @@ export declare class EventBus {
    * queued (nothing is cancelled), its `dropped` are the drops since the previous flush.
    */
   flush(options?: FlushOptions): Promise<FlushReport>
-  /** Drains, flushes and stops. Idempotent. Later calls reject/throw SHUTTING_DOWN. */
-  shutdown(): Promise<void>
-  /** Adds shards; resolves to their ids. */
-  addShards(count: number): Promise<number[]>
-  /** Drains and retires shards; their events stay pollable. */
-  removeShards(ids: number[]): Promise<void>
-  /** A recommendation from the load measured since the previous call. */
-  suggestScaling(): Promise<ScalingAdvice>
-
-  /** Counters, read now. Also valid after shutdown. */
-  stats(): Stats
-  /**
-   * Every figure as one JSON document: totals, one object per shard, the adapter's own figures
-   * (schema in the README, "Monitoring"). `JSON.parse` it. Also valid after shutdown.
-   */
-  statsJson(): string
-  /** The same figures in the Prometheus text exposition format, for a `/metrics` response. */
-  statsPrometheus(): string
-  /** Live shard ids, ascending. */
-  shardIds(): number[]
-  /** Whether shutdown has begun. */
-  isShuttingDown(): boolean
 }
 
+// index.js: the subscriptions.
 /**
  * An async iterator of events (`for await (const e of bus.subscribe())`). `cursor` moves to a
  * page's cursor once that page's last event has been handed out: resuming with

@@ -8,6 +8,8 @@ import {
   PackedPage,
   PollResponse,
   PurpleRainError,
+  ScalingAdvice,
+  ShardStats,
   Stats,
   StoredEvent,
   version
@@ -46,6 +48,12 @@ async function main (): Promise<void> {
     console.log(event.id)
     break
   }
+
+  const added: number[] = await bus.addShards(1)
+  const advice: ScalingAdvice = await bus.suggestScaling()
+  if (advice.action === 'scaleDown') await bus.removeShards(advice.shards)
+  const shard: ShardStats | undefined = bus.stats().shards.find((s) => s.id === added[0])
+  console.log(added, advice.count, shard?.ringCapacity, shard?.retired)
 
   const stats: Stats = bus.stats()
   const doc = JSON.parse(bus.statsJson()) as { totals: { events_ingested: number } }

@@ -10,21 +10,24 @@ use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
 use purple_rain::adapter::AdapterConfig;
-use purple_rain::{ConsumeRequest, EventBus, EventBusConfig, IdPool, ScalingDecision};
+use purple_rain::{ConsumeRequest, EventBus as Bus, EventBusConfig, IdPool, ScalingDecision};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A sharded event bus. Create one with `await EventBus.create(config)`.
-///
-/// The ingest calls are own properties of each instance, made by [`fast::install`] (and
-/// `ingestRaw` by `index.js` on top of them); the rest is here and in `index.js`.
 /// `Number.MAX_SAFE_INTEGER`: the largest millisecond count a JS number holds exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-#[napi(js_name = "EventBus")]
-pub struct JsEventBus {
-    bus: Arc<EventBus>,
+// The doc comments of `#[napi]` items below are the JSDoc of `native.d.ts`, which the build
+// generates from them (`scripts/build.js`): they are written for JavaScript readers. Items
+// `index.js` wraps are `skip_typescript`; `index.d.ts` declares the wrappers.
+
+/// A sharded event bus. Create one with `await EventBus.create(config)`.
+#[napi]
+pub struct EventBus {
+    // The ingest calls are own properties of each instance, made by `fast::install` (and
+    // `ingestRaw` by `index.js` on top of them); the rest is here and in `index.js`.
+    bus: Arc<Bus>,
     /// Most unwoken single events before `ingestRaw` wakes the workers mid-job (see `fast`).
     wake_every: u32,
     /// Set when `shutdown()` starts, so parked long polls end at once instead of at their
@@ -38,8 +41,8 @@ pub struct JsEventBus {
     reads_in_memory: bool,
 }
 
-impl JsEventBus {
-    fn new(bus: EventBus, ring_capacity: usize, reads_in_memory: bool) -> Self {
+impl EventBus {
+    fn new(bus: Bus, ring_capacity: usize, reads_in_memory: bool) -> Self {
         // A quarter ring, so unwoken events can never fill one (they may all hash to one shard),
         // and at most 64, so a long synchronous burst still reaches the adapter as it goes.
         let wake_every = (ring_capacity / 4).clamp(1, 64) as u32;
@@ -60,7 +63,7 @@ impl JsEventBus {
     }
 }
 
-impl Drop for JsEventBus {
+impl Drop for EventBus {
     /// The JS object was collected (or its env is tearing down): shut the bus down.
     fn drop(&mut self) {
         lifetime::release(self.bus.clone());
@@ -68,10 +71,10 @@ impl Drop for JsEventBus {
 }
 
 #[napi]
-impl JsEventBus {
+impl EventBus {
     /// Starts a bus from a JSON config (`null`/`undefined` for the defaults). `index.js`
     /// exposes it as `EventBus.create(config)`, which also accepts an object.
-    #[napi(js_name = "_create", catch_unwind)]
+    #[napi(js_name = "_create", skip_typescript, catch_unwind)]
     pub fn create<'env>(env: &'env Env, config: Unknown<'env>) -> napi::Result<Object<'env>> {
         lifetime::watch_env(env);
         let text = match args::optional_string(env, &config, "config") {
@@ -84,8 +87,8 @@ impl JsEventBus {
         };
         let ring_capacity = config.ring_capacity;
         let reads_in_memory = matches!(config.adapter, AdapterConfig::Memory(_) | AdapterConfig::Noop);
-        promise::spawn(env, async move { EventBus::new(config).await.map_err(Failure::from) }, move |env, bus| {
-            let instance = JsEventBus::new(bus, ring_capacity, reads_in_memory);
+        promise::spawn(env, async move { Bus::new(config).await.map_err(Failure::from) }, move |env, bus| {
+            let instance = EventBus::new(bus, ring_capacity, reads_in_memory);
             let shared = instance.bus.clone();
             let object = instance.into_instance(env)?;
             fast::install(env, object.value, &shared)?;
@@ -96,7 +99,7 @@ impl JsEventBus {
     /// Reads a page. Takes the request as JSON (`index.js` builds it) and whether ids may be
     /// left for JavaScript to derive (`pollPacked`; `poll` builds every id); returns the packed
     /// page ([`poll_page`]) when an in-memory read completes at once, else a promise of it.
-    #[napi(js_name = "_pollPacked", catch_unwind)]
+    #[napi(js_name = "_pollPacked", skip_typescript, catch_unwind)]
     pub fn poll_packed<'env>(
         &self,
         env: &'env Env,
@@ -136,7 +139,7 @@ impl JsEventBus {
     /// the adapter and the adapter has flushed; rejects with `TIMEOUT` (and `undelivered`,
     /// `dropped`) if `timeoutMs` (`null`/`undefined`: no deadline) passed first. `index.js`
     /// exposes it as `flush({ timeoutMs })`.
-    #[napi(js_name = "_flush", catch_unwind)]
+    #[napi(js_name = "_flush", skip_typescript, catch_unwind)]
     pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Unknown<'env>) -> napi::Result<Object<'env>> {
         let timeout = if args::is_nullish(&timeout_ms) {
             Ok(Duration::MAX)
@@ -155,8 +158,9 @@ impl JsEventBus {
     }
 
     /// Drains, flushes and stops the bus. Idempotent: every call resolves when the one
-    /// shutdown completes. Ends parked long polls and subscriptions.
-    #[napi(catch_unwind)]
+    /// shutdown completes. Ends parked long polls and subscriptions; later calls reject or
+    /// throw `SHUTTING_DOWN` (except `stats()`, `shardIds()`, `isShuttingDown()`, `shutdown()`).
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         self.closed.send_replace(true);
         let bus = self.bus.clone();
@@ -164,7 +168,7 @@ impl JsEventBus {
     }
 
     /// Adds `count` shards; resolves to their ids.
-    #[napi(catch_unwind)]
+    #[napi(ts_args_type = "count: number", ts_return_type = "Promise<Array<number>>", catch_unwind)]
     pub fn add_shards<'env>(&self, env: &'env Env, count: Unknown<'env>) -> napi::Result<Object<'env>> {
         let count = args::integer(env, &count, "count", 1.0, f64::from(u16::MAX))
             .and_then(|count| self.ensure_open().map(|()| count as u16));
@@ -179,7 +183,7 @@ impl JsEventBus {
 
     /// Stops routing to the given shards, drains them to the adapter and retires them. Their
     /// events stay pollable.
-    #[napi(catch_unwind)]
+    #[napi(ts_args_type = "ids: Array<number>", ts_return_type = "Promise<void>", catch_unwind)]
     pub fn remove_shards<'env>(&self, env: &'env Env, ids: Unknown<'env>) -> napi::Result<Object<'env>> {
         let mut shard_ids = Vec::new();
         let parsed = args::for_each_element(env, &ids, "ids", |_, id| {
@@ -195,7 +199,7 @@ impl JsEventBus {
     }
 
     /// Recommends a change of the shard set from the load measured since the previous call.
-    #[napi(catch_unwind)]
+    #[napi(ts_return_type = "Promise<ScalingAdvice>", catch_unwind)]
     pub fn suggest_scaling<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         if let Err(failure) = self.ensure_open() {
             return promise::rejected(env, failure);
@@ -236,7 +240,7 @@ impl JsEventBus {
     }
 
     /// How many single events `ingestRaw` leaves unwoken at most before waking the workers.
-    #[napi(js_name = "_wakeEvery")]
+    #[napi(js_name = "_wakeEvery", skip_typescript)]
     pub fn wake_every(&self) -> u32 {
         self.wake_every
     }

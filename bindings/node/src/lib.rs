@@ -22,14 +22,15 @@ mod promise;
 
 use napi_derive::napi;
 
-/// The library version (the Rust crate's).
-#[napi]
+/// The library version (the Rust crate's). `index.js` exports it as the string `version`.
+#[napi(skip_typescript)]
 pub fn version() -> String {
     purple_rain::VERSION.to_owned()
 }
 
-/// Every error `code` the binding can throw or reject with.
-#[napi]
+/// Every error `code` the binding can throw or reject with. `index.js` exports them as the
+/// `ErrorCode` object, which `index.d.ts` declares.
+#[napi(skip_typescript)]
 pub fn error_codes() -> Vec<String> {
     errors::codes().map(str::to_owned).collect()
 }

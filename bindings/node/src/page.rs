@@ -28,19 +28,21 @@ impl napi::bindgen_prelude::ToNapiValue for RawValue {
     }
 }
 
-/// What a completed `flush()` resolves to.
+/// What a completed `flush()` saw since the previous one.
 #[napi(object)]
 pub struct FlushReport {
-    /// Events dropped since the previous flush returned (each drop is reported once).
+    /// Events dropped (evicted, retry budget spent, fatal adapter error) since the previous
+    /// flush returned; each drop is reported once.
     pub dropped: f64,
-    /// `dropped > 0`.
+    /// `dropped > 0`: something accepted will never be delivered.
     pub lossy: bool,
 }
 
 /// What `suggestScaling()` resolves to.
 #[napi(object)]
 pub struct ScalingAdvice {
-    /// `"scaleUp"`, `"scaleDown"` or `"none"`.
+    /// What to do.
+    #[napi(ts_type = "'scaleUp' | 'scaleDown' | 'none'")]
     pub action: String,
     /// Shards to add (scaleUp) or remove (scaleDown).
     pub count: u32,
@@ -48,38 +50,63 @@ pub struct ScalingAdvice {
     pub shards: Vec<u32>,
 }
 
-/// Bus counters. Counts are JS numbers: exact below 2^53, which a counter does not reach in
-/// practice (about 100 days at a billion events per second).
+/// Bus counters (`stats()`). Counts are JS numbers: exact below 2^53, which a counter does not
+/// reach in practice (about 100 days at a billion events per second). After `flush()` resolves
+/// and after `shutdown()`: `eventsDispatched + eventsDropped === eventsIngested`.
 #[napi(object)]
 pub struct Stats {
+    /// Events accepted by ingest.
     pub events_ingested: f64,
+    /// Accepted events that will never reach the adapter, all causes (the `dropped*` below).
     pub events_dropped: f64,
+    /// Batches the adapter accepted.
     pub batches_dispatched: f64,
+    /// Events the adapter accepted.
     pub events_dispatched: f64,
+    /// Set when shutdown completes if any accepted event was ever dropped.
     pub shutdown_was_lossy: bool,
+    /// Evicted from a full ring in `drop_oldest` mode.
     pub dropped_evicted: f64,
+    /// In batches the adapter rejected with a non-retryable error (or a panic).
     pub dropped_adapter_fatal: f64,
+    /// In batches that failed with retryable errors until the retry budget ran out.
     pub dropped_retry_exhausted: f64,
+    /// Accepted but lost because a shard worker died.
     pub dropped_lost: f64,
+    /// Refused by ingest with `BACKPRESSURE` (never ingested, so not drops).
     pub rejected_backpressure: f64,
+    /// Times a producer waited for room in `block` mode.
     pub blocked_waits: f64,
+    /// Batch retries after retryable adapter errors.
     pub retries: f64,
+    /// Discarded by the Memory adapter's retention bound after being stored.
     pub events_trimmed: f64,
+    /// The adapter's most recent error message, if any.
     pub last_adapter_error: Option<String>,
+    /// One entry per shard, retired ones included.
     pub shards: Vec<ShardStats>,
 }
 
-/// Figures of one shard.
+/// Figures of one shard, in `Stats.shards`.
 #[napi(object)]
 pub struct ShardStats {
+    /// Shard id.
     pub id: u32,
+    /// Accepted into its ring.
     pub events_ingested: f64,
+    /// Accepted by the adapter.
     pub events_dispatched: f64,
+    /// Dropped, all causes.
     pub events_dropped: f64,
+    /// Batches accepted by the adapter.
     pub batches_dispatched: f64,
+    /// Refused with back-pressure.
     pub rejected_backpressure: f64,
+    /// Events in the shard's ring now.
     pub ring_len: f64,
+    /// Slots in the shard's ring.
     pub ring_capacity: f64,
+    /// Removed by scaling; its counters are frozen.
     pub retired: bool,
 }
 

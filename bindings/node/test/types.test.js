@@ -1,9 +1,11 @@
 'use strict'
 
-// index.d.ts is hand-kept: this pins it to the runtime. Every function, class, static and
-// method it declares must exist with that name and be callable; every exported value declared
-// must be exported. (The reverse holds too for the public surface: the runtime must not export
-// names the d.ts does not declare.)
+// The declarations against the runtime. native.d.ts is generated from the #[napi] items (the
+// build fails while it is stale); index.d.ts re-exports it and declares what index.js and the
+// raw ingest functions add, by hand. Every function, class, static and method either declares
+// must exist with that name and be callable; every exported value declared must be exported.
+// (The reverse holds too for the public surface: the runtime must not export names the
+// declarations do not declare.)
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -13,15 +15,16 @@ const binding = require('..')
 const { EventBus, Subscription, PackedSubscription, PackedPage } = binding
 
 const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+const native = fs.readFileSync(path.join(__dirname, '..', 'native.d.ts'), 'utf8')
 
 /** The body of `declare class Name { ... }` (classes here have no nested braces deeper than types). */
-function classBody (name) {
-  const start = dts.search(new RegExp(`export declare class ${name}\\b[^{]*\\{`))
+function classBody (name, source = dts) {
+  const start = source.search(new RegExp(`export declare class ${name}\\b[^{]*\\{`))
   assert.ok(start >= 0, `class ${name} declared`)
   let depth = 0
-  for (let i = dts.indexOf('{', start); i < dts.length; i++) {
-    if (dts[i] === '{') depth++
-    if (dts[i] === '}' && --depth === 0) return dts.slice(dts.indexOf('{', start) + 1, i)
+  for (let i = source.indexOf('{', start); i < source.length; i++) {
+    if (source[i] === '{') depth++
+    if (source[i] === '}' && --depth === 0) return source.slice(source.indexOf('{', start) + 1, i)
   }
   throw new Error(`unterminated class ${name}`)
 }
@@ -64,8 +67,30 @@ test('every declared ErrorCode exists and no other', () => {
   assert.deepEqual(declared.slice().sort(), Object.keys(binding.ErrorCode).sort())
 })
 
+test('index.d.ts re-exports the generated declarations and repeats none of them', () => {
+  assert.match(dts, /^import \{ EventBus as NativeEventBus, [^}]*\} from '\.\/native'$/m)
+  assert.match(dts, /^export declare class EventBus extends NativeEventBus \{/m)
+  const generated = declaredMethods(classBody('EventBus', native))
+  const written = declaredMethods(classBody('EventBus'))
+  // The Rust-implemented methods, so a generator change that drops them fails here.
+  assert.deepEqual(generated.methods.slice().sort(), ['addShards', 'isShuttingDown', 'removeShards', 'shardIds',
+    'shutdown', 'stats', 'statsJson', 'statsPrometheus', 'suggestScaling'])
+  assert.deepEqual(generated.statics, [])
+  for (const name of written.methods) assert.ok(!generated.methods.includes(name), `${name} declared twice`)
+  // Internal natives (underscore names) stay out of the public types.
+  assert.doesNotMatch(native, /\b_\w+\(/)
+  const interfaces = [...native.matchAll(/^export interface (\w+)/gm)].map((m) => m[1]).sort()
+  assert.deepEqual(interfaces, ['FlushReport', 'ScalingAdvice', 'ShardStats', 'Stats'])
+  const reexported = /^export type \{ ([^}]*) \} from '\.\/native'$/m.exec(dts)[1].split(', ').sort()
+  assert.deepEqual(reexported, interfaces)
+  for (const name of interfaces) assert.doesNotMatch(dts, new RegExp(`^export (interface|type) ${name}\\b`, 'm'))
+})
+
 test('every declared EventBus method and static exists on a live bus', async () => {
-  const { statics, methods } = declaredMethods(classBody('EventBus'))
+  const written = declaredMethods(classBody('EventBus'))
+  const generated = declaredMethods(classBody('EventBus', native))
+  const statics = [...written.statics, ...generated.statics]
+  const methods = [...written.methods, ...generated.methods]
   // The spec's names, so a parser regression cannot make this test vacuous.
   for (const name of ['ingest', 'ingestRaw', 'ingestRawBatch', 'ingestPacked', 'poll', 'flush', 'shutdown',
     'addShards', 'removeShards', 'suggestScaling', 'stats', 'subscribe', 'pollPacked', 'subscribePacked']) {
