@@ -208,3 +208,111 @@ async fn a_read_only_bus_follows_the_writer_across_segments_while_it_runs() {
     reader.shutdown().await.unwrap();
     writer.shutdown().await.unwrap();
 }
+
+/// A segment file holding only the segment header, named as starting at `first`: what a
+/// writer killed right after starting a segment leaves.
+fn empty_segment(dir: &Path, shard: u16, first: u64) {
+    let shard_dir = dir.join(format!("shard-{shard:05}"));
+    std::fs::create_dir_all(&shard_dir).unwrap();
+    std::fs::write(shard_dir.join(format!("{first:020}.log")), b"PRSEG\0\0\x01").unwrap();
+}
+
+// Found by the disk_segment fuzz target: the events two shards report as missed summed past
+// u64::MAX and the poll panicked (an overflow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_events_past_u64_max_saturate() {
+    let dir = tempfile::tempdir().unwrap();
+    empty_segment(dir.path(), 0, 1 << 63);
+    empty_segment(dir.path(), 1, 1 << 63);
+    let bus =
+        EventBus::new(EventBusConfig::builder().shards(2).adapter(AdapterConfig::disk(dir.path())).build().unwrap())
+            .await
+            .unwrap();
+    for ordering in [Ordering::Sequence, Ordering::Timestamp] {
+        let page = bus.poll(ConsumeRequest::new(10).ordering(ordering)).await.unwrap();
+        assert_eq!(page.missed, u64::MAX, "{ordering:?}");
+        assert!(page.events.is_empty() && !page.has_more, "{ordering:?}");
+    }
+    bus.shutdown().await.unwrap();
+}
+
+// Found by the disk_segment fuzz target: a record claiming sequence u64::MAX (which the bus
+// never writes) overflowed the segment scan. It is damage at the end of the log: cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_at_the_end_of_the_sequence_space_is_cut_off_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventBusConfig::builder().shards(1).adapter(AdapterConfig::disk(dir.path())).build().unwrap();
+    empty_segment(dir.path(), 0, u64::MAX - 2);
+    let bus = EventBus::new(config.clone()).await.unwrap();
+    ingest(&bus, "last", 0..1).await;
+    // Its record, forged with sequence u64::MAX - 1 and then u64::MAX, follows it.
+    let page = bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    bus.shutdown().await.unwrap();
+    let victim = segments(dir.path()).into_iter().find(|p| p.ends_with(format!("{:020}.log", u64::MAX - 2))).unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let good = bytes.len() as u64;
+    let record = bytes[8..].to_vec();
+    for sequence in [u64::MAX - 1, u64::MAX] {
+        let mut forged = record.clone();
+        forged[8..16].copy_from_slice(&sequence.to_le_bytes());
+        let crc = crc32c::crc32c(&forged[4..]);
+        forged[..4].copy_from_slice(&crc.to_le_bytes());
+        bytes.extend_from_slice(&forged);
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let bus = EventBus::new(config).await.unwrap();
+    assert_eq!(std::fs::metadata(&victim).unwrap().len(), good + record.len() as u64, "cut before u64::MAX");
+    let page = bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    let sequences: Vec<u64> = page.events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [u64::MAX - 2, u64::MAX - 1]);
+    bus.shutdown().await.unwrap();
+}
+
+/// Writes the seed corpus of the `disk_segment` fuzz target (`fuzz/seeds/disk_segment/`):
+/// real segment files written by the adapter, in the target's input format (a flags byte,
+/// then the segment files back to back), under each way the target opens them. Run it again
+/// when the format changes: `cargo test --test disk -- --ignored writes_the_fuzz_seeds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes files into the repository; run by hand when the segment format changes"]
+async fn writes_the_fuzz_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AdapterConfig::disk(dir.path()).segment_bytes(4096);
+    let bus = EventBus::new(EventBusConfig::builder().shards(1).adapter(config).build().unwrap()).await.unwrap();
+    for i in 0..120 {
+        bus.ingest_raw(RawEvent::from_bytes(format!("{{\"n\":{i},\"s\":\"seed\"}}"))).unwrap();
+        if i % 20 == 19 {
+            bus.flush().await.unwrap();
+        }
+    }
+    bus.shutdown().await.unwrap();
+    let files = segments(dir.path());
+    let first = std::fs::read(&files[0]).unwrap();
+    let all: Vec<u8> = files.iter().flat_map(|f| std::fs::read(f).unwrap()).collect();
+    let one_record = first[..8 + 40 + 18].to_vec();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/disk_segment");
+    std::fs::create_dir_all(&out).unwrap();
+    // Flags (see fuzz/fuzz_targets/disk_segment.rs): bits 0-1 open mode, 3 manifest from the
+    // input, 6 small cache, 7 two shards.
+    let seeds: [(&str, u8, &[u8]); 8] = [
+        ("one-record-writer", 0, &one_record),
+        ("one-segment-repair", 1, &first),
+        ("segments-writer", 0, &all),
+        ("segments-read-only-small-cache", 2 | 1 << 6, &all),
+        ("segments-bus", 3, &all),
+        ("segments-two-shards-small-cache", 1 | 1 << 6 | 1 << 7, &all),
+        ("segments-bus-two-shards", 3 | 1 << 7, &all),
+        ("manifest", 1 << 3, &one_record),
+    ];
+    for (name, flags, bytes) in seeds {
+        let mut seed = vec![flags];
+        if flags & 1 << 3 != 0 {
+            let manifest = std::fs::read(dir.path().join("MANIFEST")).unwrap();
+            seed.push(manifest.len() as u8);
+            seed.extend_from_slice(&manifest);
+        }
+        seed.extend_from_slice(bytes);
+        std::fs::write(out.join(name), seed).unwrap();
+    }
+}

@@ -93,7 +93,7 @@ pub(crate) async fn poll(
 
         let reader = Reader { adapter: adapter.as_ref(), request: &request, recycled_ids };
         let page = reader.read_page(&shards, &cursor, std::mem::take(&mut spare)).await?;
-        missed += page.missed;
+        missed = page.missed.saturating_add(missed);
         cursor = page.cursor;
         let Some(deadline) = deadline.filter(|d| page.events.is_empty() && !page.has_more && Instant::now() < *d)
         else {
@@ -246,11 +246,11 @@ impl Reader<'_> {
             let room = share.min(limit - page.len());
             let end = if room > 0 {
                 let read = self.read_into(shard, from, room, page).await?;
-                *missed += read.missed;
+                *missed = missed.saturating_add(read.missed);
                 ShardEnd { shard, position: read.next, more: read.more }
             } else {
                 let peek = self.read(shard, from, 1).await?;
-                *missed += peek.missed;
+                *missed = missed.saturating_add(peek.missed);
                 let position = peek.events.first().map_or(peek.next, |e| e.sequence);
                 ShardEnd { shard, position, more: !peek.events.is_empty() || peek.more }
             };
@@ -263,7 +263,7 @@ impl Reader<'_> {
             }
             if end.more {
                 let read = self.read_into(end.shard, end.position, room, page).await?;
-                *missed += read.missed;
+                *missed = missed.saturating_add(read.missed);
                 (end.position, end.more) = (read.next, read.more);
             }
         }
@@ -308,7 +308,7 @@ impl Reader<'_> {
         for &shard in shards {
             let next = cursor.position(shard);
             let mut buffer = ShardBuffer { shard, events: VecDeque::new(), next, more: true, read_size: first_read };
-            *missed += self.refill(&mut buffer, first_read).await?;
+            *missed = missed.saturating_add(self.refill(&mut buffer, first_read).await?);
             buffers.push(buffer);
         }
         let key = |e: &StoredEvent| (e.timestamp_ns, e.shard, e.sequence);
@@ -331,7 +331,7 @@ impl Reader<'_> {
                     break;
                 }
                 buffer.read_size *= 2;
-                *missed += self.refill(buffer, buffer.read_size.min(limit - events.len())).await?;
+                *missed = missed.saturating_add(self.refill(buffer, buffer.read_size.min(limit - events.len())).await?);
             }
             if let Some(front) = buffer.events.front() {
                 heap.push(Reverse((key(front), index)));

@@ -67,7 +67,8 @@ impl ShardLog {
                 }
                 let format = format.unwrap_or_default();
                 while let Decoded::Record(r) = record::decode_as(&bytes, at, format) {
-                    if r.sequence != state.next {
+                    // As the segment scan: u64::MAX is no sequence the bus writes.
+                    if r.sequence != state.next || r.sequence == u64::MAX {
                         break;
                     }
                     state.cache_bytes += r.payload.len() as u64;

@@ -55,7 +55,8 @@
 //! the file and offset, unless `repair` says to truncate there. Older segments are checked as
 //! they are read: a bad record there fails the poll with the same kind. Bytes truncated, torn
 //! tails and repairs are counted in the stats (`disk_recovery_*`). No corrupt event is ever
-//! returned, and no bytes on disk can make the adapter panic.
+//! returned, and no bytes on disk can make the adapter panic (the `disk_segment` fuzz target,
+//! `fuzz/fuzz_targets/disk_segment.rs`, holds it to both).
 //!
 //! # Reading
 //!

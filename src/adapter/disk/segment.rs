@@ -113,8 +113,11 @@ pub(super) fn scan(bytes: Bytes, first: u64) -> Scan {
     };
     let mut at = HEADER.len();
     let damage = loop {
+        // At most u64::MAX: a record is kept only below it.
         let expected = first + run.entries.len() as u64;
         let reason = match record::decode_as(&bytes, at, format) {
+            // The bus never writes u64::MAX: the event after it would have no sequence.
+            Decoded::Record(r) if r.sequence == u64::MAX => "sequence out of range",
             Decoded::Record(r) if r.sequence == expected => {
                 let payload = bytes.slice(r.payload.clone());
                 run.entries.push_back(Entry { timestamp_ns: r.timestamp_ns, payload, origin: r.origin });
@@ -209,5 +212,18 @@ mod tests {
         let scan = scan(Bytes::from(bytes), 4);
         assert_eq!(scan.damage.map(|d| d.reason), Some("record out of sequence"));
         assert!(scan.run.entries.is_empty());
+    }
+
+    #[test]
+    fn no_sequence_past_the_end_of_the_sequence_space_is_read() {
+        // The bus never writes sequence u64::MAX (the event after it would have no sequence),
+        // so a record claiming it is damage, and a run never ends past u64::MAX.
+        let bytes = segment(u64::MAX - 1, &[b"last", b"past"]);
+        let scan = scan(Bytes::from(bytes), u64::MAX - 1);
+        assert_eq!((scan.run.first, scan.run.end()), (u64::MAX - 1, u64::MAX));
+        assert_eq!(scan.damage.map(|d| (d.reason, d.torn)), Some(("sequence out of range", true)));
+        let scan = super::scan(Bytes::from(segment(u64::MAX, &[b"past"])), u64::MAX);
+        assert!(scan.run.entries.is_empty());
+        assert_eq!(scan.valid_len, HEADER.len() as u64);
     }
 }

@@ -462,7 +462,7 @@ impl ShardLog {
             }
             let oldest = state.oldest();
             if page.next < oldest {
-                page.missed += oldest - page.next;
+                page.missed = page.missed.saturating_add(oldest - page.next);
                 page.next = oldest;
             }
             let published = state.next;
