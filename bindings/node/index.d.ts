@@ -95,7 +95,21 @@ export interface EventBusConfig {
         repair?: boolean
         read_only?: boolean
       }
-    | { type: 'net'; listen: string; peers?: string[] }
+    | {
+        type: 'net'
+        /** Address to listen on (`host:port`); omitted = only dial out. */
+        listen?: string | null
+        /** Peers to dial, and redial with backoff whenever the connection drops. */
+        peers?: string[]
+        /** The cluster key: 64 hex digits (32 random bytes), the same on every node. */
+        key?: string | null
+        /** A file holding the key as 64 hex digits, instead of `key`. */
+        key_file?: string | null
+        /** Plain text, no authentication: loopback addresses only. */
+        insecure?: boolean
+        max_events_per_shard?: number
+        max_bytes_per_shard?: number | null
+      }
   scaling?: null | {
     min_shards?: number
     max_shards?: number
@@ -139,6 +153,11 @@ export interface StoredEvent {
   sequence: bigint
   /** Ingestion wall clock, ns since the Unix epoch (exact: a bigint, not a lossy number). */
   timestampNs: bigint
+  /**
+   * The node that ingested the event: the Net adapter's node id (64 bits, hence a bigint; the
+   * same id on every node of the mesh), `0n` from every other adapter.
+   */
+  origin: bigint
   /** The exact bytes ingested. */
   payload: Buffer
 }
@@ -156,7 +175,7 @@ export interface PollResponse {
 /**
  * A poll page as flat arrays (`pollPacked`): the events `poll` would return, with nothing made
  * per event until asked for. Event `i` is `data[start(i) .. ends[i]]`, `shards[i]`,
- * `sequences[i]`, `timestampsNs[i]`, `id(i)`. The page owns its memory: it stays valid and
+ * `sequences[i]`, `timestampsNs[i]`, `origins[i]`, `id(i)`. The page owns its memory: it stays valid and
  * unchanged after later polls. `data` and `ends` are in `ingestPacked`'s shape.
  *
  * `sequences` and `timestampsNs` are `BigUint64Array`s: exact (nanoseconds since the epoch are
@@ -174,6 +193,8 @@ export declare class PackedPage implements Iterable<PackedEventView> {
   readonly shards: Uint16Array
   readonly sequences: BigUint64Array
   readonly timestampsNs: BigUint64Array
+  /** Each event's `origin` (the Net adapter's node ids; zeros from other adapters). */
+  readonly origins: BigUint64Array
   /** Pass back as `from` to continue right after these events. */
   readonly cursor: string
   /** Some shard holds events past `cursor` not examined yet. */
@@ -199,6 +220,7 @@ export interface PackedEventView {
   readonly shard: number
   readonly sequence: bigint
   readonly timestampNs: bigint
+  readonly origin: bigint
   /** Payload offsets in `page.data`, for reading without a view object. */
   readonly start: number
   readonly end: number

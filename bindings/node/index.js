@@ -77,7 +77,7 @@ function unpackPage (page) {
   const n = page.count
   const events = new Array(n)
   if (n > 0) {
-    const { data, ends, shards, sequences, timestamps } = page
+    const { data, ends, shards, sequences, timestamps, origins } = page
     const ids = page.idsJson ? JSON.parse(page.ids) : page.ids.split('\n')
     let start = 0
     for (let i = 0; i < n; i++) {
@@ -87,6 +87,7 @@ function unpackPage (page) {
         shard: shards[i],
         sequence: sequences[i],
         timestampNs: timestamps[i],
+        origin: origins[i],
         payload: data.subarray(start, end)
       }
       start = end
@@ -97,7 +98,7 @@ function unpackPage (page) {
 
 /**
  * One poll page as flat arrays: what `pollPacked` resolves to. Event `i` is
- * `data[start(i) .. ends[i]]`, `shards[i]`, `sequences[i]`, `timestampsNs[i]`; `id(i)` builds its
+ * `data[start(i) .. ends[i]]`, `shards[i]`, `sequences[i]`, `timestampsNs[i]`, `origins[i]`; `id(i)` builds its
  * id when asked. Nothing is made per event until asked for, and the page owns its memory: it
  * stays valid, unchanged, after later polls. `data` and `ends` are in `ingestPacked`'s shape.
  */
@@ -109,6 +110,7 @@ class PackedPage {
     this.shards = raw.shards
     this.sequences = raw.sequences
     this.timestampsNs = raw.timestamps
+    this.origins = raw.origins
     this.cursor = raw.cursor
     this.hasMore = raw.hasMore
     this.missed = raw.missed
@@ -142,6 +144,7 @@ class PackedPage {
       shard: this.shards[i],
       sequence: this.sequences[i],
       timestampNs: this.timestampsNs[i],
+      origin: this.origins[i],
       payload: this.payload(i)
     }
   }
@@ -185,6 +188,7 @@ class EventView {
   get shard () { return this.page.shards[this.index] }
   get sequence () { return this.page.sequences[this.index] }
   get timestampNs () { return this.page.timestampsNs[this.index] }
+  get origin () { return this.page.origins[this.index] }
   /** Offset of the payload in `page.data`. */
   get start () { return this.index === 0 ? 0 : this.page.ends[this.index - 1] }
   /** End of the payload in `page.data`. */

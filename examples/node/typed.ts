@@ -36,9 +36,10 @@ async function main (): Promise<void> {
   const first: Buffer = packed.payload(0)
   const sequences: BigUint64Array = packed.sequences
   const timestamp: bigint = packed.timestampsNs[0]
+  const origins: BigUint64Array = packed.origins
   const event: StoredEvent = packed.event(0)
   console.log(packed.count, packed.id(0), packed.start(0), packed.ends[0], packed.shards[0], first.length,
-    sequences.length, timestamp, event.id, packed.data.length, packed.cursor, packed.hasMore, packed.missed)
+    sequences.length, timestamp, origins[0] === event.origin, event.id, packed.data.length, packed.cursor, packed.hasMore, packed.missed)
   for await (const page of bus.subscribePacked({ waitMs: 10 })) {
     console.log(page.count, page.cursor)
     break

@@ -3,10 +3,11 @@
 //! copies into memory Node allocates (and frees, on this same thread) — nothing per event.
 //!
 //! Shape (`index.js` builds `poll`'s event objects and `pollPacked`'s `PackedPage` from it):
-//! `{count, data, ends, shards, sequences, timestamps, ids, idsJson, cursor, hasMore, missed}`.
-//! `data` is one `Buffer` of every payload back to back, event `i` ending at `ends[i]`. The
-//! four columns are views of one more Buffer's memory, laid out widest first so every view is
-//! aligned: `sequences` and `timestamps` (`BigUint64Array`: exact, as `poll`'s bigints are),
+//! `{count, data, ends, shards, sequences, timestamps, origins, ids, idsJson, cursor, hasMore,
+//! missed}`. `data` is one `Buffer` of every payload back to back, event `i` ending at
+//! `ends[i]`. The five columns are views of one more Buffer's memory, laid out widest first so
+//! every view is aligned: `sequences`, `timestamps` and `origins` (`BigUint64Array`: exact, as
+//! `poll`'s bigints are; an origin is the Net adapter's 64-bit node id, 0 from other adapters),
 //! `ends` (`Uint32Array`), `shards` (`Uint16Array`). `ids` is every id joined by `'\n'` (a JSON
 //! array when an id holds a `'\n'`, with `idsJson`), or `null` when asked for [`Ids::OnDemand`]
 //! and every id is `"{shard}-{sequence}"`, which JavaScript derives when asked.
@@ -21,8 +22,8 @@ use std::ptr;
 /// Separator of event ids in the joined `ids`; ids that contain it are sent as JSON.
 const ID_SEPARATOR: char = '\n';
 
-/// Bytes of one event in the column buffer: sequence, timestamp, end, shard.
-const COLUMN_BYTES: usize = 8 + 8 + 4 + 2;
+/// Bytes of one event in the column buffer: sequence, timestamp, origin, end, shard.
+const COLUMN_BYTES: usize = 8 + 8 + 8 + 4 + 2;
 
 /// How the page carries its ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub(crate) enum Ids {
 pub(crate) fn to_js(env: &Env, mut page: ConsumeResponse, ids: Ids, pool: &IdPool) -> napi::Result<RawValue> {
     let events = &page.events;
     let count = u32::try_from(events.len()).map_err(|_| failure("a page of 2^32 events or more"))?;
-    let (data, [sequences, timestamps, ends, shards], derived) = fill(env, events, ids == Ids::OnDemand)?;
+    let (data, [sequences, timestamps, origins, ends, shards], derived) = fill(env, events, ids == Ids::OnDemand)?;
     let ids = (!derived).then(|| joined_ids(events));
     let mut object = Object::new(env)?;
     object.set_named_property("count", count)?;
@@ -48,6 +49,7 @@ pub(crate) fn to_js(env: &Env, mut page: ConsumeResponse, ids: Ids, pool: &IdPoo
     object.set_named_property("shards", shards)?;
     object.set_named_property("sequences", sequences)?;
     object.set_named_property("timestamps", timestamps)?;
+    object.set_named_property("origins", origins)?;
     let (ids, ids_json) = ids.map_or((None, false), |(joined, json)| (Some(joined), json));
     object.set_named_property("ids", ids)?;
     object.set_named_property("idsJson", ids_json)?;
@@ -95,15 +97,15 @@ fn joined_ids(events: &[StoredEvent]) -> (String, bool) {
 }
 
 /// Where each column starts in the column buffer of `n` events, widest first so each is aligned
-/// to its element size: `[sequences, timestamps, ends, shards]`, and the total length.
-fn column_offsets(n: usize) -> ([usize; 4], usize) {
-    ([0, 8 * n, 16 * n, 20 * n], COLUMN_BYTES * n)
+/// to its element size: `[sequences, timestamps, origins, ends, shards]`, and the total length.
+fn column_offsets(n: usize) -> ([usize; 5], usize) {
+    ([0, 8 * n, 16 * n, 24 * n, 28 * n], COLUMN_BYTES * n)
 }
 
 /// Makes the payload Buffer and the column views and fills them in one pass over the events:
-/// `(data, [sequences, timestamps, ends, shards], every id derivable)`, the last only checked
-/// when `derive_ids`.
-fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(RawValue, [RawValue; 4], bool)> {
+/// `(data, [sequences, timestamps, origins, ends, shards], every id derivable)`, the last only
+/// checked when `derive_ids`.
+fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(RawValue, [RawValue; 5], bool)> {
     let n = events.len();
     let total: usize = events.iter().map(|e| e.payload.len()).sum();
     if u32::try_from(total).is_err() {
@@ -116,18 +118,19 @@ fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(Ra
     let pad = column_base.align_offset(8);
     let mut derived = derive_ids;
     if n > 0 {
-        // SAFETY: the column Buffer has `22 n + 7` bytes; from `pad` (< 8) on, each column is
-        // `n` elements at its offset (`column_offsets`), inside the buffer, aligned to its
-        // element (the base is 8-aligned and the offsets are multiples of the element size),
-        // and the four do not overlap. Nothing else can touch the fresh Buffers before this
-        // function returns.
-        let (sequences, timestamps, ends, shards) = unsafe {
+        // SAFETY: the column Buffer has `COLUMN_BYTES n + 7` bytes; from `pad` (< 8) on, each
+        // column is `n` elements at its offset (`column_offsets`), inside the buffer, aligned to
+        // its element (the base is 8-aligned and the offsets are multiples of the element
+        // size), and the five do not overlap. Nothing else can touch the fresh Buffers before
+        // this function returns.
+        let (sequences, timestamps, origins, ends, shards) = unsafe {
             let base = column_base.add(pad);
             (
                 std::slice::from_raw_parts_mut(base.add(offsets[0]).cast::<u64>(), n),
                 std::slice::from_raw_parts_mut(base.add(offsets[1]).cast::<u64>(), n),
-                std::slice::from_raw_parts_mut(base.add(offsets[2]).cast::<u32>(), n),
-                std::slice::from_raw_parts_mut(base.add(offsets[3]).cast::<u16>(), n),
+                std::slice::from_raw_parts_mut(base.add(offsets[2]).cast::<u64>(), n),
+                std::slice::from_raw_parts_mut(base.add(offsets[3]).cast::<u32>(), n),
+                std::slice::from_raw_parts_mut(base.add(offsets[4]).cast::<u16>(), n),
             )
         };
         let mut end = 0usize;
@@ -139,6 +142,7 @@ fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(Ra
             end += payload.len();
             sequences[i] = event.sequence;
             timestamps[i] = event.timestamp_ns;
+            origins[i] = event.origin;
             // `end <= total`, which fits a u32 (checked above).
             ends[i] = end as u32;
             shards[i] = event.shard;
@@ -160,8 +164,9 @@ fn fill(env: &Env, events: &[StoredEvent], derive_ids: bool) -> napi::Result<(Ra
     let views = [
         view(sys::TypedarrayType::biguint64_array, at(0))?,
         view(sys::TypedarrayType::biguint64_array, at(1))?,
-        view(sys::TypedarrayType::uint32_array, at(2))?,
-        view(sys::TypedarrayType::uint16_array, at(3))?,
+        view(sys::TypedarrayType::biguint64_array, at(2))?,
+        view(sys::TypedarrayType::uint32_array, at(3))?,
+        view(sys::TypedarrayType::uint16_array, at(4))?,
     ];
     Ok((data, views, derived || n == 0))
 }
@@ -251,7 +256,7 @@ mod tests {
     fn columns_are_aligned_and_disjoint() {
         for n in [0, 1, 3, 1000] {
             let (offsets, total) = column_offsets(n);
-            let sizes = [8, 8, 4, 2];
+            let sizes = [8, 8, 8, 4, 2];
             for (column, (&offset, &size)) in offsets.iter().zip(&sizes).enumerate() {
                 assert_eq!(offset % size, 0, "column {column} misaligned for n = {n}");
                 let end = offsets.get(column + 1).copied().unwrap_or(total);

@@ -155,6 +155,6 @@ test('reading 10M events packed holds memory flat: pages are freed by GC', () =>
   assert.equal(child.status, 0, child.stderr)
   const report = JSON.parse(child.stdout.trim().split('\n').pop())
   assert.equal(report.read, 10_000_000)
-  // 10M events are 10 000 pages of 122 KB (payloads and columns): kept, they would add 1.2 GB.
+  // 10M events are 10 000 pages of 130 KB (payloads and columns): kept, they would add 1.3 GB.
   assert.ok(report.after - report.before < 50, `RSS grew from ${report.before} to ${report.after} MB`)
 })

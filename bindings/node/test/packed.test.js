@@ -158,6 +158,7 @@ test('ids come on demand, from the page columns or from the ids the adapter sent
     shards: new Uint16Array([3, 0]),
     sequences: new BigUint64Array([17n, 2n ** 64n - 1n]),
     timestamps: new BigUint64Array([1n, 2n]),
+    origins: new BigUint64Array([0n, 2n ** 64n - 1n]),
     ids,
     idsJson,
     cursor: 'c',
@@ -168,6 +169,7 @@ test('ids come on demand, from the page columns or from the ids the adapter sent
   assert.equal(derived.id(0), '3-17')
   assert.equal(derived.id(1), '0-18446744073709551615')
   assert.equal(derived.payload(1).toString(), 'cde')
+  assert.equal(derived.event(1).origin, 2n ** 64n - 1n)
   const joined = new PackedPage(raw('1700000000000-0\n1700000000000-1', false))
   assert.deepEqual([joined.id(0), joined.id(1)], ['1700000000000-0', '1700000000000-1'])
   const json = new PackedPage(raw('["a\\nb","c"]', true))

@@ -47,6 +47,7 @@ test('per shard, sequences are strictly increasing bigints and timestamps exact'
     for (const e of events) {
       assert.equal(typeof e.sequence, 'bigint')
       assert.equal(typeof e.timestampNs, 'bigint')
+      assert.equal(e.origin, 0n, 'the Memory adapter knows no nodes')
       assert.equal(typeof e.shard, 'number')
       assert.equal(typeof e.id, 'string')
       assert.ok(Buffer.isBuffer(e.payload))

@@ -22,18 +22,22 @@ static allocfunc event_alloc(PyObject *type) {
     return (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
 }
 
+/* Fields of an `Event`: payload, id, shard, sequence, timestamp_ns, origin. */
+#define EVENT_FIELDS 6
+
 /* Stores the event made of `fields` (new references, any of them NULL after a failed
  * constructor) at `list[i]`. Returns 0, or -1 with an exception set and `fields` released. */
 static int put_event(PyObject *list, Py_ssize_t i, PyObject *type, allocfunc alloc,
-                     PyObject *fields[5]) {
+                     PyObject *fields[EVENT_FIELDS]) {
     PyObject *event = NULL;
-    if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4])
-        event = alloc((PyTypeObject *)type, 5);
+    int complete = 1;
+    for (int f = 0; f < EVENT_FIELDS; f++) complete = complete && fields[f] != NULL;
+    if (complete) event = alloc((PyTypeObject *)type, EVENT_FIELDS);
     if (event == NULL) {
-        for (int f = 0; f < 5; f++) Py_XDECREF(fields[f]);
+        for (int f = 0; f < EVENT_FIELDS; f++) Py_XDECREF(fields[f]);
         return -1;
     }
-    for (int f = 0; f < 5; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
+    for (int f = 0; f < EVENT_FIELDS; f++) PyTuple_SetItem(event, f, fields[f]); /* steals */
     /* Only bytes, str and ints inside: the tuple can be in no cycle, so the collector need not
        scan it (CPython untracks such tuples itself, at its next collection). */
     PyObject_GC_UnTrack(event);
@@ -41,16 +45,16 @@ static int put_event(PyObject *list, Py_ssize_t i, PyObject *type, allocfunc all
     return 0;
 }
 
-/* events(event_type, n, data, ends, ids, shards, sequences, timestamps) -> list
- * `event_type` is a tuple subclass of five fields (payload, id, shard, sequence, timestamp_ns);
- * the others are the element count and the buffers' addresses. */
+/* events(event_type, n, data, ends, ids, shards, sequences, timestamps, origins) -> list
+ * `event_type` is a tuple subclass of the EVENT_FIELDS fields; the others are the element count
+ * and the buffers' addresses. */
 static PyObject *events(PyObject *self, PyObject *args) {
     PyObject *type;
     Py_ssize_t n;
-    unsigned long long data_a, ends_a, ids_a, shards_a, seqs_a, ts_a;
+    unsigned long long data_a, ends_a, ids_a, shards_a, seqs_a, ts_a, origins_a;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OnKKKKKK", &type, &n, &data_a, &ends_a, &ids_a, &shards_a,
-                          &seqs_a, &ts_a))
+    if (!PyArg_ParseTuple(args, "OnKKKKKKK", &type, &n, &data_a, &ends_a, &ids_a, &shards_a,
+                          &seqs_a, &ts_a, &origins_a))
         return NULL;
     allocfunc alloc = event_alloc(type);
     if (alloc == NULL) return NULL;
@@ -60,18 +64,20 @@ static PyObject *events(PyObject *self, PyObject *args) {
     const uint16_t *shards = (const uint16_t *)(uintptr_t)shards_a;
     const uint64_t *seqs = (const uint64_t *)(uintptr_t)seqs_a;
     const uint64_t *ts = (const uint64_t *)(uintptr_t)ts_a;
+    const uint64_t *origins = (const uint64_t *)(uintptr_t)origins_a;
 
     PyObject *list = PyList_New(n);
     if (list == NULL) return NULL;
     uint32_t start = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         size_t id_len = strlen(ids);
-        PyObject *fields[5] = {
+        PyObject *fields[EVENT_FIELDS] = {
             PyBytes_FromStringAndSize(data + start, (Py_ssize_t)(ends[i] - start)),
             PyUnicode_FromStringAndSize(ids, (Py_ssize_t)id_len),
             PyLong_FromLong(shards[i]),
             PyLong_FromUnsignedLongLong(seqs[i]),
             PyLong_FromUnsignedLongLong(ts[i]),
+            PyLong_FromUnsignedLongLong(origins[i]),
         };
         start = ends[i];
         ids += id_len + 1;
@@ -151,12 +157,13 @@ static PyObject *page_events(PyObject *self, PyObject *args) {
             Py_DECREF(list);
             return NULL;
         }
-        PyObject *fields[5] = {
+        PyObject *fields[EVENT_FIELDS] = {
             PyBytes_FromStringAndSize((const char *)v.payload, (Py_ssize_t)v.payload_len),
             PyUnicode_FromString(v.id),
             PyLong_FromLong(v.shard),
             PyLong_FromUnsignedLongLong(v.sequence),
             PyLong_FromUnsignedLongLong(v.timestamp_ns),
+            PyLong_FromUnsignedLongLong(v.origin),
         };
         if (put_event(list, (Py_ssize_t)i, type, alloc, fields) < 0) {
             Py_DECREF(list);

@@ -54,7 +54,8 @@ def cdef_from_header(header: str) -> str:
 HELPERS_CDEF = """
 void prpy_sizes(const pr_poll_result *result, size_t *data_len, size_t *ids_len);
 int prpy_packed(const pr_poll_result *result, uint8_t *data, uint32_t *ends, char *ids,
-                uint16_t *shards, uint64_t *sequences, uint64_t *timestamps);
+                uint16_t *shards, uint64_t *sequences, uint64_t *timestamps,
+                uint64_t *origins);
 """
 
 HELPERS_SOURCE = r"""
@@ -76,10 +77,11 @@ static void prpy_sizes(const pr_poll_result *result, size_t *data_len, size_t *i
 
 /* Copies a page into flat arrays in one crossing: payloads back to back in `data`, event i's
    end offset in ends[i], ids NUL-terminated back to back in `ids`, and each event's shard,
-   sequence and timestamp. The buffers have the sizes prpy_sizes gave. Returns 0, or -1 if an
+   sequence, timestamp and origin node. The buffers have the sizes prpy_sizes gave. Returns 0, or -1 if an
    offset does not fit 32 bits (a page over 4 GiB). */
 static int prpy_packed(const pr_poll_result *result, uint8_t *data, uint32_t *ends, char *ids,
-                       uint16_t *shards, uint64_t *sequences, uint64_t *timestamps) {
+                       uint16_t *shards, uint64_t *sequences, uint64_t *timestamps,
+                       uint64_t *origins) {
     size_t n = pr_poll_result_len(result), at = 0, id_at = 0;
     pr_event_view v;
     for (size_t i = 0; i < n; i++) {
@@ -94,6 +96,7 @@ static int prpy_packed(const pr_poll_result *result, uint8_t *data, uint32_t *en
         shards[i] = v.shard;
         sequences[i] = v.sequence;
         timestamps[i] = v.timestamp_ns;
+        origins[i] = v.origin;
     }
     return 0;
 }

@@ -24,6 +24,8 @@ class Event(NamedTuple):
     shard: int
     sequence: int
     timestamp_ns: int
+    origin: int = 0
+    """The node that ingested the event (the Net adapter's node id); 0 from other adapters."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class PackedPage:
     shards: "array[int]"
     sequences: "array[int]"
     timestamps_ns: "array[int]"
+    origins: "array[int]"
+    """Each event's origin node (`Event.origin`): the Net adapter's node ids, else zeros."""
     cursor: str
     has_more: bool
     missed: int
@@ -73,6 +77,7 @@ class PackedPage:
             self.shards[i],
             self.sequences[i],
             self.timestamps_ns[i],
+            self.origins[i],
         )
 
     @cached_property
@@ -93,6 +98,7 @@ class PackedPage:
             self.shards.buffer_info()[0],
             self.sequences.buffer_info()[0],
             self.timestamps_ns.buffer_info()[0],
+            self.origins.buffer_info()[0],
         )
 
 
@@ -134,6 +140,7 @@ def read_packed(result: Cdata) -> PackedPage:
     shards = array("H", bytes(2 * n))
     sequences = array("Q", bytes(8 * n))
     timestamps = array("Q", bytes(8 * n))
+    origins = array("Q", bytes(8 * n))
     if n:
         rc = lib.prpy_packed(
             result,
@@ -143,6 +150,7 @@ def read_packed(result: Cdata) -> PackedPage:
             ffi.from_buffer("uint16_t[]", shards),
             ffi.from_buffer("uint64_t[]", sequences),
             ffi.from_buffer("uint64_t[]", timestamps),
+            ffi.from_buffer("uint64_t[]", origins),
         )
         if rc != 0:
             raise OverflowError("a page of more than 4 GiB of payloads cannot be packed")
@@ -153,6 +161,7 @@ def read_packed(result: Cdata) -> PackedPage:
         shards=shards,
         sequences=sequences,
         timestamps_ns=timestamps,
+        origins=origins,
         cursor=cursor,
         has_more=has_more,
         missed=missed,

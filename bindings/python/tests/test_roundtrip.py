@@ -119,6 +119,7 @@ def test_poll_packed_matches_poll(bus: Bus) -> None:
     assert list(packed.shards) == [e.shard for e in page]
     assert list(packed.sequences) == [e.sequence for e in page]
     assert list(packed.timestamps_ns) == [e.timestamp_ns for e in page]
+    assert list(packed.origins) == [e.origin for e in page] == [0] * 250  # Memory: no nodes
     assert [packed.event(i) for i in range(len(packed))] == page.events
     assert [packed.id(i) for i in range(len(packed))] == packed.ids()
     assert [bytes(packed.payload(i)) for i in range(len(packed))] == packed.payloads()
