@@ -707,3 +707,54 @@ fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exactly_onc
     assert_exactly_once(&events, &expected);
     shutdown(reader);
 }
+
+/// The adapter's figures in `stats_prometheus()` (read back by `prometheus_client`) and
+/// `stats_json()`: up, requests and bytes counted; down while the server is stopped; up again
+/// after it restarts, with the reconnect counted.
+#[test]
+fn connection_state_and_client_counters_are_exported_and_follow_a_restart() {
+    use common::prometheus::{parse_prometheus, value};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(free_port(), dir.path());
+    let adapter = AdapterConfig::jetstream(server.url())
+        .stream_prefix("metrics")
+        .storage(JetStreamStorage::File)
+        .request_timeout_ms(1_000);
+    let bus = bus(2, adapter);
+    // (family, sample) as prometheus_client reads them: a counter's sample ends in `_total`.
+    let figure = |bus: &EventBus, name: &str| {
+        let families = parse_prometheus(&bus.stats_prometheus());
+        let family = format!("purple_rain_{}", name.strip_suffix("_total").unwrap_or(name));
+        families.contains_key(&family).then(|| value(&families, &family, &format!("purple_rain_{name}"), &[]))
+    };
+    let metric = |bus: &EventBus, name: &str| {
+        let doc: serde_json::Value = serde_json::from_str(&bus.stats_json()).unwrap();
+        let metrics = doc["adapter"]["metrics"].as_array().unwrap().clone();
+        metrics.iter().find(|m| m["name"] == name).map(|m| m["value"].as_f64().unwrap())
+    };
+    let wait_for = |bus: &EventBus, name: &str, want: &dyn Fn(f64) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !metric(bus, name).is_some_and(want) {
+            assert!(Instant::now() < deadline, "{name} never reached the expected value: {:?}", metric(bus, name));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    bus.ingest_raw(RawEvent::from_bytes(&b"{\"n\":1}"[..])).unwrap();
+    flush(&bus);
+    let b = bus.clone();
+    block(async move { b.poll(ConsumeRequest::new(10)).await }).unwrap();
+    assert_eq!(figure(&bus, "jetstream_up"), Some(1.0));
+    assert_eq!(figure(&bus, "jetstream_reconnects_total"), Some(0.0));
+    assert!(figure(&bus, "jetstream_read_requests_total").is_some_and(|n| n >= 1.0));
+    assert!(figure(&bus, "jetstream_sent_bytes_total").is_some_and(|n| n >= 7.0), "the payload was sent");
+    assert_eq!(metric(&bus, "jetstream_up"), Some(1.0));
+
+    server.stop();
+    wait_for(&bus, "jetstream_up", &|up| up == 0.0);
+    assert_eq!(figure(&bus, "jetstream_up"), Some(0.0));
+    server.restart();
+    wait_for(&bus, "jetstream_up", &|up| up == 1.0);
+    wait_for(&bus, "jetstream_reconnects_total", &|n| n >= 1.0);
+    assert!(figure(&bus, "jetstream_reconnects_total").is_some_and(|n| n >= 1.0));
+    shutdown(bus);
+}

@@ -888,3 +888,47 @@ async fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exact
     assert_eq!(counts.len(), 2 * N, "events lost: the broker took one bus's events for the other's");
     assert!(counts.iter().all(|(p, &n)| n == 1 && expected.contains(p)), "a duplicate or foreign entry");
 }
+
+/// The adapter's figures in `stats_prometheus()` (read back by `prometheus_client`) and
+/// `stats_json()`: up while commands reach the server, down with the error counted and aged
+/// once it is killed, up again after the restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_state_and_errors_are_exported_and_follow_an_outage() {
+    use common::prometheus::{parse_prometheus, value};
+    let mut server = RedisServer::start();
+    let bus = bus(2, redis_config(&server.url(), "metrics").connect_timeout_ms(300).command_timeout_ms(1_000)).await;
+    // (family, sample) as prometheus_client reads them: a counter's sample ends in `_total`.
+    let figure = |bus: &EventBus, name: &str| {
+        let families = parse_prometheus(&bus.stats_prometheus());
+        let family = format!("purple_rain_{}", name.strip_suffix("_total").unwrap_or(name));
+        families.contains_key(&family).then(|| value(&families, &family, &format!("purple_rain_{name}"), &[]))
+    };
+    let metric = |bus: &EventBus, name: &str| {
+        let doc: serde_json::Value = serde_json::from_str(&bus.stats_json()).unwrap();
+        let metrics = doc["adapter"]["metrics"].as_array().unwrap().clone();
+        metrics.iter().find(|m| m["name"] == name).map(|m| m["value"].as_f64().unwrap())
+    };
+    bus.ingest_raw(RawEvent::from_bytes(&b"{\"n\":1}"[..])).unwrap();
+    bus.flush().await.unwrap();
+    bus.poll(ConsumeRequest::new(10)).await.unwrap();
+    assert_eq!(figure(&bus, "redis_up"), Some(1.0));
+    assert_eq!(metric(&bus, "redis_up"), Some(1.0));
+    assert_eq!(metric(&bus, "redis_command_errors_total"), Some(0.0));
+    assert_eq!(metric(&bus, "redis_last_error_age_seconds"), None, "no error yet");
+
+    server.kill();
+    assert!(bus.poll(ConsumeRequest::new(10)).await.is_err(), "a poll of a dead server fails");
+    assert_eq!(figure(&bus, "redis_up"), Some(0.0));
+    assert!(metric(&bus, "redis_command_errors_total").is_some_and(|n| n >= 1.0));
+    assert_eq!(figure(&bus, "redis_command_errors_total"), metric(&bus, "redis_command_errors_total"));
+    assert!(metric(&bus, "redis_last_error_age_seconds").is_some_and(|age| age >= 0.0));
+
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bus.poll(ConsumeRequest::new(10)).await.is_err() {
+        assert!(Instant::now() < deadline, "no poll succeeded after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(figure(&bus, "redis_up"), Some(1.0));
+    bus.shutdown().await.unwrap();
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use async_trait::async_trait;
+use common::prometheus::{parse_prometheus, value, Family};
 use common::{Fault, Recorder};
 use purple_rain::adapter::AdapterMetric;
 use purple_rain::{
@@ -15,94 +16,7 @@ use purple_rain::{
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-
-/// A Python with `prometheus_client`, made once per test process.
-fn python() -> PathBuf {
-    static READY: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(python) = ready.as_ref() {
-        return python.clone();
-    }
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prometheus-venv");
-    let python = venv.join("bin/python");
-    let has_parser = |python: &PathBuf| {
-        Command::new(python).args(["-c", "import prometheus_client.parser"]).status().is_ok_and(|s| s.success())
-    };
-    if !has_parser(&python) {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
-        assert!(made.is_ok_and(|s| s.success()), "python3 -m venv {} failed", venv.display());
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "prometheus_client"])
-            .status();
-        assert!(pip.is_ok_and(|s| s.success()), "pip install prometheus_client failed");
-        assert!(has_parser(&python), "prometheus_client does not import after pip install");
-    }
-    *ready = Some(python.clone());
-    python
-}
-
-/// One parsed family: its type, help, and samples as (name, labels, value).
-#[derive(Debug)]
-struct Family {
-    kind: String,
-    help: String,
-    samples: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-/// Parses `text` with prometheus_client; panics (with the parser's message) if it cannot.
-fn parse_prometheus(text: &str) -> BTreeMap<String, Family> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus/parse.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the parser");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "prometheus_client rejected:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let parsed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let mut families = BTreeMap::new();
-    for f in parsed {
-        let samples = f["samples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let labels = s["labels"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                    .collect();
-                (s["name"].as_str().unwrap().to_owned(), labels, s["value"].as_str().unwrap().parse::<f64>().unwrap())
-            })
-            .collect();
-        let name = f["name"].as_str().unwrap().to_owned();
-        let family = Family {
-            kind: f["type"].as_str().unwrap().to_owned(),
-            help: f["documentation"].as_str().unwrap().to_owned(),
-            samples,
-        };
-        // A family split in two (samples not together) would come back twice.
-        assert!(families.insert(name.clone(), family).is_none(), "family {name} appears twice");
-    }
-    families
-}
-
-/// The value of the one sample `sample` of family `family` with these labels.
-fn value(families: &BTreeMap<String, Family>, family: &str, sample: &str, labels: &[(&str, &str)]) -> f64 {
-    let f = families.get(family).unwrap_or_else(|| panic!("no family {family}"));
-    let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let hits: Vec<f64> = f.samples.iter().filter(|(n, l, _)| n == sample && *l == want).map(|s| s.2).collect();
-    assert_eq!(hits.len(), 1, "{sample}{labels:?} in {f:?}");
-    hits[0]
-}
+use std::sync::Arc;
 
 fn sum(families: &BTreeMap<String, Family>, family: &str) -> f64 {
     families[family].samples.iter().map(|s| s.2).sum()

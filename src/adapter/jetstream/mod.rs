@@ -64,7 +64,7 @@ mod publish;
 mod read;
 mod streams;
 
-use super::{Adapter, ShardPage, ShardRead};
+use super::{Adapter, AdapterMetric, ShardPage, ShardRead};
 use crate::config::JetStreamAdapterConfig;
 use crate::error::AdapterError;
 use crate::model::Batch;
@@ -352,6 +352,26 @@ impl Adapter for JetStreamAdapter {
     /// Messages removed from the front of the shard streams by retention, as last observed.
     fn trimmed_events(&self) -> u64 {
         self.shards.read().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.trimmed.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The connection's state and the client's own counters (atomics it keeps anyway).
+    fn metrics(&self, out: &mut Vec<AdapterMetric>) {
+        let Some(conn) = self.conn.get() else { return };
+        let up = conn.client.connection_state() == State::Connected && *conn.up.borrow();
+        out.push(AdapterMetric::gauge("jetstream_up", "1 while the client is connected", if up { 1.0 } else { 0.0 }));
+        let stats = conn.client.statistics();
+        // The first connect is not a reconnect.
+        let reconnects = stats.connects.load(Ordering::Relaxed).saturating_sub(1);
+        out.push(AdapterMetric::counter("jetstream_reconnects_total", "Connections re-established", reconnects));
+        let requests = self.read_requests.load(Ordering::Relaxed);
+        out.push(AdapterMetric::counter("jetstream_read_requests_total", "Consumer creations and fetches", requests));
+        out.push(AdapterMetric::counter(
+            "jetstream_sent_bytes_total",
+            "Payload bytes sent",
+            stats.out_bytes.load(Ordering::Relaxed),
+        ));
+        let received = stats.in_bytes.load(Ordering::Relaxed);
+        out.push(AdapterMetric::counter("jetstream_received_bytes_total", "Payload bytes received", received));
     }
 
     async fn wait_for_events(&self, positions: &[(u16, u64)], deadline: Instant) -> Result<(), AdapterError> {

@@ -94,7 +94,7 @@ mod error;
 
 use self::entry::{entry_id, foreign_wakeups, parse_range, Entry, EntryField, LAST_ID};
 use self::error::{classify, classify_server, timed_out, unexpected};
-use super::{Adapter, ShardPage, ShardRead};
+use super::{Adapter, AdapterMetric, ShardPage, ShardRead};
 use crate::config::RedisAdapterConfig;
 use crate::error::{AdapterError, ConfigError};
 use crate::model::{Batch, StoredEvent};
@@ -104,7 +104,7 @@ use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -155,6 +155,37 @@ pub struct RedisAdapter {
     trimmed: AtomicU64,
     /// `P:store`, read in `init`.
     store_id: std::sync::OnceLock<u128>,
+    health: Health,
+}
+
+/// What `Adapter::metrics` reports about the connection, noted once per command (never per
+/// event).
+#[derive(Debug, Default)]
+struct Health {
+    /// The last command reached the server (false after a connection error or a timeout).
+    up: AtomicBool,
+    /// Commands that failed, by any cause.
+    errors: AtomicU64,
+    /// Times every connection was replaced after a command timed out.
+    resets: AtomicU64,
+    /// When the last command failed.
+    last_error: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    fn note<T>(&self, result: Result<T, AdapterError>) -> Result<T, AdapterError> {
+        match &result {
+            Ok(_) => self.up.store(true, Ordering::Relaxed),
+            Err(e) => {
+                if matches!(e, AdapterError::Connection(_) | AdapterError::Transient(_)) {
+                    self.up.store(false, Ordering::Relaxed);
+                }
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+        }
+        result
+    }
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -190,6 +221,7 @@ impl RedisAdapter {
             shards_refreshed: Mutex::new(None),
             trimmed: AtomicU64::new(0),
             store_id: std::sync::OnceLock::new(),
+            health: Health::default(),
         })
     }
 
@@ -242,6 +274,7 @@ impl RedisAdapter {
     /// Swaps in fresh managers that connect on first use; commands in flight on the old ones
     /// finish or time out on their own.
     fn replace_connections(&self) {
+        self.health.resets.fetch_add(1, Ordering::Relaxed);
         for slot in std::iter::once(&self.writer).chain(&self.readers) {
             if let Ok(fresh) = self.lazy_manager() {
                 slot.store(Some(Arc::new(fresh)));
@@ -251,14 +284,15 @@ impl RedisAdapter {
 
     /// Runs one command future under the command timeout.
     async fn timed<T>(&self, what: &str, future: impl Future<Output = RedisResult<T>>) -> Result<T, AdapterError> {
-        match tokio::time::timeout(self.command_timeout, future).await {
+        let result = match tokio::time::timeout(self.command_timeout, future).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(classify(&e, what, &self.addr)),
             Err(_) => {
                 self.replace_connections();
                 Err(timed_out(what, &self.addr, self.command_timeout))
             }
-        }
+        };
+        self.health.note(result)
     }
 
     /// Runs a read-only command on `role`'s connection under the command timeout. A command
@@ -267,17 +301,18 @@ impl RedisAdapter {
     /// the manager reconnect.
     async fn read_query<T: FromRedisValue>(&self, role: Role, what: &str, cmd: &Cmd) -> Result<T, AdapterError> {
         let mut conn = self.conn(role)?;
-        match tokio::time::timeout(self.command_timeout, cmd.query_async::<T>(&mut conn)).await {
+        let result = match tokio::time::timeout(self.command_timeout, cmd.query_async::<T>(&mut conn)).await {
             Ok(Err(e)) if e.is_connection_dropped() || e.is_io_error() => {
                 let mut conn = self.conn(role)?;
-                self.timed(what, cmd.query_async(&mut conn)).await
+                return self.timed(what, cmd.query_async(&mut conn)).await;
             }
             Ok(result) => result.map_err(|e| classify(&e, what, &self.addr)),
             Err(_) => {
                 self.replace_connections();
                 Err(timed_out(what, &self.addr, self.command_timeout))
             }
-        }
+        };
+        self.health.note(result)
     }
 
     async fn load_script(&self, conn: &mut ConnectionManager) -> Result<(), AdapterError> {
@@ -715,6 +750,24 @@ impl Adapter for RedisAdapter {
 
     fn trimmed_events(&self) -> u64 {
         self.trimmed.load(Ordering::Relaxed)
+    }
+
+    fn metrics(&self, out: &mut Vec<AdapterMetric>) {
+        let health = &self.health;
+        let up = if health.up.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
+        out.push(AdapterMetric::gauge("redis_up", "1 while the last command reached the server", up));
+        let errors = health.errors.load(Ordering::Relaxed);
+        out.push(AdapterMetric::counter("redis_command_errors_total", "Commands that failed", errors));
+        let resets = health.resets.load(Ordering::Relaxed);
+        out.push(AdapterMetric::counter(
+            "redis_connection_resets_total",
+            "Connections replaced after a command timed out",
+            resets,
+        ));
+        if let Some(at) = *health.last_error.lock().unwrap_or_else(|e| e.into_inner()) {
+            let age = at.elapsed().as_secs_f64();
+            out.push(AdapterMetric::gauge("redis_last_error_age_seconds", "Seconds since a command last failed", age));
+        }
     }
 
     /// `XREAD BLOCK` on every polled stream past its position, on a connection of its own.
