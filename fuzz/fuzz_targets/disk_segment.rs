@@ -288,4 +288,6 @@ fuzz_target!(|data: &[u8]| {
     } else {
         through_adapter(input.flags, &valid);
     }
+    // Only a failing run leaves its directory behind (libFuzzer exits without dropping statics).
+    let _ = std::fs::remove_dir_all(log_dir());
 });
