@@ -136,7 +136,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String
         plain.clear();
         frame::put_resume(&mut plain, &shared.cursors_of(node));
         send(&mut sealer, &mut write, &plain).await?;
-        let cursors = match inbox.next(&shared).await? {
+        let cursors: HashMap<u16, u64> = match inbox.next(&shared).await? {
             Some(Message::Resume { cursors }) => cursors.into_iter().collect(),
             other => return Err(protocol(&shared, "expected Resume", other)),
         };
@@ -150,7 +150,10 @@ pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String
     let peer = Arc::new(Peer {
         addr,
         node,
-        acked: Mutex::new(HashMap::new()),
+        // Where the peer said it stands in this log is what it has stored: acknowledged. A peer
+        // that reconnects (or restarts durable) caught up is sent nothing and so would never
+        // acknowledge anything, holding every `flush` until its deadline.
+        acked: Mutex::new(cursors.clone()),
         sent: AtomicU64::new(0),
         received: AtomicU64::new(0),
         stored: AtomicU64::new(0),
