@@ -220,3 +220,155 @@ fn a_durable_node_restarts_as_the_same_origin_with_its_log() {
     common::shutdown(again.bus);
     common::shutdown(peer.bus);
 }
+
+/// The public key a node with `identity_file` will have (the file is created now).
+fn public_key_of(identity_file: &std::path::Path) -> String {
+    let config = NetAdapterConfig::default().key(NetAdapterConfig::generate_key());
+    let config = config.identity_file(identity_file.to_str().unwrap());
+    purple_rain::adapter::NetAdapter::new(config).unwrap().public_key().to_owned()
+}
+
+#[test]
+fn pinned_peers_connect_and_exchange_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_file, b_file) = (dir.path().join("a.key"), dir.path().join("b.key"));
+    let (a_public, b_public) = (public_key_of(&a_file), public_key_of(&b_file));
+    assert_ne!(a_public, b_public);
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = net_config(a_port, &[], Some(&key)).identity_file(a_file.to_str().unwrap()).peer_public_key(&b_public);
+    let b =
+        net_config(b_port, &[a_port], Some(&key)).identity_file(b_file.to_str().unwrap()).peer_public_key(&a_public);
+    let nodes = [start_node(a, a_port), start_node(b, b_port)];
+    assert_eq!(nodes[0].net.public_key(), a_public, "the identity file is read back, not replaced");
+    let expected = ingest_everywhere(&nodes, 1_000);
+    assert_mesh_complete(&nodes, &expected);
+    assert_eq!(nodes[0].net.auth_failures() + nodes[1].net.auth_failures(), 0);
+    for node in nodes {
+        common::shutdown(node.bus);
+    }
+}
+
+/// `pinner` pins a key that is not `other`'s; whichever dials, the handshake is refused, the
+/// pinner counts it, and neither stores the other's event.
+fn refused_by_pin(pinner_dials: bool) {
+    let key = NetAdapterConfig::generate_key();
+    let stranger = NetAdapterConfig::default().key(&key);
+    let stranger = purple_rain::adapter::NetAdapter::new(stranger).unwrap().public_key().to_owned();
+    let (p_port, o_port) = (free_port(), free_port());
+    let (p_peers, o_peers) = if pinner_dials { (vec![o_port], vec![]) } else { (vec![], vec![p_port]) };
+    let pinner = start_node(net_config(p_port, &p_peers, Some(&key)).peer_public_key(stranger), p_port);
+    let other = start_node(net_config(o_port, &o_peers, Some(&key)), o_port);
+    pinner.bus.ingest_raw(RawEvent::from_bytes(payload("pinner", 0))).unwrap();
+    other.bus.ingest_raw(RawEvent::from_bytes(payload("other", 0))).unwrap();
+    common::flush(&pinner.bus);
+    common::flush(&other.bus);
+    eventually("two handshakes refused by the pinning node", || pinner.net.auth_failures() >= 2);
+    assert_eq!(pinner.net.connected_peers(), 0);
+    assert_eq!(other.net.connected_peers(), 0);
+    for node in [&pinner, &other] {
+        let events = poll_until(&node.bus, 2, Duration::from_millis(300));
+        assert_eq!(events.len(), 1, "node {} holds {} events", node.port, events.len());
+        assert_eq!(events[0].origin, node.net.node_id());
+    }
+    common::shutdown(pinner.bus);
+    common::shutdown(other.bus);
+}
+
+#[test]
+fn an_unpinned_peer_dialing_in_is_refused() {
+    refused_by_pin(false);
+}
+
+#[test]
+fn an_unpinned_peer_dialed_is_refused() {
+    refused_by_pin(true);
+}
+
+#[test]
+fn pinning_round_trips_through_json_and_bad_keys_name_their_entry() {
+    let public = "ab".repeat(32);
+    let json = format!(
+        r#"{{"adapter":{{"type":"net","listen":"127.0.0.1:7777","key":"{}","identity_file":"node.key","peer_public_keys":["{public}"]}}}}"#,
+        "cd".repeat(32)
+    );
+    let config = purple_rain::EventBusConfig::from_json(&json).unwrap();
+    let purple_rain::AdapterConfig::Net(net) = &config.adapter else { panic!("{:?}", config.adapter) };
+    assert_eq!(net.identity_file.as_deref(), Some("node.key"));
+    assert_eq!(net.peer_public_keys, vec![public.clone()]);
+    assert_eq!(purple_rain::EventBusConfig::from_json(&config.to_json()).unwrap(), config);
+    let bad = json.replace(&format!(r#"["{public}"]"#), &format!(r#"["{public}","xyz"]"#));
+    let error = purple_rain::EventBusConfig::from_json(&bad).unwrap_err();
+    assert_eq!(error.field(), Some("adapter.peer_public_keys[1]"), "{error}");
+    assert!(error.to_string().contains("64 hex digits"), "{error}");
+    let plain = r#"{"adapter":{"type":"net","listen":"127.0.0.1:1","insecure":true,"peer_public_keys":[]}}"#;
+    assert!(purple_rain::EventBusConfig::from_json(plain).is_ok());
+    let error = purple_rain::EventBusConfig::from_json(&plain.replace("[]", &format!(r#"["{public}"]"#))).unwrap_err();
+    assert_eq!(error.field(), Some("adapter.insecure"), "{error}");
+}
+
+/// The value of the adapter metric `name` with label `label` = `value` (any, if `None`).
+fn metric(node: &Node, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    let metrics = node.bus.stats().adapter_metrics();
+    let labelled = |m: &purple_rain::adapter::AdapterMetric| {
+        label.is_none_or(|(k, v)| m.labels.iter().any(|(key, value)| *key == k && value == v))
+    };
+    metrics.into_iter().find(|m| m.name == name && labelled(m)).map(|m| m.value)
+}
+
+#[test]
+fn a_line_learns_the_mesh_and_outlives_its_middle() {
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port, c_port) = (free_port(), free_port(), free_port());
+    let b = start_node(net_config(b_port, &[], Some(&key)), b_port);
+    let a = start_node(net_config(a_port, &[b_port], Some(&key)), a_port);
+    let c = start_node(net_config(c_port, &[b_port], Some(&key)), c_port);
+    let (a_id, b_id, c_id) = (a.net.node_id(), b.net.node_id(), c.net.node_id());
+    // A and C learn each other's address through B and link up directly, once.
+    eventually("A and C connected to each other", || {
+        a.net.connected_nodes().contains(&c_id) && c.net.connected_nodes().contains(&a_id)
+    });
+    let mut a_peers = a.net.connected_nodes();
+    a_peers.sort_unstable();
+    let mut expected = vec![b_id, c_id];
+    expected.sort_unstable();
+    assert_eq!(a_peers, expected, "one link per pair of nodes");
+    assert_eq!(c.net.connected_peers(), 2);
+    assert_eq!(b.net.connected_peers(), 2);
+    let learned = a.net.learned_peers().len() + c.net.learned_peers().len();
+    assert!(learned >= 1, "neither A nor C learned an address");
+    let shown = metric(&a, "net_learned_peers", None).unwrap() + metric(&c, "net_learned_peers", None).unwrap();
+    assert_eq!(shown as usize, learned);
+    for node in [&a, &c] {
+        let own = (node.net.node_id(), node.port);
+        assert!(node.net.learned_peers().iter().all(|addr| !addr.ends_with(&format!(":{}", own.1))), "dialed itself");
+    }
+    // B goes away; what A ingests still reaches C, exactly once.
+    common::shutdown(b.bus);
+    eventually("B's links dropped", || a.net.connected_peers() == 1 && c.net.connected_peers() == 1);
+    let nodes = [a, c];
+    let expected = ingest_everywhere(&nodes[..1], 2_000);
+    assert_mesh_complete(&nodes, &expected);
+    let [a, c] = nodes;
+    common::shutdown(a.bus);
+    common::shutdown(c.bus);
+}
+
+#[test]
+fn two_nodes_dialing_each_other_keep_one_link() {
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = start_node(net_config(a_port, &[b_port], Some(&key)), a_port);
+    let b = start_node(net_config(b_port, &[a_port], Some(&key)), b_port);
+    eventually("A and B connected", || a.net.connected_peers() == 1 && b.net.connected_peers() == 1);
+    let nodes = [a, b];
+    let expected = ingest_everywhere(&nodes, 20_000);
+    assert_mesh_complete(&nodes, &expected);
+    for node in &nodes {
+        assert_eq!(node.net.connected_peers(), 1, "node {}", node.port);
+        assert_eq!(node.net.rejected_frames(), 0, "node {}: the two links disturbed each other", node.port);
+    }
+    let [a, b] = nodes;
+    common::shutdown(a.bus);
+    common::shutdown(b.bus);
+}

@@ -155,6 +155,12 @@ impl From<MemoryAdapterConfig> for AdapterConfig {
 /// [`generate_key`](Self::generate_key) and give it to every node. Plain text needs `insecure`
 /// and is refused unless every address is a loopback one.
 ///
+/// Each node also has a static X25519 key pair, its identity: a fresh one per bus, or a
+/// persistent one kept in `identity_file` (created, mode 0600, when missing). Listing the public
+/// keys of the nodes allowed in `peer_public_keys` pins them: a node holding the cluster key but
+/// another identity is then refused at the handshake and counted as an authentication failure.
+/// A node tells its public key through `NetAdapter::public_key` and its `net_node` statistic.
+///
 /// # Examples
 /// ```
 /// use purple_rain::{AdapterConfig, NetAdapterConfig};
@@ -173,6 +179,13 @@ pub struct NetAdapterConfig {
     pub key: Option<String>,
     /// A file holding the cluster key as 64 hex digits (surrounding whitespace ignored).
     pub key_file: Option<String>,
+    /// A file holding this node's static private key (64 hex digits), so its public key, which
+    /// peers may pin, survives restarts. Created with a new key, readable by its owner only, when
+    /// missing. `None`: a fresh key pair per bus.
+    pub identity_file: Option<String>,
+    /// When not empty, the only peers accepted: their public keys, 64 hex digits each. A peer
+    /// whose handshake proves another static key is refused and counted (`net_auth_failures`).
+    pub peer_public_keys: Vec<String>,
     /// Plain text, no authentication: only for loopback addresses (tests, benchmarks).
     pub insecure: bool,
     /// Events the local log keeps per shard (local and received ones). It is also what a peer
@@ -196,6 +209,8 @@ impl Default for NetAdapterConfig {
             peers: Vec::new(),
             key: None,
             key_file: None,
+            identity_file: None,
+            peer_public_keys: Vec::new(),
             insecure: false,
             max_events_per_shard: memory.max_events_per_shard,
             max_bytes_per_shard: memory.max_bytes_per_shard,
@@ -225,6 +240,16 @@ impl NetAdapterConfig {
         self.key_file = Some(path.into());
         self
     }
+    /// Keeps this node's private key in `path` (created when missing).
+    pub fn identity_file(mut self, path: impl Into<String>) -> Self {
+        self.identity_file = Some(path.into());
+        self
+    }
+    /// Accepts the peer with this public key (64 hex digits); once any is given, only those.
+    pub fn peer_public_key(mut self, key: impl Into<String>) -> Self {
+        self.peer_public_keys.push(key.into());
+        self
+    }
     /// Plain text on loopback addresses.
     pub fn insecure(mut self, insecure: bool) -> Self {
         self.insecure = insecure;
@@ -252,7 +277,20 @@ impl NetAdapterConfig {
         let mut key = [0u8; 32];
         // The OS generator failing is not something a caller could handle.
         getrandom::getrandom(&mut key).expect("the operating system's random generator failed");
-        key.iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&key)
+    }
+
+    /// The pinned peer public keys' bytes (empty: every peer with the cluster key is accepted).
+    pub fn peer_public_key_bytes(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        let parse = |(i, key): (usize, &String)| {
+            parse_hex32(key.trim()).ok_or_else(|| {
+                ConfigError::invalid(
+                    &format!("adapter.peer_public_keys[{i}]"),
+                    format!("{key:?} must be 64 hex digits (a peer's public key, 32 bytes)"),
+                )
+            })
+        };
+        self.peer_public_keys.iter().enumerate().map(parse).collect()
     }
 
     /// The cluster key's bytes, from `key` or `key_file`; `None` when `insecure`.
@@ -275,7 +313,9 @@ impl NetAdapterConfig {
                 ))
             }
         };
-        parse_key(text.trim()).map(Some).ok_or_else(|| ConfigError::invalid(field, "must be 64 hex digits (32 bytes)"))
+        parse_hex32(text.trim())
+            .map(Some)
+            .ok_or_else(|| ConfigError::invalid(field, "must be 64 hex digits (32 bytes)"))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -299,6 +339,13 @@ impl NetAdapterConfig {
         if self.insecure && (self.key.is_some() || self.key_file.is_some()) {
             return Err(ConfigError::invalid("adapter.insecure", "insecure takes no key"));
         }
+        if self.insecure && (self.identity_file.is_some() || !self.peer_public_keys.is_empty()) {
+            return Err(ConfigError::invalid(
+                "adapter.insecure",
+                "insecure has no handshake: no identity_file or peer_public_keys",
+            ));
+        }
+        self.peer_public_key_bytes()?;
         // A missing key is refused when the adapter is built, not here: a config may be written
         // before its key is chosen (the spec's example has none), but no bus runs without one.
         if self.key.is_some() && self.key_file.is_none() {
@@ -320,7 +367,8 @@ impl NetAdapterConfig {
     }
 }
 
-fn parse_key(text: &str) -> Option<[u8; 32]> {
+/// 32 bytes from 64 hex digits (keys in configs and files).
+pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     let mut key = [0u8; 32];
     if text.len() != 64 || !text.is_ascii() {
         return None;
@@ -329,6 +377,11 @@ fn parse_key(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(key)
+}
+
+/// Lowercase hex digits of `bytes`.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl From<NetAdapterConfig> for AdapterConfig {

@@ -10,6 +10,7 @@
 mod adapter;
 mod scaling;
 
+pub(crate) use adapter::{parse_hex32, to_hex};
 pub use adapter::{
     AdapterConfig, DiskAdapterConfig, DiskFsync, JetStreamAdapterConfig, JetStreamStorage, MemoryAdapterConfig,
     NetAdapterConfig, RedisAdapterConfig,

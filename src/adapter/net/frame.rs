@@ -14,6 +14,10 @@
 //!   `(origin node, origin sequence, timestamp, payload)`, minus those the receiver ingested.
 //! - `Ack { shard, to }`: the receiver has stored (or dropped as duplicates) everything before
 //!   `to` of the sender's shard log.
+//! - `Peers { listen, peers: (node, address)* }`: after `Resume`, and again whenever the
+//!   sender's connections change: the address it listens on (empty if none) and the listen
+//!   addresses of the nodes it is connected to, so that the receiver can dial them (mesh
+//!   learning, see `membership.rs`).
 
 use bytes::{Buf, BufMut, Bytes};
 use std::fmt;
@@ -29,6 +33,7 @@ const HELLO: u8 = 1;
 const RESUME: u8 = 2;
 const EVENTS: u8 = 3;
 const ACK: u8 = 4;
+const PEERS: u8 = 5;
 
 /// A malformed message: the peer is broken or hostile, and the connection is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +56,8 @@ pub enum Message {
     Events(EventsHeader, Entries),
     /// The receiver has everything before `to` of the sender's `shard`.
     Ack { shard: u16, to: u64 },
+    /// The sender's listen address (empty: none) and its connected peers' (node, address).
+    Peers { listen: String, peers: Vec<(u64, String)> },
 }
 
 /// The positions an `Events` message covers.
@@ -132,6 +139,24 @@ pub fn put_ack(out: &mut Vec<u8>, shard: u16, to: u64) {
     out.put_u8(ACK);
     out.put_u16_le(shard);
     out.put_u64_le(to);
+}
+
+/// Writes `Peers`. Addresses longer than a `u16` length are left out (no real one is).
+pub fn put_peers(out: &mut Vec<u8>, listen: &str, peers: &[(u64, String)]) {
+    let fits = |addr: &str| addr.len() <= usize::from(u16::MAX);
+    let listen = if fits(listen) { listen } else { "" };
+    let peers: Vec<&(u64, String)> = peers.iter().filter(|(_, addr)| fits(addr)).take(usize::from(u16::MAX)).collect();
+    let len = 1 + 2 + listen.len() + 2 + peers.iter().map(|(_, addr)| 8 + 2 + addr.len()).sum::<usize>();
+    out.put_u32_le(len as u32);
+    out.put_u8(PEERS);
+    out.put_u16_le(listen.len() as u16);
+    out.extend_from_slice(listen.as_bytes());
+    out.put_u16_le(peers.len() as u16);
+    for (node, addr) in peers {
+        out.put_u64_le(*node);
+        out.put_u16_le(addr.len() as u16);
+        out.extend_from_slice(addr.as_bytes());
+    }
 }
 
 /// Builds an `Events` message in place: `begin`, `push` each entry, `finish`.
@@ -226,12 +251,37 @@ pub fn decode(mut message: Bytes) -> Result<Message, FrameError> {
             need(&message, 10)?;
             Message::Ack { shard: message.get_u16_le(), to: message.get_u64_le() }
         }
+        PEERS => {
+            let listen = get_str(&mut message)?;
+            need(&message, 2)?;
+            let count = usize::from(message.get_u16_le());
+            // Each entry takes at least 10 bytes: never reserve more than the body can hold.
+            let mut peers = Vec::with_capacity(count.min(message.remaining() / 10));
+            for _ in 0..count {
+                need(&message, 8)?;
+                let node = message.get_u64_le();
+                peers.push((node, get_str(&mut message)?));
+            }
+            Message::Peers { listen, peers }
+        }
         _ => return Err(FrameError("unknown kind")),
     };
     if message.has_remaining() {
         return Err(FrameError("trailing bytes"));
     }
     Ok(decoded)
+}
+
+/// A `u16`-length-prefixed UTF-8 string.
+fn get_str(message: &mut Bytes) -> Result<String, FrameError> {
+    if message.remaining() < 2 {
+        return Err(FrameError("truncated"));
+    }
+    let len = usize::from(message.get_u16_le());
+    if message.remaining() < len {
+        return Err(FrameError("truncated address"));
+    }
+    String::from_utf8(message.split_to(len).to_vec()).map_err(|_| FrameError("address not UTF-8"))
 }
 
 /// Bytes taken by `count` whole entries at the start of `body`.
@@ -278,6 +328,8 @@ mod tests {
         events.push(&mut buf, Entry { node: 4, sequence: 5, timestamp_ns: 6, payload: b"" });
         events.finish(&mut buf, EventsHeader { shard: 3, from: 10, to: 15, missed: 1 });
         put_ack(&mut buf, 3, 15);
+        put_peers(&mut buf, "0.0.0.0:7777", &[(9, "10.0.0.2:7777".into()), (10, "[::1]:1".into())]);
+        put_peers(&mut buf, "", &[]);
         let messages = decode_all(&buf).unwrap();
         assert_eq!(messages[0], Message::Hello { node: 42 });
         assert_eq!(messages[1], Message::Resume { cursors: vec![(0, 7), (3, 9)] });
@@ -287,6 +339,9 @@ mod tests {
         assert_eq!(entries[0], Entry { node: 1, sequence: 2, timestamp_ns: 3, payload: b"abc" });
         assert_eq!(entries[1], Entry { node: 4, sequence: 5, timestamp_ns: 6, payload: b"" });
         assert_eq!(messages[3], Message::Ack { shard: 3, to: 15 });
+        let peers = vec![(9, "10.0.0.2:7777".to_owned()), (10, "[::1]:1".to_owned())];
+        assert_eq!(messages[4], Message::Peers { listen: "0.0.0.0:7777".into(), peers });
+        assert_eq!(messages[5], Message::Peers { listen: String::new(), peers: Vec::new() });
     }
 
     #[test]

@@ -46,7 +46,11 @@
 
 mod durable;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+mod identity;
 mod marks;
+mod membership;
 mod peer;
 mod store;
 mod transport;
@@ -57,23 +61,24 @@ use crate::config::NetAdapterConfig;
 use crate::error::{AdapterError, ConfigError};
 use crate::model::{Batch, StoredEvent};
 use async_trait::async_trait;
+use identity::Identity;
 use marks::Marks;
-use peer::{Peer, SessionError};
+use membership::{dial_loop, Dial, BACKOFF};
+use peer::Peer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use store::Store;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use transport::Credentials;
 
 /// Longest `flush` waits for acknowledgements before it reports the peers that are behind.
 pub const FLUSH_ACK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Reconnect backoff: first delay and cap.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a durable node saves its cursors and marks (`durable.rs`).
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
@@ -86,7 +91,10 @@ pub struct NetAdapter {
 /// What the connections and the adapter share.
 struct Shared {
     node: u64,
-    key: Option<[u8; 32]>,
+    /// `None` in insecure mode.
+    credentials: Option<Credentials>,
+    /// This node's static public key, hex.
+    public_key: String,
     config: NetAdapterConfig,
     log: Store,
     marks: Marks,
@@ -97,7 +105,11 @@ struct Shared {
     /// Bumped on every acknowledgement and peer change: wakes `flush`.
     acks: watch::Sender<u64>,
     peers: Mutex<Vec<Arc<Peer>>>,
-    dials: Vec<Dial>,
+    /// Bumped when a connection comes or goes or a peer's listen address becomes known:
+    /// wakes the writers to send `Peers`, and dial loops waiting for a link to end.
+    members: watch::Sender<u64>,
+    /// Configured and learned peer addresses (`membership.rs`).
+    dials: Mutex<Vec<Arc<Dial>>>,
     auth_failures: AtomicU64,
     rejected_frames: AtomicU64,
     gap_events: AtomicU64,
@@ -105,18 +117,20 @@ struct Shared {
     local_addr: OnceLock<SocketAddr>,
 }
 
-/// A configured peer address and how its dialing went.
-struct Dial {
-    addr: String,
-    connected: AtomicBool,
-    reconnects: AtomicU64,
-}
-
 impl NetAdapter {
-    /// An adapter for `config` (the key is read here, so a bad `key_file` fails now; a
-    /// durable node's log is opened and recovered here too).
+    /// An adapter for `config`. The keys are read here (and `identity_file` created when
+    /// missing), so a bad `key_file`, `identity_file` or `peer_public_keys` fails now; a
+    /// durable node's log is opened and recovered here too.
     pub fn new(config: NetAdapterConfig) -> Result<Self, ConfigError> {
         let key = config.key_bytes()?;
+        let pinned = config.peer_public_key_bytes()?;
+        let identity = match &config.identity_file {
+            Some(path) => Identity::load_or_create(Path::new(path), "adapter.identity_file")?,
+            None => Identity::generate()
+                .map_err(|e| ConfigError::invalid("adapter.identity_file", format!("no random generator: {e}")))?,
+        };
+        let public_key = identity.public_hex();
+        let credentials = key.map(|key| Credentials { key, identity, pinned });
         let log = Store::open(&config)?;
         let marks = Marks::default();
         let (node, cursors) = match log.disk() {
@@ -131,21 +145,19 @@ impl NetAdapter {
                 (node, cursors)
             }
         };
-        let dials = config
-            .peers
-            .iter()
-            .map(|addr| Dial { addr: addr.clone(), connected: AtomicBool::new(false), reconnects: AtomicU64::new(0) })
-            .collect();
+        let dials = config.peers.iter().map(|addr| Arc::new(Dial::new(addr.clone(), false))).collect();
         let shared = Shared {
             node,
-            key,
+            credentials,
+            public_key,
             log,
             marks,
             cursors: Mutex::new(cursors),
             version: watch::Sender::new(0),
             acks: watch::Sender::new(0),
             peers: Mutex::new(Vec::new()),
-            dials,
+            members: watch::Sender::new(0),
+            dials: Mutex::new(dials),
             auth_failures: AtomicU64::new(0),
             rejected_frames: AtomicU64::new(0),
             gap_events: AtomicU64::new(0),
@@ -159,6 +171,12 @@ impl NetAdapter {
     /// This node's id: the `origin` of the events ingested here.
     pub fn node_id(&self) -> u64 {
         self.shared.node
+    }
+
+    /// This node's static public key (64 hex digits): what other nodes list in
+    /// `peer_public_keys` to accept this one. Stable across restarts with `identity_file`.
+    pub fn public_key(&self) -> &str {
+        &self.shared.public_key
     }
 
     /// The address listened on, once `init` has bound it (useful with port 0).
@@ -176,7 +194,18 @@ impl NetAdapter {
         self.shared.peer_list().len()
     }
 
-    /// Connections refused because the peer did not prove the cluster key.
+    /// The node ids of the peers connected now.
+    pub fn connected_nodes(&self) -> Vec<u64> {
+        self.shared.peer_list().iter().map(|p| p.node).collect()
+    }
+
+    /// Peer addresses this node learned from its peers and dials (see `membership.rs`).
+    pub fn learned_peers(&self) -> Vec<String> {
+        self.shared.learned()
+    }
+
+    /// Connections refused because the peer did not prove the cluster key (or, with
+    /// `peer_public_keys`, a pinned static key).
     pub fn auth_failures(&self) -> u64 {
         self.shared.auth_failures.load(Ordering::Relaxed)
     }
@@ -267,13 +296,12 @@ impl Shared {
         Ok(stored)
     }
 
-    fn cursor(&self, node: u64, shard: u16) -> u64 {
-        let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
-        cursors.get(&node).and_then(|c| c.get(&shard)).copied().unwrap_or(0)
-    }
-
-    fn set_cursor(&self, node: u64, shard: u16, to: u64) {
-        self.cursors.lock().unwrap_or_else(|e| e.into_inner()).entry(node).or_default().insert(shard, to);
+    /// Everything before `to` of `node`'s shard log is stored here. Two connections to one node
+    /// may overlap for a moment (`membership.rs`): the cursor only moves forward.
+    fn advance_cursor(&self, node: u64, shard: u16, to: u64) {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
+        let at = cursors.entry(node).or_default().entry(shard).or_default();
+        *at = (*at).max(to);
     }
 
     fn cursors_of(&self, node: u64) -> Vec<(u16, u64)> {
@@ -290,24 +318,6 @@ impl Shared {
 
     fn peer_list(&self) -> Vec<Arc<Peer>> {
         self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn connected(&self, peer: Arc<Peer>) {
-        self.set_dial(&peer.addr, true);
-        self.peers.lock().unwrap_or_else(|e| e.into_inner()).push(peer);
-        self.acks.send_modify(|n| *n += 1);
-    }
-
-    fn disconnected(&self, peer: &Arc<Peer>) {
-        self.set_dial(&peer.addr, false);
-        self.peers.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| !Arc::ptr_eq(p, peer));
-        self.acks.send_modify(|n| *n += 1);
-    }
-
-    fn set_dial(&self, addr: &str, connected: bool) {
-        if let Some(dial) = self.dials.iter().find(|d| d.addr == addr) {
-            dial.connected.store(connected, Ordering::Relaxed);
-        }
     }
 }
 
@@ -333,35 +343,6 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn dial_loop(shared: Arc<Shared>, index: usize) {
-    let addr = shared.dials[index].addr.clone();
-    let mut delay = BACKOFF.0;
-    loop {
-        let started = Instant::now();
-        let session = async {
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-                Ok(Ok(stream)) => peer::run(shared.clone(), stream, addr.clone(), true).await,
-                Ok(Err(e)) => SessionError::Io(e),
-                Err(_) => SessionError::Io(std::io::ErrorKind::TimedOut.into()),
-            }
-        };
-        let ended = tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            ended = session => ended,
-        };
-        if matches!(ended, SessionError::SelfConnection) {
-            return;
-        }
-        shared.dials[index].reconnects.fetch_add(1, Ordering::Relaxed);
-        // A connection that lasted resets the backoff; quick failures double it.
-        delay = if started.elapsed() > BACKOFF.1 { BACKOFF.0 } else { (delay * 2).min(BACKOFF.1) };
-        tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-    }
-}
-
 #[async_trait]
 impl Adapter for NetAdapter {
     fn name(&self) -> &str {
@@ -379,8 +360,9 @@ impl Adapter for NetAdapter {
             }
             tokio::spawn(accept_loop(shared.clone(), listener));
         }
-        for index in 0..shared.dials.len() {
-            tokio::spawn(dial_loop(shared.clone(), index));
+        let dials = shared.dials.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for dial in dials {
+            tokio::spawn(dial_loop(shared.clone(), dial));
         }
         if shared.log.disk().is_some() {
             tokio::spawn(save_loop(shared.clone()));
@@ -471,13 +453,14 @@ impl Adapter for NetAdapter {
             disk.metrics(out);
         }
         out.push(
-            AdapterMetric::gauge("net_node", "This node's id (label), always 1", 1.0)
-                .label("node", format!("{:016x}", shared.node)),
+            AdapterMetric::gauge("net_node", "This node's id and static public key (labels), always 1", 1.0)
+                .label("node", format!("{:016x}", shared.node))
+                .label("public_key", &shared.public_key),
         );
         out.push(AdapterMetric::gauge("net_connected_peers", "Peers connected now", shared.peer_list().len() as f64));
         out.push(AdapterMetric::counter(
             "net_auth_failures_total",
-            "Connections refused: the peer did not prove the cluster key",
+            "Connections refused: the peer did not prove the cluster key or a pinned public key",
             shared.auth_failures.load(Ordering::Relaxed),
         ));
         out.push(AdapterMetric::counter(
@@ -490,19 +473,28 @@ impl Adapter for NetAdapter {
             "Events trimmed before a peer got them, told or heard of",
             shared.gap_events.load(Ordering::Relaxed),
         ));
-        for dial in &shared.dials {
+        out.push(AdapterMetric::gauge(
+            "net_learned_peers",
+            "Peer addresses learned from other peers and dialed",
+            shared.learned().len() as f64,
+        ));
+        let dials = shared.dials.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for dial in &dials {
+            let source = if dial.learned { "learned" } else { "config" };
             let connected = if dial.connected.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
             out.push(
-                AdapterMetric::gauge("net_dial_connected", "A configured peer is connected", connected)
-                    .label("peer", &dial.addr),
+                AdapterMetric::gauge("net_dial_connected", "A peer address dialed is connected", connected)
+                    .label("peer", &dial.addr)
+                    .label("source", source),
             );
             out.push(
                 AdapterMetric::counter(
                     "net_dial_reconnects_total",
-                    "Connections to a configured peer that ended",
+                    "Connections to a peer address dialed that ended",
                     dial.reconnects.load(Ordering::Relaxed),
                 )
-                .label("peer", &dial.addr),
+                .label("peer", &dial.addr)
+                .label("source", source),
             );
         }
         let ends: Vec<(u16, u64)> = shared.log.stored_shards().into_iter().map(|s| (s, shared.log.end_of(s))).collect();

@@ -20,13 +20,14 @@
 //! back on the socket.
 
 use super::frame::{self, EventsHeader, EventsWriter, Message};
-use super::transport::{self, HandshakeError, Opener, Sealer, MAX_RECORD};
+use super::transport::{self, HandshakeError, Opener, Sealer};
 use super::Shared;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
 
 /// Payload bytes the writer reads from one shard per message, so acknowledgements and other
 /// shards get their turn. Small enough that the receiver's message buffers come back from the
@@ -51,13 +53,21 @@ const SILENCE: Duration = Duration::from_secs(5);
 /// storing the last ones (a message holds up to [`SCAN_BYTES`] of payload).
 const DECODED_QUEUE: usize = 4;
 
-/// A connected peer, as `flush` and the stats see it.
+/// A connected peer, as `flush`, the stats and the membership see it.
 #[derive(Debug)]
 pub(super) struct Peer {
     /// The address dialed, or the one the connection came from.
     pub addr: String,
     /// Its node id.
     pub node: u64,
+    /// Whether this node dialed the connection.
+    pub initiator: bool,
+    /// The IP the connection comes from.
+    pub remote_ip: Option<IpAddr>,
+    /// Where it can be dialed, once its `Peers` told where it listens.
+    pub listen: Mutex<Option<String>>,
+    /// Cancelled when another connection to the same node replaces this one.
+    pub close: CancellationToken,
     /// Per shard, the position of this node's log the peer has acknowledged.
     pub acked: Mutex<HashMap<u16, u64>>,
     /// Events sent to it.
@@ -71,6 +81,23 @@ pub(super) struct Peer {
 }
 
 impl Peer {
+    /// A peer that just said `Hello`.
+    pub fn new(addr: String, node: u64, initiator: bool, remote_ip: Option<IpAddr>) -> Self {
+        Self {
+            addr,
+            node,
+            initiator,
+            remote_ip,
+            listen: Mutex::new(None),
+            close: CancellationToken::new(),
+            acked: Mutex::new(HashMap::new()),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+        }
+    }
+
     /// The acknowledged position of `shard`.
     pub fn acked(&self, shard: u16) -> u64 {
         self.acked.lock().unwrap_or_else(|e| e.into_inner()).get(&shard).copied().unwrap_or(0)
@@ -88,6 +115,8 @@ pub(super) enum SessionError {
     Io(io::Error),
     /// The peer is this node (a peer list naming the node itself).
     SelfConnection,
+    /// Another connection to this node is kept instead (`membership.rs`).
+    Duplicate(u64),
 }
 
 impl fmt::Display for SessionError {
@@ -97,6 +126,7 @@ impl fmt::Display for SessionError {
             Self::Rejected(m) => write!(f, "rejected: {m}"),
             Self::Io(e) => write!(f, "connection failed: {e}"),
             Self::SelfConnection => write!(f, "connected to itself"),
+            Self::Duplicate(node) => write!(f, "another connection to node {node:016x} is kept"),
         }
     }
 }
@@ -110,7 +140,7 @@ impl From<io::Error> for SessionError {
 /// Runs one connection until it fails or the adapter stops.
 pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String, initiator: bool) -> SessionError {
     let _ = stream.set_nodelay(true);
-    let keys = match transport::handshake(&mut stream, shared.key.as_ref(), initiator).await {
+    let keys = match transport::handshake(&mut stream, shared.credentials.as_ref(), initiator).await {
         Ok(keys) => keys,
         Err(e) => {
             if matches!(e, HandshakeError::Auth(_)) {
@@ -119,65 +149,81 @@ pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String
             return SessionError::Handshake(e);
         }
     };
+    let remote_ip = stream.peer_addr().ok().map(|a| a.ip());
     let (read, mut write) = stream.into_split();
     let mut inbox = Inbox::new(read, keys.opener());
     let mut sealer = keys.sealer();
-    let result = async {
-        let mut plain = Vec::new();
-        frame::put_hello(&mut plain, shared.node);
-        send(&mut sealer, &mut write, &plain).await?;
-        let node = match inbox.next(&shared).await? {
-            Some(Message::Hello { node }) => node,
-            other => return Err(protocol(&shared, "expected Hello", other)),
-        };
-        if node == shared.node {
-            return Err(SessionError::SelfConnection);
-        }
-        plain.clear();
-        frame::put_resume(&mut plain, &shared.cursors_of(node));
-        send(&mut sealer, &mut write, &plain).await?;
-        let cursors: HashMap<u16, u64> = match inbox.next(&shared).await? {
-            Some(Message::Resume { cursors }) => cursors.into_iter().collect(),
-            other => return Err(protocol(&shared, "expected Resume", other)),
-        };
-        Ok((node, cursors))
+    let mut plain = Vec::new();
+    frame::put_hello(&mut plain, shared.node);
+    if let Err(e) = send(&mut sealer, &mut write, &plain).await {
+        return e;
     }
-    .await;
-    let (node, cursors) = match result {
-        Ok(greeted) => greeted,
+    let node = match inbox.next(&shared).await {
+        Ok(Some(Message::Hello { node })) => node,
+        Ok(other) => return protocol(&shared, "expected Hello", other),
         Err(e) => return e,
     };
-    let peer = Arc::new(Peer {
-        addr,
-        node,
-        // Where the peer said it stands in this log is what it has stored: acknowledged. A peer
-        // that reconnects (or restarts durable) caught up is sent nothing and so would never
-        // acknowledge anything, holding every `flush` until its deadline.
-        acked: Mutex::new(cursors.clone()),
-        sent: AtomicU64::new(0),
-        received: AtomicU64::new(0),
-        stored: AtomicU64::new(0),
-        gaps: AtomicU64::new(0),
-    });
-    let acks = Arc::new(PendingAcks::default());
-    shared.connected(peer.clone());
-    let writer = Writer { shared: shared.clone(), peer: peer.clone(), sealer, write, cursors, acks: acks.clone() };
-    let mut decoded = Decoded::spawn(inbox, shared.clone());
+    if node == shared.node {
+        return SessionError::SelfConnection;
+    }
+    // Registered before `Resume`, so that a connection it replaces is closed before this one
+    // says where to resume.
+    let peer = Arc::new(Peer::new(addr, node, initiator, remote_ip));
+    if let Err(e) = shared.connected(peer.clone()) {
+        return e;
+    }
     let error = tokio::select! {
-        e = writer.run() => e,
-        e = read_loop(&shared, &peer, &mut decoded, &acks) => e,
+        e = session(&shared, &peer, inbox, sealer, write) => e,
+        _ = peer.close.cancelled() => SessionError::Duplicate(node),
     };
     shared.disconnected(&peer);
     error
 }
 
+/// The rest of a registered connection: `Resume` both ways, then the writer and the reader.
+async fn session(
+    shared: &Arc<Shared>,
+    peer: &Arc<Peer>,
+    mut inbox: Inbox,
+    mut sealer: Sealer,
+    mut write: OwnedWriteHalf,
+) -> SessionError {
+    let resume = shared.cursors_of(peer.node);
+    let mut plain = Vec::new();
+    frame::put_resume(&mut plain, &resume);
+    if let Err(e) = send(&mut sealer, &mut write, &plain).await {
+        return e;
+    }
+    let cursors: HashMap<u16, u64> = match inbox.next(shared).await {
+        Ok(Some(Message::Resume { cursors })) => cursors.into_iter().collect(),
+        Ok(other) => return protocol(shared, "expected Resume", other),
+        Err(e) => return e,
+    };
+    // Where the peer said it stands in this log is what it has stored: acknowledged. A peer
+    // that reconnects (or restarts durable) caught up is sent nothing and so would never
+    // acknowledge anything, holding every `flush` until its deadline.
+    *peer.acked.lock().unwrap_or_else(|e| e.into_inner()) = cursors.clone();
+    shared.acks.send_modify(|n| *n += 1);
+    let acks = Arc::new(PendingAcks::default());
+    let writer = Writer { shared: shared.clone(), peer: peer.clone(), sealer, write, cursors, acks: acks.clone() };
+    let mut decoded = Decoded::spawn(inbox, shared.clone());
+    tokio::select! {
+        e = writer.run() => e,
+        e = read_loop(shared, peer, &mut decoded, &acks, resume.into_iter().collect()) => e,
+    }
+}
+
+/// A message out of place is rejected and counted; the end of the stream is only a closed
+/// connection (a peer refusing a duplicate link hangs up right after `Hello`).
 fn protocol(shared: &Shared, expected: &str, got: Option<Message>) -> SessionError {
-    shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
     match got {
         None => {
             SessionError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{expected}, got end of stream")))
         }
-        Some(m) => SessionError::Rejected(format!("{expected}, got {m:?}")),
+        Some(m) => {
+            shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+            SessionError::Rejected(format!("{expected}, got {m:?}"))
+        }
     }
 }
 
@@ -197,12 +243,11 @@ struct Inbox {
 
 impl Inbox {
     fn new(read: OwnedReadHalf, opener: Opener) -> Self {
-        let codec = LengthDelimitedCodec::builder()
-            .big_endian()
-            .length_field_length(2)
-            .max_frame_length(MAX_RECORD)
-            .new_codec();
-        Self { records: FramedRead::new(read, codec), opener, plain: BytesMut::with_capacity(1 << 20) }
+        Self {
+            records: FramedRead::new(read, transport::record_codec()),
+            opener,
+            plain: BytesMut::with_capacity(1 << 20),
+        }
     }
 
     /// The next message, `None` at a clean end of stream.
@@ -276,7 +321,15 @@ struct PendingAcks {
     notify: Notify,
 }
 
-async fn read_loop(shared: &Shared, peer: &Peer, inbox: &mut Decoded, acks: &PendingAcks) -> SessionError {
+/// `expected`: per shard, the position of the peer's log this connection resumed from, then the
+/// end of the last `Events` it brought.
+async fn read_loop(
+    shared: &Arc<Shared>,
+    peer: &Peer,
+    inbox: &mut Decoded,
+    acks: &PendingAcks,
+    mut expected: HashMap<u16, u64>,
+) -> SessionError {
     loop {
         let message = match inbox.next().await {
             Ok(Some(message)) => message,
@@ -285,7 +338,8 @@ async fn read_loop(shared: &Shared, peer: &Peer, inbox: &mut Decoded, acks: &Pen
         };
         match message {
             Message::Events(header, entries) => {
-                if header.from != shared.cursor(peer.node, header.shard) {
+                let at = expected.entry(header.shard).or_default();
+                if header.from != *at {
                     return protocol(shared, "Events from the resume position", Some(Message::Events(header, entries)));
                 }
                 if header.missed > 0 {
@@ -298,7 +352,8 @@ async fn read_loop(shared: &Shared, peer: &Peer, inbox: &mut Decoded, acks: &Pen
                     Ok(stored) => peer.stored.fetch_add(stored, Ordering::Relaxed),
                     Err(e) => return SessionError::Rejected(format!("cannot store: {e}")),
                 };
-                shared.set_cursor(peer.node, header.shard, header.to);
+                *at = header.to;
+                shared.advance_cursor(peer.node, header.shard, header.to);
                 acks.shards.lock().unwrap_or_else(|e| e.into_inner()).insert(header.shard, header.to);
                 acks.notify.notify_one();
             }
@@ -309,7 +364,8 @@ async fn read_loop(shared: &Shared, peer: &Peer, inbox: &mut Decoded, acks: &Pen
                 drop(acked);
                 shared.acks.send_modify(|n| *n += 1);
             }
-            other => return protocol(shared, "Events or Ack", Some(other)),
+            Message::Peers { listen, peers } => shared.learn(peer, &listen, peers),
+            other => return protocol(shared, "Events, Ack or Peers", Some(other)),
         }
     }
 }
@@ -327,11 +383,19 @@ struct Writer {
 impl Writer {
     async fn run(mut self) -> SessionError {
         let mut grown = self.shared.version.subscribe();
+        // Marked changed so that the first round tells the peer this node's `Peers`.
+        let mut members = self.shared.members.subscribe();
+        members.mark_changed();
         let mut plain = Vec::with_capacity(2 * SCAN_BYTES);
         let mut wire = Vec::with_capacity(2 * SCAN_BYTES);
         loop {
             grown.borrow_and_update();
             plain.clear();
+            if members.has_changed().unwrap_or(false) {
+                members.borrow_and_update();
+                let (listen, peers) = self.shared.peers_message(self.peer.node);
+                frame::put_peers(&mut plain, &listen, &peers);
+            }
             let acks = std::mem::take(&mut *self.acks.shards.lock().unwrap_or_else(|e| e.into_inner()));
             for (shard, to) in acks {
                 frame::put_ack(&mut plain, shard, to);
@@ -343,6 +407,7 @@ impl Writer {
                 tokio::select! {
                     _ = grown.changed() => continue,
                     _ = self.acks.notify.notified() => continue,
+                    _ = members.changed() => continue,
                     _ = tokio::time::sleep(HEARTBEAT) => {}
                 }
             }

@@ -2,8 +2,9 @@
 //!
 //! `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s` (`snow`): both sides prove knowledge of the cluster
 //! key (the pre-shared key, mixed in before the first message, so a node with another key or
-//! none fails on the first message it reads) and exchange fresh X25519 static keys, which gives
-//! forward secrecy per connection. Every record afterwards is ChaCha20-Poly1305 with an implicit
+//! none fails on the first message it reads), exchange fresh ephemeral X25519 keys (forward
+//! secrecy per connection) and prove their node's static key (`identity.rs`), which a node
+//! pinning peers (`peer_public_keys`) checks against its list. Every record afterwards is ChaCha20-Poly1305 with an implicit
 //! counter nonce per direction: a flipped, truncated, reordered or replayed record fails to
 //! decrypt and closes the connection.
 //!
@@ -19,14 +20,16 @@
 //! whole buffer of messages into as few records as that allows. Insecure mode (loopback only)
 //! sends the same records unencrypted.
 
+use super::identity::Identity;
+use crate::config::to_hex;
 use bytes::BytesMut;
 use snow::{Builder, StatelessTransportState};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::LengthDelimitedCodec;
 
 /// The handshake, named as the Noise specification names it.
 pub const PATTERN: &str = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s";
@@ -35,7 +38,7 @@ pub const MAX_RECORD: usize = 65535;
 /// Poly1305 tag per encrypted record.
 const TAG: usize = 16;
 /// Binds the handshake to this protocol and version.
-const PROLOGUE: &[u8] = b"purple-rain net 1";
+pub const PROLOGUE: &[u8] = b"purple-rain net 1";
 /// Bound on the whole handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -63,6 +66,11 @@ impl fmt::Display for HandshakeError {
 pub struct Keys(Option<Arc<StatelessTransportState>>);
 
 impl Keys {
+    /// Insecure mode's: records pass through as they are.
+    pub fn insecure() -> Self {
+        Self(None)
+    }
+
     /// The sealing half.
     pub fn sealer(&self) -> Sealer {
         Sealer { state: self.0.clone(), nonce: 0 }
@@ -74,30 +82,60 @@ impl Keys {
     }
 }
 
-/// Runs the handshake on a fresh connection. `key` is `None` in insecure mode, where there is
-/// nothing to agree on.
-pub async fn handshake(
-    stream: &mut TcpStream,
-    key: Option<&[u8; 32]>,
+/// What a node proves in the handshake and what it accepts from peers.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The cluster key, mixed in as the Noise pre-shared key.
+    pub key: [u8; 32],
+    /// This node's static key pair.
+    pub identity: Identity,
+    /// When not empty, the only remote static keys accepted.
+    pub pinned: Vec<[u8; 32]>,
+}
+
+impl Credentials {
+    /// Refuses a remote static key that is not pinned (any key, when nothing is pinned).
+    fn admit(&self, remote: Option<&[u8]>) -> Result<(), HandshakeError> {
+        match remote {
+            Some(remote) if !self.pinned.is_empty() && !self.pinned.iter().any(|k| k.as_slice() == remote) => {
+                Err(HandshakeError::Auth(format!("public key {} is not in peer_public_keys", to_hex(remote))))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Runs the handshake on a fresh connection (TCP, or an in-memory pipe in tests and fuzzing).
+/// `credentials` is `None` in insecure mode, where there is nothing to agree on.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    credentials: Option<&Credentials>,
     initiator: bool,
 ) -> Result<Keys, HandshakeError> {
-    let Some(key) = key else { return Ok(Keys(None)) };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, noise(stream, key, initiator)).await {
+    let Some(credentials) = credentials else { return Ok(Keys::insecure()) };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, noise(stream, credentials, initiator)).await {
         Ok(result) => result,
         Err(_) => Err(HandshakeError::Io(io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))),
     }
 }
 
-async fn noise(stream: &mut TcpStream, key: &[u8; 32], initiator: bool) -> Result<Keys, HandshakeError> {
+async fn noise<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    credentials: &Credentials,
+    initiator: bool,
+) -> Result<Keys, HandshakeError> {
     let auth = |e: snow::Error| HandshakeError::Auth(e.to_string());
     let params = PATTERN.parse().map_err(auth)?;
-    let builder = Builder::new(params);
-    let keypair = builder.generate_keypair().map_err(auth)?;
-    let builder = builder.local_private_key(&keypair.private).psk(0, key).prologue(PROLOGUE);
+    let builder = Builder::new(params)
+        .local_private_key(credentials.identity.private())
+        .psk(0, &credentials.key)
+        .prologue(PROLOGUE);
     let mut state = if initiator { builder.build_initiator() } else { builder.build_responder() }.map_err(auth)?;
     let mut buf = vec![0u8; MAX_RECORD];
     let mut payload = vec![0u8; MAX_RECORD];
-    // XX: initiator writes, responder writes, initiator writes.
+    // XX: initiator writes, responder writes, initiator writes. Each side checks the remote
+    // static key as soon as it has it: the initiator before its last message, the responder on
+    // the last one, so a peer that is not pinned never gets past the handshake.
     for turn in 0..3 {
         if (turn % 2 == 0) == initiator {
             let n = state.write_message(&[], &mut buf).map_err(auth)?;
@@ -112,23 +150,30 @@ async fn noise(stream: &mut TcpStream, key: &[u8; 32], initiator: bool) -> Resul
                 Err(e) => return Err(HandshakeError::Io(e)),
             };
             state.read_message(&record, &mut payload).map_err(auth)?;
+            credentials.admit(state.get_remote_static())?;
         }
     }
     Ok(Keys(Some(Arc::new(state.into_stateless_transport_mode().map_err(auth)?))))
 }
 
-async fn write_record(stream: &mut TcpStream, record: &[u8]) -> io::Result<()> {
+async fn write_record<S: AsyncWrite + Unpin>(stream: &mut S, record: &[u8]) -> io::Result<()> {
     let mut framed = Vec::with_capacity(2 + record.len());
     framed.extend_from_slice(&(record.len() as u16).to_be_bytes());
     framed.extend_from_slice(record);
-    stream.write_all(&framed).await
+    stream.write_all(&framed).await?;
+    stream.flush().await
 }
 
-async fn read_record(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+async fn read_record<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Vec<u8>> {
     let len = stream.read_u16().await? as usize;
     let mut record = vec![0; len];
     stream.read_exact(&mut record).await?;
     Ok(record)
+}
+
+/// The codec that cuts a connection's byte stream into records after the handshake.
+pub fn record_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().big_endian().length_field_length(2).max_frame_length(MAX_RECORD).new_codec()
 }
 
 /// Seals outgoing plaintext into records (plaintext chunks of at most 65519 bytes, so the
@@ -208,26 +253,33 @@ impl Opener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
-    async fn pair(
-        a: Option<[u8; 32]>,
-        b: Option<[u8; 32]>,
-    ) -> (Result<Keys, HandshakeError>, Result<Keys, HandshakeError>) {
+    fn credentials(key: u8) -> Credentials {
+        Credentials { key: [key; 32], identity: Identity::generate().unwrap(), pinned: Vec::new() }
+    }
+
+    async fn pair_of(a: Credentials, b: Credentials) -> (Result<Keys, HandshakeError>, Result<Keys, HandshakeError>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
-            handshake(&mut stream, b.as_ref(), false).await
+            handshake(&mut stream, Some(&b), false).await
         });
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let client = handshake(&mut client, a.as_ref(), true).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let client = handshake(&mut stream, Some(&a), true).await;
+        // Hang up as a failed connection does, so a server waiting for more learns at once.
+        drop(stream);
         (client, server.await.unwrap())
+    }
+
+    async fn pair(a: u8, b: u8) -> (Result<Keys, HandshakeError>, Result<Keys, HandshakeError>) {
+        pair_of(credentials(a), credentials(b)).await
     }
 
     #[tokio::test]
     async fn the_same_key_agrees_and_records_round_trip_once() {
-        let (a, b) = pair(Some([7; 32]), Some([7; 32])).await;
+        let (a, b) = pair(7, 7).await;
         let (a, b) = (a.unwrap(), b.unwrap());
         let (mut sealer, mut opener) = (a.sealer(), b.opener());
         let plain: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
@@ -288,8 +340,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_key_fails_on_both_sides() {
-        let (a, b) = pair(Some([7; 32]), Some([8; 32])).await;
+        let (a, b) = pair(7, 8).await;
         assert!(matches!(a, Err(HandshakeError::Auth(_))), "{:?}", a.err());
         assert!(matches!(b, Err(HandshakeError::Auth(_))), "{:?}", b.err());
+    }
+
+    #[tokio::test]
+    async fn a_pinned_peer_is_accepted_and_another_refused_either_way() {
+        let (a, b, stranger) = (credentials(7), credentials(7), credentials(7));
+        let pin = |mut c: Credentials, peer: &Credentials| {
+            c.pinned.push(*peer.identity.public());
+            c
+        };
+        let (x, y) = pair_of(pin(a.clone(), &b), pin(b.clone(), &a)).await;
+        assert!(x.is_ok() && y.is_ok(), "pinned both ways: {:?} {:?}", x.err(), y.err());
+        // The initiator pins someone else: it refuses before its last message.
+        let (x, y) = pair_of(pin(a.clone(), &stranger), b.clone()).await;
+        assert!(matches!(&x, Err(HandshakeError::Auth(m)) if m.contains("peer_public_keys")), "{:?}", x.err());
+        assert!(matches!(y, Err(HandshakeError::Auth(_))), "{:?}", y.err());
+        // The responder pins someone else: it refuses on the last message.
+        let (x, y) = pair_of(a.clone(), pin(b.clone(), &stranger)).await;
+        assert!(matches!(&y, Err(HandshakeError::Auth(m)) if m.contains("peer_public_keys")), "{:?}", y.err());
+        // The initiator finished its part: the refusal reaches it as a closed connection.
+        drop(x);
     }
 }
