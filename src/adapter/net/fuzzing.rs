@@ -52,7 +52,20 @@ fn check(message: &Message) {
 
 /// The wire bytes of a connection after its handshake, read as a connection reads them: cut
 /// into records by the record codec, each opened by `opener`, the plaintext cut into messages.
+///
+/// A stream that ends inside a record is an error here. The connection's reader sees the
+/// same stream as a plain end of stream when the cut falls after a record's length prefix (the
+/// codec has consumed it): the connection closes either way and nothing of the partial record
+/// is used, but a check must tell a replayed length prefix from an untouched stream.
 fn read_wire(wire: &[u8], mut opener: Opener) -> Result<usize, String> {
+    let mut rest = wire;
+    while let [high, low, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*high, *low]));
+        rest = tail.get(len..).ok_or("stream ended inside a record")?;
+    }
+    if !rest.is_empty() {
+        return Err("stream ended inside a record".into());
+    }
     let mut codec = transport::record_codec();
     let mut input = BytesMut::from(wire);
     let mut plain = BytesMut::new();
@@ -258,16 +271,19 @@ async fn pretend(mut stream: DuplexStream, pretender: Pretender<'_>, initiator: 
             let mut framed = (n as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(&buf[..n]);
             let mut this = Edited::Nothing;
+            // The message's own bytes: an edit past them only touches what was appended.
+            let own = framed.len();
+            let touched = |at: usize| if at < own { Edited::Bytes } else { Edited::Appended };
             for edit in edits.chunks_exact(4).filter(|e| e[0] % 3 == turn) {
                 let at = usize::from(edit[2]) % framed.len().max(1);
                 match edit[1] % 3 {
                     0 if at < framed.len() && edit[3] != 0 => {
                         framed[at] ^= edit[3];
-                        this = Edited::Bytes;
+                        this = this.max_with(touched(at));
                     }
                     1 if at < framed.len() => {
                         framed.truncate(at);
-                        this = Edited::Bytes;
+                        this = this.max_with(touched(at));
                     }
                     2 if edit[3] != 0 => {
                         framed.extend(std::iter::repeat_n(edit[3], usize::from(edit[3])));
@@ -349,6 +365,21 @@ mod tests {
             }
         }
         assert_eq!(decode_messages(&plain), Ok(2));
+    }
+
+    /// Found by `net_frame`: an empty stream's heartbeat with a replay of its own length prefix
+    /// appended read as an untouched stream (the record codec consumes a prefix whose record
+    /// never comes and then reports a clean end).
+    /// Found by `net_handshake`: cutting bytes appended to the last message, not the message,
+    /// was taken for a spoiled handshake that should have failed.
+    #[test]
+    fn cutting_only_appended_bytes_leaves_the_handshake_whole() {
+        handshake(&[0x02, 0x23, 0xfe, 0xff, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0x02, 0x0a, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn a_replayed_length_prefix_alone_is_refused() {
+        fuzz_frames(&[0x02, 0x60, 0x45, 0x23, 0x45, 0x0a, 0x00]);
     }
 
     proptest! {

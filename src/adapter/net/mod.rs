@@ -20,6 +20,11 @@
 //!   events and those it received) from where the peer said it stands (see `peer.rs`). A line
 //!   A–B–C thus carries A's events to C, a node that peers with one member learns every event of
 //!   the mesh, and the log itself is the bounded retain log (config `max_events_per_shard`).
+//! - **Membership** (`membership.rs`): peers tell each other where they and their peers listen,
+//!   and a node dials every node it is not linked to, so one configured peer is enough to join
+//!   the whole mesh; two nodes keep one link between them, chosen alike at both ends.
+//! - **Identity** (`identity.rs`): each node proves a static X25519 key in the handshake,
+//!   persistent with `identity_file`; `peer_public_keys` pins the keys accepted.
 //! - **Exactly once**: the origin high-water marks (`marks.rs`) drop an event that arrives twice
 //!   (two paths, a reconnect). Nothing loops: a node stores an event once and sends each stored
 //!   event once per connection.
