@@ -143,8 +143,7 @@ fn sealed_and_edited(data: &[u8]) {
     for piece in plain.chunks(chunk) {
         sealer.seal(piece, &mut wire).expect("seal");
     }
-    // The first position edited, as long as the edit is still in the stream; whether it was cut.
-    let (mut changed, mut truncated): (Option<usize>, bool) = (None, false);
+    let original = wire.clone();
     for edit in edits.chunks_exact(4) {
         let at = usize::from(u16::from_le_bytes([edit[1], edit[2]]));
         if wire.is_empty() {
@@ -152,26 +151,20 @@ fn sealed_and_edited(data: &[u8]) {
         }
         let at = at % wire.len();
         match edit[0] % 3 {
-            0 if edit[3] != 0 => {
-                wire[at] ^= edit[3];
-                changed = Some(changed.map_or(at, |c| c.min(at)));
-            }
-            0 => {}
-            1 => {
-                wire.truncate(at);
-                truncated = true;
-                changed = changed.filter(|&c| c < at);
-            }
+            0 => wire[at] ^= edit[3],
+            1 => wire.truncate(at),
             _ => {
                 let replay = wire[..=at].to_vec();
-                changed = Some(changed.map_or(wire.len(), |c| c.min(wire.len())));
                 wire.extend_from_slice(&replay);
             }
         }
     }
+    // Judged on the result, so that edits that undo each other count as none.
+    let changed = !original.starts_with(&wire);
+    let truncated = wire.len() < original.len();
     let read = read_wire(&wire, theirs.opener());
     let expected = decode_messages(plain);
-    if changed.is_some() {
+    if changed {
         assert!(read.is_err(), "a tampered stream was accepted: {read:?}");
     } else if truncated {
         if let (Ok(read), Ok(expected)) = (&read, &expected) {
@@ -270,28 +263,24 @@ async fn pretend(mut stream: DuplexStream, pretender: Pretender<'_>, initiator: 
             let Ok(n) = state.write_message(&[], &mut buf) else { return edited };
             let mut framed = (n as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(&buf[..n]);
-            let mut this = Edited::Nothing;
-            // The message's own bytes: an edit past them only touches what was appended.
-            let own = framed.len();
-            let touched = |at: usize| if at < own { Edited::Bytes } else { Edited::Appended };
+            let original = framed.clone();
             for edit in edits.chunks_exact(4).filter(|e| e[0] % 3 == turn) {
                 let at = usize::from(edit[2]) % framed.len().max(1);
                 match edit[1] % 3 {
-                    0 if at < framed.len() && edit[3] != 0 => {
-                        framed[at] ^= edit[3];
-                        this = this.max_with(touched(at));
-                    }
-                    1 if at < framed.len() => {
-                        framed.truncate(at);
-                        this = this.max_with(touched(at));
-                    }
-                    2 if edit[3] != 0 => {
-                        framed.extend(std::iter::repeat_n(edit[3], usize::from(edit[3])));
-                        this = this.max_with(Edited::Appended);
-                    }
+                    0 if at < framed.len() => framed[at] ^= edit[3],
+                    1 => framed.truncate(at),
+                    2 => framed.extend(std::iter::repeat_n(edit[3], usize::from(edit[3]))),
                     _ => {}
                 }
             }
+            // Judged on the result, so that edits that undo each other count as none.
+            let this = if framed == original {
+                Edited::Nothing
+            } else if framed.starts_with(&original) {
+                Edited::Appended
+            } else {
+                Edited::Bytes
+            };
             edited = edited.max_with(this);
             if stream.write_all(&framed).await.is_err() {
                 return edited;
@@ -375,6 +364,23 @@ mod tests {
     #[test]
     fn cutting_only_appended_bytes_leaves_the_handshake_whole() {
         handshake(&[0x02, 0x23, 0xfe, 0xff, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0x02, 0x0a, 0xff, 0xff]);
+    }
+
+    /// Found by `net_frame`: a byte flipped twice, back to what it was, was taken for a
+    /// tampered stream that should have been refused.
+    #[test]
+    fn edits_that_undo_each_other_leave_the_stream_untouched() {
+        fuzz_frames(&[2, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0x29, 0]);
+    }
+
+    /// Found by `net_handshake`: a byte of the last message flipped twice, back to what it
+    /// was, was taken for a spoiled handshake.
+    #[test]
+    fn handshake_edits_that_undo_each_other_leave_it_whole() {
+        let mut data = vec![0x0a, 0, 0, 0, 0, 0x98, 0x2d, 0x98, 0x98, 0x98, 0x21, 0x98, 0x98, 0x98, 0x98, 0x98];
+        data.extend_from_slice(&[0x98, 0x98, 0x98, 0x23, 0x98, 0x98, 0x98, 0x98, 0x98, 0x98, 0x98, 0x98]);
+        data.extend_from_slice(&[0x98, 0x98, 0x98, 0x98, 0x98, 0x98, 0, 0, 0, 0, 0x3d]);
+        handshake(&data);
     }
 
     #[test]
