@@ -354,6 +354,33 @@ fn a_line_learns_the_mesh_and_outlives_its_middle() {
     common::shutdown(c.bus);
 }
 
+/// With `learn_peers` off the links are exactly the configured ones: the ends of a line
+/// exchange their events through the middle and never link to each other.
+#[test]
+fn a_line_that_does_not_learn_keeps_its_configured_links() {
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port, c_port) = (free_port(), free_port(), free_port());
+    let fixed = |port, peers: &[u16]| net_config(port, peers, Some(&key)).learn_peers(false);
+    let b = start_node(fixed(b_port, &[]), b_port);
+    let a = start_node(fixed(a_port, &[b_port]), a_port);
+    let c = start_node(fixed(c_port, &[b_port]), c_port);
+    eventually("A and C connected to B", || a.net.connected_peers() == 1 && c.net.connected_peers() == 1);
+    let nodes = [a, b, c];
+    // Each end's events reach the other after B told it of the other end (B sends `Peers`
+    // before the events of the same round), so a node that learned would have dialed by now.
+    let expected = ingest_everywhere(&nodes, 2_000);
+    assert_mesh_complete(&nodes, &expected);
+    let [a, b, c] = nodes;
+    for node in [&a, &c] {
+        assert!(node.net.learned_peers().is_empty(), "node {} learned {:?}", node.port, node.net.learned_peers());
+        assert_eq!(node.net.connected_peers(), 1, "node {} linked past B", node.port);
+    }
+    assert_eq!(b.net.connected_peers(), 2);
+    for node in [a, b, c] {
+        common::shutdown(node.bus);
+    }
+}
+
 #[test]
 fn two_nodes_dialing_each_other_keep_one_link() {
     let key = NetAdapterConfig::generate_key();

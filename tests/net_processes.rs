@@ -68,7 +68,10 @@ fn payload(name: char, run: u32, index: u64) -> Vec<u8> {
 // ---- the node process ---------------------------------------------------------------------
 
 fn node_main(spec: Spec) {
-    let mut config = NetAdapterConfig::default().listen(format!("127.0.0.1:{}", spec.listen)).key(&spec.key);
+    // The triangle is fixed: A and C must stay linked through the faulty link, not learn each
+    // other's listen address from B and link directly around it.
+    let mut config =
+        NetAdapterConfig::default().listen(format!("127.0.0.1:{}", spec.listen)).key(&spec.key).learn_peers(false);
     for peer in &spec.peers {
         config = config.peer(format!("127.0.0.1:{peer}"));
     }

@@ -101,10 +101,16 @@ export interface EventBusConfig {
         listen?: string | null
         /** Peers to dial, and redial with backoff whenever the connection drops. */
         peers?: string[]
+        /** Dial the members learned from peers (default true); false keeps exactly `peers`. */
+        learn_peers?: boolean
         /** The cluster key: 64 hex digits (32 random bytes), the same on every node. */
         key?: string | null
         /** A file holding the key as 64 hex digits, instead of `key`. */
         key_file?: string | null
+        /** A file holding this node's static private key, created when missing (for pinning). */
+        identity_file?: string | null
+        /** When not empty, the only peers accepted: their public keys, 64 hex digits each. */
+        peer_public_keys?: string[]
         /** Plain text, no authentication: loopback addresses only. */
         insecure?: boolean
         max_events_per_shard?: number

@@ -175,6 +175,11 @@ pub struct NetAdapterConfig {
     pub listen: Option<String>,
     /// Peers to connect to (and reconnect to, with backoff, whenever the connection drops).
     pub peers: Vec<String>,
+    /// Dial the members this node learns of from its peers (default `true`), so a node that
+    /// peers with one member links to the rest and outlives it. `false` keeps the links to
+    /// exactly `peers` and those dialing in: for a topology that is fixed on purpose (through
+    /// a proxy or a tunnel, say, where the addresses peers listen on are not the ones to dial).
+    pub learn_peers: bool,
     /// The cluster key: 64 hex digits (32 bytes). Required unless `insecure` or `key_file`.
     pub key: Option<String>,
     /// A file holding the cluster key as 64 hex digits (surrounding whitespace ignored).
@@ -207,6 +212,7 @@ impl Default for NetAdapterConfig {
         Self {
             listen: None,
             peers: Vec::new(),
+            learn_peers: true,
             key: None,
             key_file: None,
             identity_file: None,
@@ -228,6 +234,11 @@ impl NetAdapterConfig {
     /// Adds a peer.
     pub fn peer(mut self, addr: impl Into<String>) -> Self {
         self.peers.push(addr.into());
+        self
+    }
+    /// Whether to dial the members learned from peers (see the field).
+    pub fn learn_peers(mut self, learn: bool) -> Self {
+        self.learn_peers = learn;
         self
     }
     /// Sets the cluster key (64 hex digits).

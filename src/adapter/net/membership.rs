@@ -148,6 +148,9 @@ impl Shared {
             // The other peers learn where `from` listens.
             self.members.send_modify(|n| *n += 1);
         }
+        if !self.config.learn_peers {
+            return;
+        }
         for (node, addr) in peers {
             if node == self.node || node == 0 || self.is_connected(node) || self.stop.is_cancelled() {
                 continue;
