@@ -172,7 +172,8 @@ pub async fn run(args: Args, interrupt: Interrupt) -> Result<u8, Failure> {
 /// A Net node's flush waits only for the peers connected at the time, and a `produce` that
 /// just started may not have reached its peers yet: its events would leave with the process.
 /// So wait (up to `deadline`) until every configured peer is connected; returns those that
-/// never were. Other adapters report no `net_dial_connected` figure and return at once.
+/// never were (learned members are not waited for). Other adapters report no
+/// `net_dial_connected` figure and return at once.
 async fn wait_for_peers(bus: &EventBus, deadline: Instant) -> Vec<String> {
     loop {
         let unreached: Vec<String> = bus
@@ -180,7 +181,10 @@ async fn wait_for_peers(bus: &EventBus, deadline: Instant) -> Vec<String> {
             .adapter_metrics()
             .into_iter()
             .filter(|m| m.name == "net_dial_connected" && m.value < 1.0)
-            .map(|m| m.labels.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(","))
+            // Only the peers given on the command line: a member learned from them that cannot
+            // be reached is not where these events must go.
+            .filter(|m| !m.labels.iter().any(|(name, value)| *name == "source" && value == "learned"))
+            .filter_map(|m| m.labels.into_iter().find(|(name, _)| *name == "peer").map(|(_, addr)| addr))
             .collect();
         if unreached.is_empty() || Instant::now() >= deadline {
             return unreached;
