@@ -8,7 +8,7 @@
 //! shard is kept, so a consumer reading old events pays one read per segment).
 
 use super::record::{self, Fields, Format};
-use super::segment::{self, Entry, Run, Scan};
+use super::segment::{self, Damage, Entry, Run, Scan};
 use super::{DiskStats, Options};
 use crate::adapter::memory::{ids, page, Origin};
 use crate::adapter::{ShardPage, ShardRead};
@@ -497,14 +497,8 @@ impl ShardLog {
                         self.state.write().unwrap_or_else(|e| e.into_inner()).cold = Some(Arc::new(scan.run));
                         continue;
                     }
-                    if let Some(damage) = scan.damage {
-                        return Err(AdapterError::Corrupt(format!(
-                            "{}: corrupt record at offset {} ({}); the events from sequence {} on are unreadable",
-                            path.display(),
-                            damage.offset,
-                            damage.reason,
-                            scan.run.end()
-                        )));
+                    if let Some(damage) = &scan.damage {
+                        return Err(unreadable_from(&path, damage, scan.run.end()));
                     }
                     // A gap in the sequences (a batch the bus dropped): nothing to read there.
                     page.next = following.min(limit).max(page.next + 1);
@@ -583,14 +577,8 @@ impl ShardLog {
                 self.state.write().unwrap_or_else(|e| e.into_inner()).cold = Some(Arc::new(scan.run));
                 continue;
             }
-            if let Some(damage) = scan.damage {
-                return Err(AdapterError::Corrupt(format!(
-                    "{}: corrupt record at offset {} ({}); the events from sequence {} on are unreadable",
-                    path.display(),
-                    damage.offset,
-                    damage.reason,
-                    scan.run.end()
-                )));
+            if let Some(damage) = &scan.damage {
+                return Err(unreadable_from(&path, damage, scan.run.end()));
             }
             next = following.min(limit).max(next + 1);
         }
@@ -637,4 +625,14 @@ fn serve(run: &Run, from: u64, limit: u64, read: &ShardRead<'_>, found: &mut Vec
         }
     }
     run.first + end as u64
+}
+
+/// A segment that is damaged past the events a read has reached: what follows cannot be served.
+fn unreadable_from(path: &Path, damage: &Damage, end: u64) -> AdapterError {
+    AdapterError::Corrupt(format!(
+        "{}: corrupt record at offset {} ({}); the events from sequence {end} on are unreadable",
+        path.display(),
+        damage.offset,
+        damage.reason,
+    ))
 }
