@@ -12,13 +12,16 @@
 //!   less than the wall time.
 //! - `live`: A and B connected; N events ingested on A until B holds them all (A's ingest
 //!   pipeline included).
+//! - `store alone`: a fresh Memory log appending the same events, one thread, no network: what
+//!   the receiving side's store costs by itself, an upper bound for replication into a new node.
 //! - `latency`: 1k events/s ingested on A; time until a long poll on B returns each.
 //!
 //! The throughput figures are the best of three runs each, TCP interleaved with the others.
 
-use purple_rain::adapter::NetAdapter;
+use purple_rain::adapter::{Adapter, MemoryAdapter, NetAdapter};
 use purple_rain::{
-    BackpressureMode, BatchConfig, ConsumeRequest, EventBus, EventBusConfig, NetAdapterConfig, RawEvent,
+    BackpressureMode, Batch, BatchConfig, ConsumeRequest, EventBus, EventBusConfig, MemoryAdapterConfig,
+    NetAdapterConfig, ProducerIdentity, RawEvent,
 };
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ENTRY_HEADER: usize = 28;
+/// Events one replication message carries (256 KiB of 100-byte payloads).
+const RUN: usize = 2600;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
@@ -134,6 +139,14 @@ fn tcp(n: usize) -> Rate {
     Rate::measure(n, start, cpu)
 }
 
+/// Tells `perf record --control fifo:$PERF_CTL_FIFO` (started with `-D -1`) to `enable` or
+/// `disable` sampling, so that a profile holds replication alone.
+fn profiler(command: &str) {
+    if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
+        let _ = std::fs::OpenOptions::new().write(true).open(fifo).and_then(|mut f| writeln!(f, "{command}"));
+    }
+}
+
 /// Events per second from A's log to B's, B connecting after A holds them all.
 fn catch_up(n: usize, key: Option<&str>) -> Rate {
     let (a_port, b_port) = (free_port(), free_port());
@@ -149,10 +162,39 @@ fn catch_up(n: usize, key: Option<&str>) -> Rate {
         std::thread::sleep(Duration::from_micros(50));
     }
     let (start, cpu, early) = (Instant::now(), own_cpu(), b_net.retained() as usize);
+    profiler("enable");
     wait_retained(&b_net, n as u64);
     let rate = Rate::measure(n - early, start, cpu);
+    profiler("disable");
     shutdown(a);
     shutdown(b);
+    rate
+}
+
+/// Events per second a fresh Memory log appends, one thread, no network: the receiving side's
+/// store alone, in runs of the size one replication message carries. Replication into a fresh
+/// node cannot beat it, whatever the wire costs: most of it is the kernel handing the log new
+/// pages.
+fn store_alone(n: usize) -> Rate {
+    let log = MemoryAdapter::new(MemoryAdapterConfig::default().max_events_per_shard(n));
+    let mut batches = Vec::new();
+    for (i, chunk) in events(n).chunks(RUN).enumerate() {
+        let shard = (i % 4) as u16;
+        let first = (i / 4 * RUN) as u64;
+        batches.push(Batch::new(shard, first, 1, ProducerIdentity::ephemeral(), chunk.to_vec()));
+    }
+    let (start, cpu) = (Instant::now(), own_cpu());
+    profiler("enable");
+    // The batches come back out, so that freeing them is not timed.
+    let (log, _batches) = purple_rain::runtime::wait(async move {
+        for batch in &batches {
+            log.on_batch(batch).await.unwrap();
+        }
+        (log, batches)
+    });
+    let rate = Rate::measure(n, start, cpu);
+    profiler("disable");
+    assert_eq!(log.retained(), n as u64);
     rate
 }
 
@@ -241,10 +283,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let quick = args.iter().any(|a| a == "quick");
     let key = NetAdapterConfig::generate_key();
-    // `profile-catch-up`: only the encrypted catch-up, once, for a profiler.
+    // `profile-catch-up [insecure]`: only the catch-up, once, for a profiler (`PERF_CTL_FIFO`).
     if args.iter().any(|a| a == "profile-catch-up") {
-        let rate = catch_up(1_000_000, Some(&key));
-        println!("catch-up, encrypted: {:.2} M events/s, {:.0} ns CPU/event", rate.per_second / 1e6, rate.cpu_ns);
+        let insecure = args.iter().any(|a| a == "insecure");
+        let rate = catch_up(1_000_000, (!insecure).then_some(key.as_str()));
+        let mode = if insecure { "insecure" } else { "encrypted" };
+        println!("catch-up, {mode}: {:.2} M events/s, {:.0} ns CPU/event", rate.per_second / 1e6, rate.cpu_ns);
+        return;
+    }
+    if args.iter().any(|a| a == "profile-store") {
+        let rate = store_alone(1_000_000);
+        println!("store alone: {:.2} M events/s, {:.0} ns CPU/event", rate.per_second / 1e6, rate.cpu_ns);
         return;
     }
     let n = if quick { 500_000 } else { 2_000_000 };
@@ -252,6 +301,7 @@ fn main() {
     let encrypted = best_of_three(n, &mut tcp_best, || catch_up(n, Some(&key)));
     let insecure = best_of_three(n, &mut tcp_best, || catch_up(n, None));
     let pipelined = best_of_three(n, &mut tcp_best, || live(n, &key));
+    let store = best_of_three(n, &mut tcp_best, || store_alone(n));
     let row = |name: &str, r: Rate| {
         println!(
             "{name:<36} {:>6.2} M events/s  {:>5.2}x TCP  {:>5.0} ns CPU/event",
@@ -265,6 +315,7 @@ fn main() {
     row("catch-up A -> B, encrypted", encrypted);
     row("catch-up A -> B, insecure", insecure);
     row("live ingest on A -> stored on B, enc.", pipelined);
+    row("fresh Memory log append alone (ceiling)", store);
     println!(
         "targets: encrypted catch-up >= 3 M/s: {}; >= 0.5x TCP: {}",
         if encrypted.per_second >= 3e6 { "met" } else { "NOT met" },

@@ -399,3 +399,25 @@ fn two_nodes_dialing_each_other_keep_one_link() {
     common::shutdown(a.bus);
     common::shutdown(b.bus);
 }
+
+/// Connections use AES-256-GCM where the CPU runs it in hardware and ChaCha20-Poly1305
+/// otherwise, shown per peer; an insecure link shows none.
+#[test]
+fn each_connection_names_its_cipher() {
+    #[cfg(target_arch = "x86_64")]
+    let hardware_aes = std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq");
+    #[cfg(not(target_arch = "x86_64"))]
+    let hardware_aes = false;
+    let expected = if hardware_aes { "aes-256-gcm" } else { "chacha20-poly1305" };
+    for (key, cipher) in [(Some(NetAdapterConfig::generate_key()), expected), (None, "none")] {
+        let (a_port, b_port) = (free_port(), free_port());
+        let a = start_node(net_config(a_port, &[], key.as_deref()), a_port);
+        let b = start_node(net_config(b_port, &[a_port], key.as_deref()), b_port);
+        eventually("connected", || a.net.connected_peers() == 1 && b.net.connected_peers() == 1);
+        for node in [&a, &b] {
+            assert_eq!(metric(node, "net_peer_cipher", Some(("cipher", cipher))), Some(1.0), "{cipher}");
+        }
+        common::shutdown(a.bus);
+        common::shutdown(b.bus);
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! Unlike `proxy.rs` (one fault on one record of the first connection), a link stays up for a
 //! whole scenario and applies its current faults to every connection, in both directions. It
-//! reads the Net adapter's record framing (a big-endian `u16` length, then the record), so a
+//! reads the Net adapter's record framing (a big-endian `u16` length, then the record, after the
+//! one-byte cipher offer), so a
 //! drop removes whole records: the receiver's next record then fails authentication (its nonce
 //! no longer matches) and the connection is closed, as with any lost or reordered record.
 
@@ -108,6 +109,7 @@ pub fn start_link(target: u16) -> Link {
 }
 
 /// Forwards records from `from` to `to` under the link's current faults, until either closes.
+/// Encrypted connections only: the first byte is taken for the cipher offer.
 /// A delay is latency, not a throughput limit: each record is stamped when it arrives and a
 /// second thread writes it once its time has come.
 fn pump(mut from: TcpStream, to: TcpStream, faults: &Faults) {
@@ -123,6 +125,14 @@ fn pump(mut from: TcpStream, to: TcpStream, faults: &Faults) {
         }
         let _ = to.shutdown(Shutdown::Both);
     });
+    // An encrypted connection opens with one byte each way, the cipher offer; records follow.
+    let mut offer = [0u8];
+    if from.read_exact(&mut offer).is_err() {
+        return;
+    }
+    if !faults.blackhole.load(Ordering::SeqCst) && queue.send((Instant::now(), offer.to_vec())).is_err() {
+        return;
+    }
     let mut index = 0;
     loop {
         let mut len = [0u8; 2];

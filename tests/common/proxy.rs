@@ -1,7 +1,7 @@
 //! A TCP proxy between two nodes that injects faults into the records one side sends.
 //!
-//! It reads the Net adapter's record framing (a big-endian `u16` length, then the record) from
-//! the dialing side, so a fault hits exactly one record: flipped, replayed, or the connection
+//! It reads the Net adapter's record framing (a big-endian `u16` length, then the record, after
+//! the one-byte cipher offer of an encrypted connection) from the dialing side, so a fault hits exactly one record: flipped, replayed, or the connection
 //! cut or blackholed there. Each fault applies to the first connection only; later ones pass
 //! through untouched, as after a network heals.
 
@@ -82,6 +82,11 @@ fn pump_raw(mut from: TcpStream, mut to: TcpStream, hole: Arc<AtomicBool>) {
 }
 
 fn pump_records(mut from: TcpStream, mut to: TcpStream, fault: Option<ProxyFault>, hole: Arc<AtomicBool>) {
+    // An encrypted connection opens with one byte, the cipher offer; records follow.
+    let mut offer = [0u8];
+    if from.read_exact(&mut offer).is_err() || to.write_all(&offer).is_err() {
+        return;
+    }
     let mut index = 0;
     loop {
         let mut len = [0u8; 2];

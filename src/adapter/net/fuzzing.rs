@@ -9,11 +9,14 @@
 
 use super::frame::{self, Message};
 use super::identity::Identity;
-use super::transport::{self, Credentials, Keys, Opener, PROLOGUE};
+use super::transport::{self, Cipher, Credentials, Keys, Opener, PROLOGUE};
 use bytes::BytesMut;
 use std::sync::OnceLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::codec::Decoder;
+
+/// Both ciphers, whatever this machine runs fast: the fuzzers cover both.
+const BOTH_CIPHERS: u8 = Cipher::ChaChaPoly as u8 | Cipher::AesGcm as u8;
 
 /// The messages of a connection's plaintext `plain`, cut and decoded as a connection does
 /// (`peer.rs`, `Inbox::next`): how many there were, or the first error. A message left
@@ -96,8 +99,12 @@ fn keys() -> &'static (Keys, Keys) {
     KEYS.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
         runtime.block_on(async {
-            let credentials =
-                Credentials { key: [7; 32], identity: Identity::from_private([1; 32]), pinned: Vec::new() };
+            let credentials = Credentials {
+                key: [7; 32],
+                identity: Identity::from_private([1; 32]),
+                pinned: Vec::new(),
+                offer: BOTH_CIPHERS,
+            };
             let (mut a, mut b) = tokio::io::duplex(1 << 16);
             let (a, b) = tokio::join!(
                 transport::handshake(&mut a, Some(&credentials), true),
@@ -187,7 +194,8 @@ enum Pretender<'a> {
 /// by the rest. Bits 1–2 of `data[0]`: `0`, the peer sends `data[1..]` raw; `1`, it runs the
 /// handshake with the cluster key; `2`, with another key; `3`, with the cluster key but this
 /// node pins another public key. Bits 3–4: `1` pins the peer's key (with the cluster key that
-/// must succeed). An honest peer applies the edits of `data[1..]`, four bytes each: message
+/// must succeed). Bit 5: the peer offers ChaCha20-Poly1305 only (this node offers both ciphers,
+/// so either may be agreed on). An honest peer applies the edits of `data[1..]`, four bytes each: message
 /// (0–2), op (`0` flip bits, `1` truncate, else append), position, value; after a message it
 /// edited it hangs up.
 ///
@@ -200,8 +208,14 @@ pub async fn fuzz_handshake(data: &[u8]) {
     let initiator = mode & 1 == 1;
     let kind = (mode >> 1) & 3;
     let pin_peer = (mode >> 3) & 3 == 1;
+    let offer = if mode & 1 << 5 == 0 { BOTH_CIPHERS } else { Cipher::ChaChaPoly as u8 };
     let peer_identity = Identity::from_private([3; 32]);
-    let mut ours = Credentials { key: [7; 32], identity: Identity::from_private([1; 32]), pinned: Vec::new() };
+    let mut ours = Credentials {
+        key: [7; 32],
+        identity: Identity::from_private([1; 32]),
+        pinned: Vec::new(),
+        offer: BOTH_CIPHERS,
+    };
     if kind == 3 {
         ours.pinned.push(*Identity::from_private([4; 32]).public());
     } else if pin_peer {
@@ -219,7 +233,7 @@ pub async fn fuzz_handshake(data: &[u8]) {
         drop(mine);
         result
     };
-    let (result, edited) = tokio::join!(ours, pretend(theirs, pretender, !initiator, peer_identity));
+    let (result, edited) = tokio::join!(ours, pretend(theirs, pretender, !initiator, offer, peer_identity));
     let result = result.map(drop).map_err(|e| e.to_string());
     if let Err(e) = &result {
         assert!(!e.contains("timed out"), "the handshake hung: {e}");
@@ -241,7 +255,13 @@ enum Edited {
     Appended,
 }
 
-async fn pretend(mut stream: DuplexStream, pretender: Pretender<'_>, initiator: bool, identity: Identity) -> Edited {
+async fn pretend(
+    mut stream: DuplexStream,
+    pretender: Pretender<'_>,
+    initiator: bool,
+    offer: u8,
+    identity: Identity,
+) -> Edited {
     let (right_key, edits) = match pretender {
         Pretender::Raw(bytes) => {
             let _ = stream.write_all(bytes).await;
@@ -251,8 +271,17 @@ async fn pretend(mut stream: DuplexStream, pretender: Pretender<'_>, initiator: 
         Pretender::Honest { right_key, edits } => (right_key, edits),
     };
     let key = if right_key { [7; 32] } else { [8; 32] };
-    let Ok(params) = transport::PATTERN.parse() else { return Edited::Nothing };
-    let builder = snow::Builder::new(params).local_private_key(identity.private()).psk(0, &key).prologue(PROLOGUE);
+    // The offers go unedited: a changed offer is a changed prologue, which the transport tests
+    // show fails the handshake.
+    let mut theirs = [0u8];
+    if stream.write_all(&[offer]).await.is_err() || stream.read_exact(&mut theirs).await.is_err() {
+        return Edited::Nothing;
+    }
+    let Some(cipher) = Cipher::agreed(offer, theirs[0]) else { return Edited::Nothing };
+    let offers = if initiator { [offer, theirs[0]] } else { [theirs[0], offer] };
+    let prologue = [PROLOGUE, &offers].concat();
+    let Ok(params) = cipher.pattern().parse() else { return Edited::Nothing };
+    let builder = snow::Builder::new(params).local_private_key(identity.private()).psk(0, &key).prologue(&prologue);
     let Ok(mut state) = (if initiator { builder.build_initiator() } else { builder.build_responder() }) else {
         return Edited::Nothing;
     };

@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn both_ends_keep_the_same_connection() {
-        let peer = |node: u64, initiator: bool| Peer::new("x".into(), node, initiator, None);
+        let peer = |node: u64, initiator: bool| Peer::new("x".into(), node, initiator, None, None);
         // Seen from node 1 (lower) and from node 2, for connections dialed by 1 and by 2.
         let (by_1_at_1, by_2_at_1) = (peer(2, true), peer(2, false));
         let (by_1_at_2, by_2_at_2) = (peer(1, false), peer(1, true));

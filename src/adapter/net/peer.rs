@@ -20,7 +20,7 @@
 //! back on the socket.
 
 use super::frame::{self, EventsHeader, EventsWriter, Message};
-use super::transport::{self, HandshakeError, Opener, Sealer};
+use super::transport::{self, Cipher, HandshakeError, Opener, Sealer};
 use super::Shared;
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -64,6 +64,8 @@ pub(super) struct Peer {
     pub initiator: bool,
     /// The IP the connection comes from.
     pub remote_ip: Option<IpAddr>,
+    /// The record cipher agreed on; `None` in insecure mode.
+    pub cipher: Option<Cipher>,
     /// Where it can be dialed, once its `Peers` told where it listens.
     pub listen: Mutex<Option<String>>,
     /// Cancelled when another connection to the same node replaces this one.
@@ -82,12 +84,13 @@ pub(super) struct Peer {
 
 impl Peer {
     /// A peer that just said `Hello`.
-    pub fn new(addr: String, node: u64, initiator: bool, remote_ip: Option<IpAddr>) -> Self {
+    pub fn new(addr: String, node: u64, initiator: bool, remote_ip: Option<IpAddr>, cipher: Option<Cipher>) -> Self {
         Self {
             addr,
             node,
             initiator,
             remote_ip,
+            cipher,
             listen: Mutex::new(None),
             close: CancellationToken::new(),
             acked: Mutex::new(HashMap::new()),
@@ -150,6 +153,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String
         }
     };
     let remote_ip = stream.peer_addr().ok().map(|a| a.ip());
+    let cipher = keys.cipher();
     let (read, mut write) = stream.into_split();
     let mut inbox = Inbox::new(read, keys.opener());
     let mut sealer = keys.sealer();
@@ -168,7 +172,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stream: TcpStream, addr: String
     }
     // Registered before `Resume`, so that a connection it replaces is closed before this one
     // says where to resume.
-    let peer = Arc::new(Peer::new(addr, node, initiator, remote_ip));
+    let peer = Arc::new(Peer::new(addr, node, initiator, remote_ip, cipher));
     if let Err(e) = shared.connected(peer.clone()) {
         return e;
     }
