@@ -20,75 +20,18 @@
 //!
 //! The throughput figures are the best of three runs each, TCP interleaved with the others.
 
-use purple_rain::adapter::{Adapter, MemoryAdapter, NetAdapter};
-use purple_rain::{
-    BackpressureMode, Batch, BatchConfig, ConsumeRequest, EventBus, EventBusConfig, MemoryAdapterConfig,
-    NetAdapterConfig, ProducerIdentity, RawEvent,
-};
+mod common;
+
+use common::{events, flush, free_port, node, shutdown, wait_retained};
+use purple_rain::adapter::{Adapter, MemoryAdapter};
+use purple_rain::{Batch, ConsumeRequest, MemoryAdapterConfig, NetAdapterConfig, ProducerIdentity, RawEvent};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ENTRY_HEADER: usize = 28;
 /// Events one replication message carries (256 KiB of 100-byte payloads).
 const RUN: usize = 2600;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
-}
-
-fn events(n: usize) -> Vec<RawEvent> {
-    (0..n)
-        .map(|i| {
-            RawEvent::from_bytes(format!(
-                r#"{{"id":{i:>10},"kind":"click","user":"u-{:>6}","pad":"{}"}}"#,
-                i % 100_000,
-                "x".repeat(43)
-            ))
-        })
-        .collect()
-}
-
-fn node(port: u16, peer: Option<u16>, key: Option<&str>, n: usize) -> (Arc<EventBus>, Arc<NetAdapter>) {
-    let mut config = NetAdapterConfig::default().listen(format!("127.0.0.1:{port}")).max_events_per_shard(n);
-    if let Some(peer) = peer {
-        config = config.peer(format!("127.0.0.1:{peer}"));
-    }
-    config = match key {
-        Some(key) => config.key(key),
-        None => config.insecure(true),
-    };
-    let net = Arc::new(NetAdapter::new(config.clone()).unwrap());
-    let bus_config = EventBusConfig::builder()
-        .shards(4)
-        .ring_capacity(1 << 16)
-        .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().max_delay_ms(1))
-        .adapter(config)
-        .build()
-        .unwrap();
-    let adapter = net.clone();
-    let bus = purple_rain::runtime::wait(async move { EventBus::with_adapter(bus_config, adapter).await }).unwrap();
-    (Arc::new(bus), net)
-}
-
-fn flush(bus: &Arc<EventBus>) {
-    let bus = bus.clone();
-    purple_rain::runtime::wait(async move { bus.flush().await }).unwrap();
-}
-
-fn shutdown(bus: Arc<EventBus>) {
-    purple_rain::runtime::wait(async move { bus.shutdown_via_ref().await }).unwrap();
-}
-
-fn wait_retained(net: &NetAdapter, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while net.retained() < n {
-        assert!(Instant::now() < deadline, "only {} of {n} replicated", net.retained());
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
 
 /// This process's CPU seconds so far (user + sys, all threads).
 fn own_cpu() -> f64 {
@@ -152,12 +95,12 @@ fn profiler(command: &str) {
 /// Events per second from A's log to B's, B connecting after A holds them all.
 fn catch_up(n: usize, key: Option<&str>) -> Rate {
     let (a_port, b_port) = (free_port(), free_port());
-    let (a, a_net) = node(a_port, None, key, n);
+    let (a, a_net) = node(a_port, None, key, n, None);
     for event in events(n) {
         a.ingest_raw(event).unwrap();
     }
     flush(&a);
-    let (b, b_net) = node(b_port, Some(a_port), key, n);
+    let (b, b_net) = node(b_port, Some(a_port), key, n, None);
     // Sleeping, not spinning: a spinning thread would take one of the two cores from the
     // handshake. What arrives on B meanwhile is subtracted.
     while a_net.connected_peers() == 0 {
@@ -165,7 +108,7 @@ fn catch_up(n: usize, key: Option<&str>) -> Rate {
     }
     let (start, cpu, early) = (Instant::now(), own_cpu(), b_net.retained() as usize);
     profiler("enable");
-    wait_retained(&b_net, n as u64);
+    wait_retained(&b_net, n as u64, Duration::from_secs(120));
     let rate = Rate::measure(n - early, start, cpu);
     profiler("disable");
     shutdown(a);
@@ -223,8 +166,8 @@ fn store_alone(n: usize) -> Rate {
 /// Events per second ingested on A until B holds them all, connected throughout.
 fn live(n: usize, key: &str) -> Rate {
     let (a_port, b_port) = (free_port(), free_port());
-    let (a, a_net) = node(a_port, None, Some(key), n);
-    let (b, b_net) = node(b_port, Some(a_port), Some(key), n);
+    let (a, a_net) = node(a_port, None, Some(key), n, None);
+    let (b, b_net) = node(b_port, Some(a_port), Some(key), n, None);
     while a_net.connected_peers() == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -233,7 +176,7 @@ fn live(n: usize, key: &str) -> Rate {
     for event in events {
         a.ingest_raw(event).unwrap();
     }
-    wait_retained(&b_net, n as u64);
+    wait_retained(&b_net, n as u64, Duration::from_secs(120));
     let rate = Rate::measure(n, start, cpu);
     shutdown(a);
     shutdown(b);
@@ -243,8 +186,8 @@ fn live(n: usize, key: &str) -> Rate {
 /// Ingest on A → returned by a long poll on B, at `rate` events/s for `n` events: p50, p99 in µs.
 fn latency(n: usize, rate: u64, key: &str) -> (f64, f64) {
     let (a_port, b_port) = (free_port(), free_port());
-    let (a, a_net) = node(a_port, None, Some(key), n);
-    let (b, _) = node(b_port, Some(a_port), Some(key), n);
+    let (a, a_net) = node(a_port, None, Some(key), n, None);
+    let (b, _) = node(b_port, Some(a_port), Some(key), n, None);
     while a_net.connected_peers() == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }

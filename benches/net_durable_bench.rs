@@ -12,80 +12,22 @@
 //!   time until A's flush says B acknowledged A's whole log, and how many events A sent again
 //!   (a resume: none; a replay: N).
 
+mod common;
+
+use common::{events, flush, free_port, node, shutdown, wait_retained};
 use purple_rain::adapter::NetAdapter;
-use purple_rain::{
-    AdapterConfig, BackpressureMode, BatchConfig, DiskFsync, EventBus, EventBusConfig, NetAdapterConfig, RawEvent,
-};
-use std::net::TcpListener;
-use std::path::Path;
+use purple_rain::{DiskFsync, EventBus, NetAdapterConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
-}
-
-fn events(n: usize) -> Vec<RawEvent> {
-    (0..n)
-        .map(|i| {
-            RawEvent::from_bytes(format!(
-                r#"{{"id":{i:>10},"kind":"click","user":"u-{:>6}","pad":"{}"}}"#,
-                i % 100_000,
-                "x".repeat(43)
-            ))
-        })
-        .collect()
-}
-
-fn node(
-    port: u16,
-    peer: Option<u16>,
-    key: &str,
-    n: usize,
-    disk: Option<(&Path, DiskFsync)>,
-) -> (Arc<EventBus>, Arc<NetAdapter>) {
-    let mut config = NetAdapterConfig::default().listen(format!("127.0.0.1:{port}")).max_events_per_shard(n).key(key);
-    if let Some(peer) = peer {
-        config = config.peer(format!("127.0.0.1:{peer}"));
-    }
-    if let Some((dir, fsync)) = disk {
-        config = config.disk(AdapterConfig::disk(dir).fsync(fsync));
-    }
-    let net = Arc::new(NetAdapter::new(config.clone()).unwrap());
-    let bus_config = EventBusConfig::builder()
-        .shards(4)
-        .ring_capacity(1 << 16)
-        .backpressure(BackpressureMode::Block)
-        .batch(BatchConfig::default().max_delay_ms(1))
-        .adapter(config)
-        .build()
-        .unwrap();
-    let adapter = net.clone();
-    let bus = purple_rain::runtime::wait(async move { EventBus::with_adapter(bus_config, adapter).await }).unwrap();
-    (Arc::new(bus), net)
-}
-
-fn shutdown(bus: Arc<EventBus>) {
-    purple_rain::runtime::wait(async move { bus.shutdown_via_ref().await }).unwrap();
-}
-
-fn wait_retained(net: &NetAdapter, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while net.retained() < n {
-        assert!(Instant::now() < deadline, "only {} of {n} replicated", net.retained());
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
 
 /// A holding `n` events, up on a port.
 fn source(n: usize, key: &str) -> (Arc<EventBus>, Arc<NetAdapter>, u16) {
     let port = free_port();
-    let (a, a_net) = node(port, None, key, n, None);
+    let (a, a_net) = node(port, None, Some(key), n, None);
     for event in events(n) {
         a.ingest_raw(event).unwrap();
     }
-    let flushing = a.clone();
-    purple_rain::runtime::wait(async move { flushing.flush().await }).unwrap();
+    flush(&a);
     (a, a_net, port)
 }
 
@@ -93,12 +35,12 @@ fn source(n: usize, key: &str) -> (Arc<EventBus>, Arc<NetAdapter>, u16) {
 fn catch_up(n: usize, key: &str, a_port: u16, a_net: &NetAdapter, disk: Option<DiskFsync>) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let before = a_net.connected_peers();
-    let (b, b_net) = node(free_port(), Some(a_port), key, n, disk.map(|fsync| (dir.path(), fsync)));
+    let (b, b_net) = node(free_port(), Some(a_port), Some(key), n, disk.map(|fsync| (dir.path(), fsync)));
     while a_net.connected_peers() == before {
         std::thread::sleep(Duration::from_micros(100));
     }
     let start = Instant::now();
-    wait_retained(&b_net, n as u64);
+    wait_retained(&b_net, n as u64, Duration::from_secs(300));
     let rate = n as f64 / start.elapsed().as_secs_f64();
     shutdown(b);
     rate
@@ -131,20 +73,19 @@ fn main() {
     // Reopen a durable B holding everything, with A still up.
     let dir = tempfile::tempdir().unwrap();
     let b_port = free_port();
-    let (b, b_net) = node(b_port, Some(a_port), &key, n, Some((dir.path(), DiskFsync::Interval)));
-    wait_retained(&b_net, n as u64);
+    let (b, b_net) = node(b_port, Some(a_port), Some(&key), n, Some((dir.path(), DiskFsync::Interval)));
+    wait_retained(&b_net, n as u64, Duration::from_secs(300));
     shutdown(b);
     drop(b_net);
     let start = Instant::now();
-    let (b, b_net) = node(b_port, Some(a_port), &key, n, Some((dir.path(), DiskFsync::Interval)));
+    let (b, b_net) = node(b_port, Some(a_port), Some(&key), n, Some((dir.path(), DiskFsync::Interval)));
     let opened = start.elapsed();
     assert_eq!(b_net.retained(), n as u64, "the log was kept");
     while a_net.connected_peers() == 0 {
         std::thread::sleep(Duration::from_micros(100));
     }
     // A's flush returns once B acknowledged A's whole log: whatever A had to send is in.
-    let flushing = a.clone();
-    purple_rain::runtime::wait(async move { flushing.flush().await }).unwrap();
+    flush(&a);
     let resumed = start.elapsed();
     let received: f64 = b
         .stats()

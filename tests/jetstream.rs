@@ -713,7 +713,7 @@ fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exactly_onc
 /// after it restarts, with the reconnect counted.
 #[test]
 fn connection_state_and_client_counters_are_exported_and_follow_a_restart() {
-    use common::prometheus::{parse_prometheus, value};
+    use common::prometheus::{json_metric as metric, scraped as figure};
     let dir = tempfile::tempdir().unwrap();
     let mut server = NatsServer::start(free_port(), dir.path());
     let adapter = AdapterConfig::jetstream(server.url())
@@ -721,17 +721,6 @@ fn connection_state_and_client_counters_are_exported_and_follow_a_restart() {
         .storage(JetStreamStorage::File)
         .request_timeout_ms(1_000);
     let bus = bus(2, adapter);
-    // (family, sample) as prometheus_client reads them: a counter's sample ends in `_total`.
-    let figure = |bus: &EventBus, name: &str| {
-        let families = parse_prometheus(&bus.stats_prometheus());
-        let family = format!("purple_rain_{}", name.strip_suffix("_total").unwrap_or(name));
-        families.contains_key(&family).then(|| value(&families, &family, &format!("purple_rain_{name}"), &[]))
-    };
-    let metric = |bus: &EventBus, name: &str| {
-        let doc: serde_json::Value = serde_json::from_str(&bus.stats_json()).unwrap();
-        let metrics = doc["adapter"]["metrics"].as_array().unwrap().clone();
-        metrics.iter().find(|m| m["name"] == name).map(|m| m["value"].as_f64().unwrap())
-    };
     let wait_for = |bus: &EventBus, name: &str, want: &dyn Fn(f64) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !metric(bus, name).is_some_and(want) {

@@ -894,20 +894,9 @@ async fn two_live_buses_from_copies_of_one_identity_file_store_every_event_exact
 /// once it is killed, up again after the restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_state_and_errors_are_exported_and_follow_an_outage() {
-    use common::prometheus::{parse_prometheus, value};
+    use common::prometheus::{json_metric as metric, scraped as figure};
     let mut server = RedisServer::start();
     let bus = bus(2, redis_config(&server.url(), "metrics").connect_timeout_ms(300).command_timeout_ms(1_000)).await;
-    // (family, sample) as prometheus_client reads them: a counter's sample ends in `_total`.
-    let figure = |bus: &EventBus, name: &str| {
-        let families = parse_prometheus(&bus.stats_prometheus());
-        let family = format!("purple_rain_{}", name.strip_suffix("_total").unwrap_or(name));
-        families.contains_key(&family).then(|| value(&families, &family, &format!("purple_rain_{name}"), &[]))
-    };
-    let metric = |bus: &EventBus, name: &str| {
-        let doc: serde_json::Value = serde_json::from_str(&bus.stats_json()).unwrap();
-        let metrics = doc["adapter"]["metrics"].as_array().unwrap().clone();
-        metrics.iter().find(|m| m["name"] == name).map(|m| m["value"].as_f64().unwrap())
-    };
     bus.ingest_raw(RawEvent::from_bytes(&b"{\"n\":1}"[..])).unwrap();
     bus.flush().await.unwrap();
     bus.poll(ConsumeRequest::new(10)).await.unwrap();

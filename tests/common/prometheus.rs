@@ -92,3 +92,19 @@ pub fn value(families: &BTreeMap<String, Family>, family: &str, sample: &str, la
     assert_eq!(hits.len(), 1, "{sample}{labels:?} in {f:?}");
     hits[0]
 }
+
+/// The value of the adapter metric `name` (no labels) in `bus.stats_prometheus()`, as
+/// `prometheus_client` reads it (a counter's family drops `_total`, its sample keeps it); `None`
+/// when the family is not there.
+pub fn scraped(bus: &purple_rain::EventBus, name: &str) -> Option<f64> {
+    let families = parse_prometheus(&bus.stats_prometheus());
+    let family = format!("purple_rain_{}", name.strip_suffix("_total").unwrap_or(name));
+    families.contains_key(&family).then(|| value(&families, &family, &format!("purple_rain_{name}"), &[]))
+}
+
+/// The value of the adapter metric `name` in `bus.stats_json()`; `None` when it is not there.
+pub fn json_metric(bus: &purple_rain::EventBus, name: &str) -> Option<f64> {
+    let doc: Value = serde_json::from_str(&bus.stats_json()).expect("stats_json is JSON");
+    let metrics = doc["adapter"]["metrics"].as_array().cloned().unwrap_or_default();
+    metrics.iter().find(|m| m["name"] == name).and_then(|m| m["value"].as_f64())
+}
