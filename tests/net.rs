@@ -421,3 +421,33 @@ fn each_connection_names_its_cipher() {
         common::shutdown(b.bus);
     }
 }
+
+/// A learned address whose node went away for good is forgotten after
+/// `forget_learned_after_ms` without a connection, and no longer dialed; a configured peer is
+/// never forgotten.
+#[test]
+fn a_learned_member_that_left_is_forgotten() {
+    let key = NetAdapterConfig::generate_key();
+    let (a_port, b_port, c_port) = (free_port(), free_port(), free_port());
+    let b = start_node(net_config(b_port, &[], Some(&key)), b_port);
+    let a = start_node(net_config(a_port, &[b_port], Some(&key)).forget_learned_after_ms(300), a_port);
+    // C does not learn, so the A–C link is A's learned dial.
+    let c = start_node(net_config(c_port, &[b_port], Some(&key)).learn_peers(false), c_port);
+    let (c_addr, c_id) = (format!("127.0.0.1:{c_port}"), c.net.node_id());
+    eventually("A learned C through B and linked to it", || {
+        a.net.learned_peers().contains(&c_addr) && a.net.connected_nodes().contains(&c_id)
+    });
+    common::shutdown(c.bus);
+    eventually("A forgot C", || a.net.learned_peers().is_empty());
+    assert_eq!(metric(&a, "net_forgotten_peers_total", None), Some(1.0));
+    assert_eq!(metric(&a, "net_learned_peers", None), Some(0.0));
+    // B, configured, is never forgotten: gone for three times the delay (several failed dials
+    // at the backoff's pace), it is still dialed.
+    common::shutdown(b.bus);
+    eventually("A lost B", || a.net.connected_peers() == 0);
+    std::thread::sleep(Duration::from_millis(900));
+    let b_addr = format!("127.0.0.1:{b_port}");
+    assert_eq!(metric(&a, "net_dial_connected", Some(("peer", &b_addr))), Some(0.0), "A no longer dials B");
+    assert_eq!(metric(&a, "net_forgotten_peers_total", None), Some(1.0));
+    common::shutdown(a.bus);
+}

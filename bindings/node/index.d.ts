@@ -103,6 +103,8 @@ export interface EventBusConfig {
         peers?: string[]
         /** Dial the members learned from peers (default true); false keeps exactly `peers`. */
         learn_peers?: boolean
+        /** Forget a learned address after this long (ms) with no connection; 0: never. Default 300000. */
+        forget_learned_after_ms?: number
         /** The cluster key: 64 hex digits (32 random bytes), the same on every node. */
         key?: string | null
         /** A file holding the key as 64 hex digits, instead of `key`. */

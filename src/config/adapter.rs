@@ -180,6 +180,11 @@ pub struct NetAdapterConfig {
     /// exactly `peers` and those dialing in: for a topology that is fixed on purpose (through
     /// a proxy or a tunnel, say, where the addresses peers listen on are not the ones to dial).
     pub learn_peers: bool,
+    /// A learned address that has had no connection up for this long (ms) is forgotten: a
+    /// member that left for good stops being dialed. It is learned again if a peer tells of it
+    /// again. `0`: learned addresses are kept for the life of the bus. Configured `peers` are
+    /// always redialed. Default 300,000 (5 minutes).
+    pub forget_learned_after_ms: u64,
     /// The cluster key: 64 hex digits (32 bytes). Required unless `insecure` or `key_file`.
     pub key: Option<String>,
     /// A file holding the cluster key as 64 hex digits (surrounding whitespace ignored).
@@ -213,6 +218,7 @@ impl Default for NetAdapterConfig {
             listen: None,
             peers: Vec::new(),
             learn_peers: true,
+            forget_learned_after_ms: 300_000,
             key: None,
             key_file: None,
             identity_file: None,
@@ -239,6 +245,12 @@ impl NetAdapterConfig {
     /// Whether to dial the members learned from peers (see the field).
     pub fn learn_peers(mut self, learn: bool) -> Self {
         self.learn_peers = learn;
+        self
+    }
+    /// How long a learned address may go without a connection before it is forgotten (see the
+    /// field; `0`: never).
+    pub fn forget_learned_after_ms(mut self, ms: u64) -> Self {
+        self.forget_learned_after_ms = ms;
         self
     }
     /// Sets the cluster key (64 hex digits).

@@ -8,8 +8,9 @@
 //!   node configured with one peer ends up connected to every node that listens, and a line
 //!   A–B–C becomes a triangle that survives B. A listen address whose host is unspecified
 //!   (`0.0.0.0`) or loopback is told as the address the connection came from, with the listen
-//!   port. Learned dials are kept for the life of the bus (a node that left is redialed with
-//!   the backoff's cap), at most [`MAX_LEARNED`] of them.
+//!   port. A learned dial is dropped once its address has had no connection up for
+//!   `forget_learned_after_ms` (a member that left for good; a peer that tells of it again has
+//!   it dialed again), and at most [`MAX_LEARNED`] are kept.
 //! - **One link per pair of nodes**: two nodes that dial each other at once would hold two
 //!   connections. When a second connection to a node completes its `Hello`, both ends keep the
 //!   same one: the newer if both were dialed by the same node (the older is a dead link not yet
@@ -22,7 +23,7 @@ use super::peer::{self, Peer, SessionError};
 use super::Shared;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
@@ -40,11 +41,27 @@ pub(super) struct Dial {
     pub learned: bool,
     pub connected: AtomicBool,
     pub reconnects: AtomicU64,
+    /// When a connection to the address was last up (or, before any, when the dial began).
+    last_up: Mutex<Instant>,
 }
 
 impl Dial {
     pub fn new(addr: String, learned: bool) -> Self {
-        Self { addr, learned, connected: AtomicBool::new(false), reconnects: AtomicU64::new(0) }
+        Self {
+            addr,
+            learned,
+            connected: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            last_up: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// How long the address has had no connection up (zero while one is).
+    fn down_for(&self) -> Duration {
+        if self.connected.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        self.last_up.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 }
 
@@ -116,6 +133,8 @@ impl Shared {
     fn set_dial(&self, addr: &str, connected: bool) {
         let dials = self.dials.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dial) = dials.iter().find(|d| d.addr == addr) {
+            // Connected or just disconnected: up until now either way.
+            *dial.last_up.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             dial.connected.store(connected, Ordering::Relaxed);
         }
     }
@@ -167,6 +186,18 @@ impl Shared {
         }
     }
 
+    /// Drops `dial` if it is a learned one whose address has had no connection up for
+    /// `forget_learned_after_ms`; whether it did.
+    fn forget_if_gone(&self, dial: &Arc<Dial>) -> bool {
+        let after = self.config.forget_learned_after_ms;
+        if !dial.learned || after == 0 || dial.down_for() < Duration::from_millis(after) {
+            return false;
+        }
+        self.dials.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| !Arc::ptr_eq(d, dial));
+        self.forgotten_peers.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     /// Learned addresses, for stats.
     pub(super) fn learned(&self) -> Vec<String> {
         let dials = self.dials.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,8 +220,9 @@ impl Shared {
     }
 }
 
-/// Dials `dial.addr` until the adapter stops: a session at a time, backing off between
-/// failures, standing by while the node is linked through another connection.
+/// Dials `dial.addr` until the adapter stops (or, for a learned address, until it is forgotten):
+/// a session at a time, backing off between failures, standing by while the node is linked
+/// through another connection.
 pub(super) async fn dial_loop(shared: Arc<Shared>, dial: Arc<Dial>) {
     let mut delay = BACKOFF.0;
     loop {
@@ -216,6 +248,9 @@ pub(super) async fn dial_loop(shared: Arc<Shared>, dial: Arc<Dial>) {
                 continue;
             }
             _ => {}
+        }
+        if shared.forget_if_gone(&dial) {
+            return;
         }
         dial.reconnects.fetch_add(1, Ordering::Relaxed);
         // A connection that lasted resets the backoff; quick failures double it.

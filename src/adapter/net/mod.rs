@@ -120,6 +120,8 @@ struct Shared {
     auth_failures: AtomicU64,
     rejected_frames: AtomicU64,
     gap_events: AtomicU64,
+    /// Learned addresses dropped after staying unreachable (`membership.rs`).
+    forgotten_peers: AtomicU64,
     stop: CancellationToken,
     local_addr: OnceLock<SocketAddr>,
 }
@@ -168,6 +170,7 @@ impl NetAdapter {
             auth_failures: AtomicU64::new(0),
             rejected_frames: AtomicU64::new(0),
             gap_events: AtomicU64::new(0),
+            forgotten_peers: AtomicU64::new(0),
             stop: CancellationToken::new(),
             local_addr: OnceLock::new(),
             config,
@@ -479,6 +482,11 @@ impl Adapter for NetAdapter {
             "net_gap_events_total",
             "Events trimmed before a peer got them, told or heard of",
             shared.gap_events.load(Ordering::Relaxed),
+        ));
+        out.push(AdapterMetric::counter(
+            "net_forgotten_peers_total",
+            "Learned peer addresses dropped after no connection for forget_learned_after_ms",
+            shared.forgotten_peers.load(Ordering::Relaxed),
         ));
         out.push(AdapterMetric::gauge(
             "net_learned_peers",

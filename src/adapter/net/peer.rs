@@ -411,7 +411,11 @@ impl Writer {
                 tokio::select! {
                     _ = grown.changed() => continue,
                     _ = self.acks.notify.notified() => continue,
-                    _ = members.changed() => continue,
+                    // `changed` marks the news seen; marked again so the next round tells it.
+                    _ = members.changed() => {
+                        members.mark_changed();
+                        continue;
+                    }
                     _ = tokio::time::sleep(HEARTBEAT) => {}
                 }
             }
