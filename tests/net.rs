@@ -451,3 +451,35 @@ fn a_learned_member_that_left_is_forgotten() {
     assert_eq!(metric(&a, "net_forgotten_peers_total", None), Some(1.0));
     common::shutdown(a.bus);
 }
+
+/// A durable node syncs its log before its `NET-STATE` counts events as stored: with
+/// `fsync` = `interval` and an interval of an hour, nothing else syncs, so the state file alone
+/// would, after a power loss, have the peer skip events the log no longer holds. It also saves
+/// what its first peer sent at once (the saving loop once subscribed only after the first
+/// connections could store, and missed a catch-up that came first).
+#[test]
+fn a_durable_node_syncs_its_log_before_saving_its_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetAdapterConfig::generate_key();
+    let peer_port = free_port();
+    let peer = start_node(net_config(peer_port, &[], Some(&key)), peer_port);
+    for index in 0..100 {
+        peer.bus.ingest_raw(RawEvent::from_bytes(payload(1, index))).unwrap();
+    }
+    common::flush(&peer.bus);
+    let port = free_port();
+    let disk = purple_rain::AdapterConfig::disk(dir.path())
+        .fsync(purple_rain::DiskFsync::Interval)
+        .fsync_interval_ms(3_600_000);
+    let durable = start_node(net_config(port, &[peer_port], Some(&key)).disk(disk), port);
+    let state = dir.path().join("NET-STATE");
+    let peer_id = format!("{:016x}", peer.net.node_id());
+    eventually("NET-STATE counts the peer's events as stored", || {
+        std::fs::read_to_string(&state)
+            .is_ok_and(|text| text.lines().any(|l| l.starts_with(&format!("cursor {peer_id}"))))
+    });
+    let fsyncs = metric(&durable, "disk_fsyncs_total", None).unwrap();
+    assert!(fsyncs >= 1.0, "NET-STATE was written before the log it describes was synced ({fsyncs} fsyncs)");
+    common::shutdown(durable.bus);
+    common::shutdown(peer.bus);
+}

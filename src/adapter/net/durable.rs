@@ -6,10 +6,12 @@
 //! - `NET-STATE`: per peer node and shard, the position of that peer's log this node has stored
 //!   up to (what `Resume` tells the peer), and per shard and origin the next sequence expected
 //!   (the origin marks). Rewritten (a new file, synced, renamed over the old one) four times a
-//!   second while the log grows, and at shutdown. Every value in it was true when written and only grows, so an
-//!   older file (SIGKILL between two writes) is a lower bound: the peer resends a little, and
-//!   the marks, rebuilt from the log itself at open and raised to the file's, drop it. A
-//!   malformed line is ignored for the same reason.
+//!   second while the log grows, and at shutdown, each time after the log itself is synced
+//!   (unless `fsync` is `never`), so no value in it is ahead of what a power loss leaves of the
+//!   log. Every value in it was true when written and only grows, so an older file (a crash
+//!   between two writes) is a lower bound: the peer resends a little, and the marks, rebuilt
+//!   from the log itself at open and raised to the file's, drop it. A malformed line is ignored
+//!   for the same reason.
 
 use crate::error::AdapterError;
 use std::collections::HashMap;

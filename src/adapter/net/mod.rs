@@ -246,9 +246,9 @@ fn rebuild_marks(log: &Store, marks: &Marks) -> Result<(), AdapterError> {
 }
 
 /// Saves a durable node's cursors and marks every [`SAVE_EVERY`] while the log grows, until
-/// the adapter stops (`shutdown` saves the last state).
-async fn save_loop(shared: Arc<Shared>) {
-    let mut grown = shared.version.subscribe();
+/// the adapter stops (`shutdown` saves the last state). `grown` must be subscribed before the
+/// first event can be stored: an event stored before it would wait for the next to be saved.
+async fn save_loop(shared: Arc<Shared>, mut grown: watch::Receiver<u64>) {
     loop {
         tokio::select! {
             _ = shared.stop.cancelled() => return,
@@ -323,7 +323,13 @@ impl Shared {
     fn save(&self) -> Result<(), AdapterError> {
         let Some(disk) = self.log.disk() else { return Ok(()) };
         let cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        durable::save(disk.dir(), &cursors, &self.marks.snapshot())
+        let marks = self.marks.snapshot();
+        // Everything the snapshot counts as stored was appended before it: synced now, before
+        // the state says so. A SIGKILL keeps what was written (the kernel has it), but a power
+        // loss drops what was not synced, and a state ahead of the log would then have peers
+        // skip those events for good (`fsync` = `never` accepts that).
+        disk.sync_written()?;
+        durable::save(disk.dir(), &cursors, &marks)
     }
 
     fn peer_list(&self) -> Vec<Arc<Peer>> {
@@ -361,6 +367,10 @@ impl Adapter for NetAdapter {
 
     async fn init(&self) -> Result<(), AdapterError> {
         let shared = &self.shared;
+        if shared.log.disk().is_some() {
+            // Watching from before any connection exists: what the first peers send is saved.
+            tokio::spawn(save_loop(shared.clone(), shared.version.subscribe()));
+        }
         if let Some(listen) = &shared.config.listen {
             let listener = TcpListener::bind(listen)
                 .await
@@ -373,9 +383,6 @@ impl Adapter for NetAdapter {
         let dials = shared.dials.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for dial in dials {
             tokio::spawn(dial_loop(shared.clone(), dial));
-        }
-        if shared.log.disk().is_some() {
-            tokio::spawn(save_loop(shared.clone()));
         }
         Ok(())
     }
