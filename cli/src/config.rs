@@ -28,7 +28,9 @@ pub struct BusArgs {
     pub jetstream: Option<String>,
     /// The durable log in directory DIR (sets the adapter; keeps the config's other disk keys).
     /// `consume` and `stats` open it read-only, so they can read a log another process writes.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["net_listen", "net_peer", "net_key_file"])]
+    /// With `--net-*`, the Net node's own log is kept there instead: a durable node, which
+    /// restarts as the same node with its events.
+    #[arg(long, value_name = "DIR")]
     pub disk: Option<PathBuf>,
     /// Join a Net mesh, listening on ADDR (e.g. 0.0.0.0:7777); sets the adapter to `net`.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["redis", "jetstream"])]
@@ -77,10 +79,6 @@ impl BusArgs {
             set_adapter(map, "jetstream", "url", json!(url));
             flags.push(("adapter", "--jetstream"));
         }
-        if let Some(dir) = &self.disk {
-            set_adapter(map, "disk", "dir", json!(dir));
-            flags.push(("adapter", "--disk"));
-        }
         if let Some(addr) = &self.net_listen {
             set_adapter(map, "net", "listen", json!(addr));
             flags.push(("adapter", "--net-listen"));
@@ -92,6 +90,16 @@ impl BusArgs {
         if let Some(file) = &self.net_key_file {
             set_adapter(map, "net", "key_file", json!(file));
             flags.push(("adapter", "--net-key-file"));
+        }
+        if let Some(dir) = &self.disk {
+            if self.net_listen.is_some() || !self.net_peer.is_empty() || self.net_key_file.is_some() {
+                set_net_disk(map, dir);
+                // Named before the `adapter` flags, so an error in its keys names `--disk`.
+                flags.insert(0, ("adapter.disk", "--disk"));
+            } else {
+                set_adapter(map, "disk", "dir", json!(dir));
+                flags.push(("adapter", "--disk"));
+            }
         }
         if !map.contains_key("adapter") && self.config.is_none() && self.config_json.is_none() {
             map.insert("adapter".into(), json!({"type": "memory"}));
@@ -149,6 +157,20 @@ fn set_adapter(map: &mut Map<String, Value>, kind: &str, key: &str, value: Value
         }
         _ => {
             map.insert("adapter".into(), json!({"type": kind, key: value}));
+        }
+    }
+}
+
+/// Keeps the Net adapter's log in `dir` (its `disk` config, other disk keys kept).
+fn set_net_disk(map: &mut Map<String, Value>, dir: &std::path::Path) {
+    if let Some(Value::Object(adapter)) = map.get_mut("adapter") {
+        match adapter.get_mut("disk") {
+            Some(Value::Object(disk)) => {
+                disk.insert("dir".into(), json!(dir));
+            }
+            _ => {
+                adapter.insert("disk".into(), json!({ "dir": dir }));
+            }
         }
     }
 }

@@ -53,3 +53,50 @@ fn a_peer_that_never_connects_is_a_loss_named_in_the_error() {
         text(&out.stderr)
     );
 }
+
+/// `--disk` with `--net-*` is a durable node: what it stored is in its directory, readable by
+/// `consume --disk`, and a second run there is the same node, with the first run's events.
+#[test]
+fn disk_with_net_flags_makes_a_durable_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mesh.key");
+    std::fs::write(&key, "5a".repeat(32)).unwrap();
+    let (key, log) = (key.to_str().unwrap().to_owned(), dir.path().join("node"));
+    let log = log.to_str().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let produce = |lines: &[u8]| {
+        let out = run(&["produce", "--net-listen", &listen, "--net-key-file", &key, "--disk", log], lines);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    };
+    produce(&json_lines(200));
+    assert!(std::path::Path::new(log).join("NODE").is_file(), "not a durable node's directory");
+    let node = std::fs::read_to_string(std::path::Path::new(log).join("NODE")).unwrap();
+    produce(&json_lines(100));
+    assert_eq!(std::fs::read_to_string(std::path::Path::new(log).join("NODE")).unwrap(), node, "the same node");
+    let out = run(&["consume", "--disk", log, "--format", "payload"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut got: Vec<&str> = stdout.lines().collect();
+    got.sort_unstable();
+    let (first, second) = (text(&json_lines(200)), text(&json_lines(100)));
+    let mut want: Vec<&str> = first.lines().chain(second.lines()).collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // A disk key with a bad value is named as coming from --disk.
+    let out = run(
+        &[
+            "produce",
+            "--config-json",
+            r#"{"adapter":{"type":"net","disk":{"segment_bytes":1}}}"#,
+            "--net-listen",
+            &listen,
+            "--net-key-file",
+            &key,
+            "--disk",
+            log,
+        ],
+        b"",
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("--disk"), "{}", text(&out.stderr));
+}
