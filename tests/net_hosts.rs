@@ -20,11 +20,14 @@
 //! `ingest N`, `count`); it exits when stdin closes. Every wait is on a reported condition with a
 //! deadline.
 
+mod common;
+
+use common::block;
 use purple_rain::adapter::NetAdapter;
 use purple_rain::{BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, NetAdapterConfig, RawEvent};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,13 +35,6 @@ use std::time::{Duration, Instant};
 const NODE_ENV: &str = "PURPLE_RAIN_NET_HOST";
 const PORT: u16 = 7777;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn block<T>(future: impl std::future::Future<Output = T> + Send + 'static) -> T
-where
-    T: Send + 'static,
-{
-    purple_rain::runtime::wait(future)
-}
 
 // ---- the node process ---------------------------------------------------------------------
 
@@ -187,27 +183,15 @@ struct Node {
 
 impl Node {
     fn start(hosts: &Hosts, host: usize, name: &'static str, peer: Option<&str>, key: &str) -> Self {
-        let mut process = Command::new("ip")
-            .args(["netns", "exec", hosts.host(host)])
-            .arg(std::env::current_exe().unwrap())
-            .env(NODE_ENV, name)
-            .env("NODE_PEER", peer.unwrap_or(""))
-            .env("NODE_KEY", key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = process.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = process.stdin.take();
-        let mut node = Self { name, process, stdin, lines, id: String::new() };
+        let (process, stdin, lines) = common::process::spawn_piped(
+            Command::new("ip")
+                .args(["netns", "exec", hosts.host(host)])
+                .arg(std::env::current_exe().unwrap())
+                .env(NODE_ENV, name)
+                .env("NODE_PEER", peer.unwrap_or(""))
+                .env("NODE_KEY", key),
+        );
+        let mut node = Self { name, process, stdin: Some(stdin), lines, id: String::new() };
         let ready = node.next_line("ready");
         node.id = ready[1].clone();
         node

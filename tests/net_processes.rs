@@ -29,9 +29,9 @@ use purple_rain::{
     AdapterConfig, BackpressureMode, ConsumeRequest, EventBus, EventBusConfig, NetAdapterConfig, RawEvent,
 };
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -184,33 +184,21 @@ struct Node {
 
 impl Node {
     fn start(spec: Spec) -> Self {
-        let mut process = Command::new(std::env::current_exe().unwrap())
-            .env(NODE_ENV, "1")
-            .env("NODE_NAME", spec.name.to_string())
-            .env("NODE_RUN", spec.run.to_string())
-            .env("NODE_LISTEN", spec.listen.to_string())
-            .env("NODE_PEERS", spec.peers.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
-            .env("NODE_KEY", &spec.key)
-            .env("NODE_WAIT_PEERS", spec.wait_peers.to_string())
-            .env("NODE_DIR", spec.dir.as_deref().unwrap_or(Path::new("")))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = process.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = process.stdin.take();
+        let (process, stdin, lines) = common::process::spawn_piped(
+            Command::new(std::env::current_exe().unwrap())
+                .env(NODE_ENV, "1")
+                .env("NODE_NAME", spec.name.to_string())
+                .env("NODE_RUN", spec.run.to_string())
+                .env("NODE_LISTEN", spec.listen.to_string())
+                .env("NODE_PEERS", spec.peers.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
+                .env("NODE_KEY", &spec.key)
+                .env("NODE_WAIT_PEERS", spec.wait_peers.to_string())
+                .env("NODE_DIR", spec.dir.as_deref().unwrap_or(Path::new(""))),
+        );
         Self {
             spec,
             process,
-            stdin,
+            stdin: Some(stdin),
             lines,
             origin: None,
             retained_at_open: 0,

@@ -7,6 +7,7 @@
 //! - `proxy.rs`: a TCP proxy that flips, replays, cuts or blackholes one Net record.
 //! - `link.rs`: a TCP link whose faults (delay, drop, cut, blackhole) a test switches at will.
 //! - `outage.rs`: a producer that keeps ingesting across a broker outage.
+//! - `process.rs`: the stdout lines of a child process a test drives.
 //! - `prometheus.rs`: the Prometheus exposition parsed by `prometheus_client`.
 //! - `servers.rs`: free ports and unique prefixes; `redis.rs` and `nats.rs`: real servers of a
 //!   test's own, started on free ports and stopped on drop (behind their features).
@@ -18,6 +19,7 @@ pub mod mesh;
 #[cfg(feature = "jetstream")]
 pub mod nats;
 mod outage;
+pub mod process;
 pub mod prometheus;
 pub mod proxy;
 mod recorder;
