@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{events, flush, free_port, node, shutdown, wait_retained};
+use common::{events, flush, free_port, node, shutdown, wait_connected, wait_retained};
 use purple_rain::adapter::{Adapter, MemoryAdapter};
 use purple_rain::{Batch, ConsumeRequest, MemoryAdapterConfig, NetAdapterConfig, ProducerIdentity, RawEvent};
 use std::io::{Read, Write};
@@ -101,11 +101,8 @@ fn catch_up(n: usize, key: Option<&str>) -> Rate {
     }
     flush(&a);
     let (b, b_net) = node(b_port, Some(a_port), key, n, None);
-    // Sleeping, not spinning: a spinning thread would take one of the two cores from the
-    // handshake. What arrives on B meanwhile is subtracted.
-    while a_net.connected_peers() == 0 {
-        std::thread::sleep(Duration::from_micros(50));
-    }
+    // What arrives on B meanwhile is subtracted.
+    wait_connected(&a_net);
     let (start, cpu, early) = (Instant::now(), own_cpu(), b_net.retained() as usize);
     profiler("enable");
     wait_retained(&b_net, n as u64, Duration::from_secs(120));
@@ -168,9 +165,7 @@ fn live(n: usize, key: &str) -> Rate {
     let (a_port, b_port) = (free_port(), free_port());
     let (a, a_net) = node(a_port, None, Some(key), n, None);
     let (b, b_net) = node(b_port, Some(a_port), Some(key), n, None);
-    while a_net.connected_peers() == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_connected(&a_net);
     let events = events(n);
     let (start, cpu) = (Instant::now(), own_cpu());
     for event in events {
@@ -188,9 +183,7 @@ fn latency(n: usize, rate: u64, key: &str) -> (f64, f64) {
     let (a_port, b_port) = (free_port(), free_port());
     let (a, a_net) = node(a_port, None, Some(key), n, None);
     let (b, _) = node(b_port, Some(a_port), Some(key), n, None);
-    while a_net.connected_peers() == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_connected(&a_net);
     let base = Instant::now();
     let consumer = {
         let b = b.clone();

@@ -14,31 +14,27 @@
 
 mod common;
 
-use common::{events, flush, free_port, node, shutdown, wait_retained};
-use purple_rain::adapter::NetAdapter;
+use common::{events, flush, free_port, node, shutdown, wait_connected, wait_retained};
 use purple_rain::{DiskFsync, EventBus, NetAdapterConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A holding `n` events, up on a port.
-fn source(n: usize, key: &str) -> (Arc<EventBus>, Arc<NetAdapter>, u16) {
+fn source(n: usize, key: &str) -> (Arc<EventBus>, u16) {
     let port = free_port();
-    let (a, a_net) = node(port, None, Some(key), n, None);
+    let (a, _) = node(port, None, Some(key), n, None);
     for event in events(n) {
         a.ingest_raw(event).unwrap();
     }
     flush(&a);
-    (a, a_net, port)
+    (a, port)
 }
 
 /// Events per second from A's log into B's, B connecting after A holds them all.
-fn catch_up(n: usize, key: &str, a_port: u16, a_net: &NetAdapter, disk: Option<DiskFsync>) -> f64 {
+fn catch_up(n: usize, key: &str, a_port: u16, disk: Option<DiskFsync>) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let before = a_net.connected_peers();
     let (b, b_net) = node(free_port(), Some(a_port), Some(key), n, disk.map(|fsync| (dir.path(), fsync)));
-    while a_net.connected_peers() == before {
-        std::thread::sleep(Duration::from_micros(100));
-    }
+    wait_connected(&b_net);
     let start = Instant::now();
     wait_retained(&b_net, n as u64, Duration::from_secs(300));
     let rate = n as f64 / start.elapsed().as_secs_f64();
@@ -50,11 +46,11 @@ fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let n = if quick { 100_000 } else { 500_000 };
     let key = NetAdapterConfig::generate_key();
-    let (a, a_net, a_port) = source(n, &key);
+    let (a, a_port) = source(n, &key);
     let mut best = [0f64; 3];
     for _ in 0..3 {
         for (i, disk) in [None, Some(DiskFsync::Interval), Some(DiskFsync::Batch)].into_iter().enumerate() {
-            let rate = catch_up(n, &key, a_port, &a_net, disk);
+            let rate = catch_up(n, &key, a_port, disk);
             eprintln!("{disk:?}: {:.3} M events/s", rate / 1e6);
             best[i] = best[i].max(rate);
         }
@@ -81,9 +77,7 @@ fn main() {
     let (b, b_net) = node(b_port, Some(a_port), Some(&key), n, Some((dir.path(), DiskFsync::Interval)));
     let opened = start.elapsed();
     assert_eq!(b_net.retained(), n as u64, "the log was kept");
-    while a_net.connected_peers() == 0 {
-        std::thread::sleep(Duration::from_micros(100));
-    }
+    wait_connected(&b_net);
     // A's flush returns once B acknowledged A's whole log: whatever A had to send is in.
     flush(&a);
     let resumed = start.elapsed();

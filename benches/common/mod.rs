@@ -79,3 +79,14 @@ pub fn wait_retained(net: &NetAdapter, n: u64, limit: Duration) {
         std::thread::sleep(Duration::from_micros(200));
     }
 }
+
+/// Waits until `net` has a connected peer, for at most a minute. Sleeping, not spinning: a
+/// spinning thread would take one of the two cores from the handshake. Ask the node whose only
+/// peer is the one awaited: another's count also moves when an earlier connection ends.
+pub fn wait_connected(net: &NetAdapter) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while net.connected_peers() == 0 {
+        assert!(Instant::now() < deadline, "never connected");
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
