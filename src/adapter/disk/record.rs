@@ -172,16 +172,36 @@ pub(super) fn decode_as(buf: &[u8], at: usize, format: Format) -> Decoded {
     })
 }
 
+/// Checksummed bytes [`later_record_exists`] may spend per byte it searches.
+const SEARCH_WORK_PER_BYTE: usize = 64;
+
 /// Whether a whole record with a sequence in `(after, after + 2^32]` starts anywhere in
 /// `buf[from..]`: what tells damage in the middle of a log (later records were written) from a
 /// torn tail (nothing valid follows).
+///
+/// Each candidate costs a checksum over the length it claims, so bytes crafted to make every
+/// position a long candidate would cost the square of the segment's size. The search has a
+/// budget of [`SEARCH_WORK_PER_BYTE`] checksummed bytes per byte searched (what real damage is
+/// far from: a torn tail is followed by nothing, or by bytes whose sequences are rarely in
+/// range); spent, it answers yes, the answer that truncates nothing without `repair`.
 pub(super) fn later_record_exists(buf: &[u8], from: usize, after: u64, format: Format) -> bool {
-    (from..buf.len().saturating_sub(format.header_len() - 1)).any(|at| {
+    let header_len = format.header_len();
+    let mut budget = buf.len().saturating_sub(from).saturating_mul(SEARCH_WORK_PER_BYTE);
+    for at in from..buf.len().saturating_sub(header_len - 1) {
         let sequence = u64_at(buf, at + 8);
-        sequence > after
-            && sequence - after <= 1 << 32
-            && matches!(decode_as(buf, at, format), Decoded::Record(r) if r.sequence == sequence)
-    })
+        if sequence <= after || sequence - after > 1 << 32 {
+            continue;
+        }
+        let claimed = header_len + u32_at(buf, at + 4) as usize;
+        if at + claimed <= buf.len() {
+            let Some(left) = budget.checked_sub(claimed) else { return true };
+            budget = left;
+        }
+        if matches!(decode_as(buf, at, format), Decoded::Record(r) if r.sequence == sequence) {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -246,6 +266,27 @@ mod tests {
         }
         let Decoded::Record(old) = decode_as(&one(b"x"), 0, Format::V1) else { panic!() };
         assert_eq!(old.origin, Origin { node: 0, sequence: 0 }, "format 1 has no origin");
+    }
+
+    /// Bytes crafted so that many positions claim a long record in range (each checksum fails)
+    /// would take the search hours; its budget runs out instead, and the answer keeps the log
+    /// from being truncated without `repair`.
+    #[test]
+    fn a_search_through_crafted_candidates_is_bounded_and_truncates_nothing() {
+        // Every 64 bytes a header in range claiming the rest of the buffer, its checksum wrong.
+        let crafted = |len: usize| {
+            let mut buf = vec![0u8; len];
+            for at in (0..len - HEADER_LEN).step_by(64) {
+                let claimed = (len - at - HEADER_LEN) as u32;
+                buf[at + 4..at + 8].copy_from_slice(&claimed.to_le_bytes());
+                buf[at + 8..at + 16].copy_from_slice(&8u64.to_le_bytes());
+            }
+            buf
+        };
+        // 16,384 candidates, 8 GiB to checksum: the budget (64 MiB) runs out.
+        assert!(later_record_exists(&crafted(1 << 20), 0, 7, Format::V1), "the budget answers yes");
+        // 64 candidates, 128 KiB: within the budget (256 KiB), and nothing is found.
+        assert!(!later_record_exists(&crafted(4096), 0, 7, Format::V1));
     }
 
     proptest! {
