@@ -4,9 +4,9 @@
 //! Unlike `proxy.rs` (one fault on one record of the first connection), a link stays up for a
 //! whole scenario and applies its current faults to every connection, in both directions. It
 //! reads the Net adapter's record framing (a big-endian `u16` length, then the record, after the
-//! one-byte cipher offer), so a
-//! drop removes whole records: the receiver's next record then fails authentication (its nonce
-//! no longer matches) and the connection is closed, as with any lost or reordered record.
+//! one-byte cipher offer), so a drop removes whole records: the receiver's next record then
+//! fails authentication (its nonce no longer matches) and the connection is closed, as with any
+//! lost or reordered record.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

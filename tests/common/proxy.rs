@@ -1,9 +1,10 @@
 //! A TCP proxy between two nodes that injects faults into the records one side sends.
 //!
 //! It reads the Net adapter's record framing (a big-endian `u16` length, then the record, after
-//! the one-byte cipher offer of an encrypted connection) from the dialing side, so a fault hits exactly one record: flipped, replayed, or the connection
-//! cut or blackholed there. Each fault applies to the first connection only; later ones pass
-//! through untouched, as after a network heals.
+//! the one-byte cipher offer of an encrypted connection) from the dialing side, so a fault hits
+//! exactly one record: flipped, replayed, or the connection cut or blackholed there. Each fault
+//! applies to the first connection only; later ones pass through untouched, as after a network
+//! heals.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -194,10 +194,10 @@ enum Pretender<'a> {
 /// by the rest. Bits 1–2 of `data[0]`: `0`, the peer sends `data[1..]` raw; `1`, it runs the
 /// handshake with the cluster key; `2`, with another key; `3`, with the cluster key but this
 /// node pins another public key. Bits 3–4: `1` pins the peer's key (with the cluster key that
-/// must succeed). Bit 5: the peer offers ChaCha20-Poly1305 only (this node offers both ciphers,
-/// so either may be agreed on). An honest peer applies the edits of `data[1..]`, four bytes each: message
-/// (0–2), op (`0` flip bits, `1` truncate, else append), position, value; after a message it
-/// edited it hangs up.
+/// must succeed). Bit 5: the peer offers ChaCha20-Poly1305 only (this node offers both
+/// ciphers, so either may be agreed on). An honest peer applies the edits of `data[1..]`, four
+/// bytes each: message (0–2), op (`0` flip bits, `1` truncate, else append), position, value;
+/// after a message it edited it hangs up.
 ///
 /// Must hold: raw bytes, another key, an unpinned key or an edited message fail the handshake
 /// (an append to the last message may pass: the handshake never reads past its end); an

@@ -2,16 +2,17 @@
 //! exactly once, with no broker.
 //!
 //! # Why this design
-//! - **Wire**: TCP with the Noise protocol (`snow`, `Noise_XXpsk0_25519_{AESGCM,ChaChaPoly}_BLAKE2s`,
-//!   see `transport.rs`) and length-delimited records (`tokio-util`). TCP gives ordered, reliable
-//!   delivery and back-pressure; Noise gives mutual authentication by the cluster key and
-//!   authenticated encryption of every record, with nothing home-made. The cipher was most of
-//!   the data path's cost, so each connection uses AES-256-GCM where both ends have AES
-//!   instructions (ring's assembly, 4.3x ChaCha20-Poly1305 here) and ChaCha20-Poly1305
-//!   otherwise (BENCHMARKS.md); beyond it the path only copies bytes: a batch is one message,
-//!   sealed in as few 64 KiB records as fit, and stored on arrival with one append. What bounds
-//!   replication into a new node now is the store itself: the kernel handing its log fresh pages. QUIC would add
-//!   a TLS certificate story for users; a shared 32-byte key is all this needs
+//! - **Wire**: TCP with the Noise protocol (`snow`,
+//!   `Noise_XXpsk0_25519_{AESGCM,ChaChaPoly}_BLAKE2s`, see `transport.rs`) and length-delimited
+//!   records (`tokio-util`). TCP gives ordered, reliable delivery and back-pressure; Noise gives
+//!   mutual authentication by the cluster key and authenticated encryption of every record,
+//!   with nothing home-made. The cipher was most of the data path's cost, so each connection
+//!   uses AES-256-GCM where both ends have AES instructions (ring's assembly, 4.3x
+//!   ChaCha20-Poly1305 here) and ChaCha20-Poly1305 otherwise (BENCHMARKS.md); beyond it the path
+//!   only copies bytes: a batch is one message, sealed in as few 64 KiB records as fit, and
+//!   stored on arrival with one append. What bounds replication into a new node now is the
+//!   store itself: the kernel handing its log fresh pages. QUIC would add a TLS certificate
+//!   story for users; a shared 32-byte key is all this needs
 //!   ([`NetAdapterConfig::generate_key`](crate::config::NetAdapterConfig::generate_key)).
 //! - **Store** (`store.rs`): every node keeps its own log, the [`MemoryAdapter`](super::MemoryAdapter)'s by default,
 //!   or the [`DiskAdapter`](super::DiskAdapter)'s when `NetAdapterConfig::disk` is set (a
