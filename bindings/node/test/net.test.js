@@ -81,3 +81,56 @@ test('net: a two-node round trip through the JSON config carries each event\'s o
     assert.deepEqual(packed.event(0), page.events[0])
   }
 })
+
+/** The value of the adapter metric `name` (the first with that name), or undefined. */
+function metric (bus, name) {
+  return JSON.parse(bus.statsJson()).adapter.metrics.find((m) => m.name === name)?.value
+}
+
+/** Waits up to 20 s for `condition`, failing with `what`. */
+async function eventually (what, condition) {
+  for (const deadline = Date.now() + 20_000; !condition();) {
+    assert.ok(Date.now() < deadline, `never happened: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+test('net: pinning through the JSON config admits the pinned identity and refuses another', async (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'purple-rain-pin-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const key = crypto.randomBytes(32).toString('hex')
+  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()]
+  const identityFile = path.join(dir, 'a.key')
+  const nodeA = () => EventBus.create({
+    adapter: { type: 'net', listen: `127.0.0.1:${portA}`, key, identity_file: identityFile }
+  })
+  let a = await nodeA()
+  const publicKey = () => JSON.parse(a.statsJson()).adapter.metrics.find((m) => m.name === 'net_node').labels.public_key
+  const pinned = publicKey()
+  assert.match(pinned, /^[0-9a-f]{64}$/)
+  // The identity is kept in its file: the same public key after a restart.
+  await a.shutdown()
+  a = await nodeA()
+  t.after(() => a.shutdown())
+  assert.equal(publicKey(), pinned)
+
+  const b = await EventBus.create({
+    adapter: { type: 'net', listen: `127.0.0.1:${portB}`, peers: [`127.0.0.1:${portA}`], key, peer_public_keys: [pinned] }
+  })
+  t.after(() => b.shutdown())
+  const stranger = crypto.randomBytes(32).toString('hex')
+  const c = await EventBus.create({
+    adapter: { type: 'net', listen: `127.0.0.1:${portC}`, peers: [`127.0.0.1:${portA}`], key, peer_public_keys: [stranger] }
+  })
+  t.after(() => c.shutdown())
+  await eventually('B connected to its pinned peer', () => metric(b, 'net_connected_peers') === 1)
+  await eventually('C refused A, whose key it does not pin', () => metric(c, 'net_auth_failures_total') >= 1)
+  assert.equal(metric(c, 'net_connected_peers'), 0)
+  await assert.rejects(
+    async () => EventBus.create({ adapter: { type: 'net', listen: '127.0.0.1:1', key, peer_public_keys: ['xyz'] } }),
+    /peer_public_keys\[0\]/
+  )
+})
