@@ -28,8 +28,8 @@ pub struct BusArgs {
     pub jetstream: Option<String>,
     /// The durable log in directory DIR (sets the adapter; keeps the config's other disk keys).
     /// `consume` and `stats` open it read-only, so they can read a log another process writes.
-    /// With `--net-*`, the Net node's own log is kept there instead: a durable node, which
-    /// restarts as the same node with its events.
+    /// When the adapter is Net (`--net-*`, or the config's), the Net node's own log is kept
+    /// there instead: a durable node, which restarts as the same node with its events.
     #[arg(long, value_name = "DIR")]
     pub disk: Option<PathBuf>,
     /// Join a Net mesh, listening on ADDR (e.g. 0.0.0.0:7777); sets the adapter to `net`.
@@ -92,7 +92,8 @@ impl BusArgs {
             flags.push(("adapter", "--net-key-file"));
         }
         if let Some(dir) = &self.disk {
-            if self.net_listen.is_some() || !self.net_peer.is_empty() || self.net_key_file.is_some() {
+            let net = map.get("adapter").and_then(|a| a.get("type")).and_then(Value::as_str) == Some("net");
+            if net {
                 set_net_disk(map, dir);
                 // Named before the `adapter` flags, so an error in its keys names `--disk`.
                 flags.insert(0, ("adapter.disk", "--disk"));

@@ -82,6 +82,13 @@ fn disk_with_net_flags_makes_a_durable_node() {
     let mut want: Vec<&str> = first.lines().chain(second.lines()).collect();
     want.sort_unstable();
     assert_eq!(got, want);
+    // A Net adapter from the config, with no --net-* flag, is made durable the same way (not
+    // replaced by a Disk adapter, which keeps no NODE).
+    let config = format!(r#"{{"adapter":{{"type":"net","listen":"{listen}","key_file":{key:?}}}}}"#);
+    let other = dir.path().join("from-config");
+    let out = run(&["produce", "--config-json", &config, "--disk", other.to_str().unwrap()], &json_lines(1));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(other.join("NODE").is_file(), "the config's Net adapter was not made durable");
     // A disk key with a bad value is named as coming from --disk.
     let out = run(
         &[
